@@ -1,0 +1,53 @@
+# Two entry points a newcomer needs: `make demo` and `make test`. Everything else is plumbing.
+PYTHON ?= python3
+VENV ?= .venv
+VENV_AF2 ?= .venv-airflow2
+AIRFLOW3_SPEC ?= apache-airflow>=3.3,<3.4
+AIRFLOW2_SPEC ?= apache-airflow>=2.11,<2.12
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: demo test lint typecheck docs unit integration test-airflow2 benchmark clean
+
+# A stamp per environment: reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW3_SPEC)"
+	touch $@
+
+$(VENV_AF2)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_AF2)
+	$(VENV_AF2)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV_AF2)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW2_SPEC)"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python scripts/demo.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+docs: $(VENV)/.installed
+	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html
+
+# Airflow 3.3: the whole suite, unit and integration (emulator + DAG runs).
+unit integration: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -m "$(if $(filter unit,$@),not integration,integration)"
+
+# Airflow 2.11: the unit tests, so both supported lines are checked.
+test-airflow2: $(VENV_AF2)/.installed
+	$(VENV_AF2)/bin/pytest -q -m "not integration"
+
+test: lint typecheck docs $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+	$(MAKE) test-airflow2
+
+benchmark: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(VENV_AF2) docs/_build .pytest_cache .mypy_cache .ruff_cache

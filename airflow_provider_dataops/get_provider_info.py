@@ -1,0 +1,62 @@
+"""Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point.
+
+Nothing here imports Airflow or a hook: discovery and the connection form (Airflow 3.2+) read this
+without importing anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_dataops import __version__
+from airflow_provider_dataops.connection_form import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
+INTEGRATION = "DataOps.live"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata in the shape of Airflow's ``provider_info.schema.json``."""
+    return {
+        "package-name": "airflow-provider-dataops",
+        "name": "DataOps.live",
+        "description": "Trigger and watch `DataOps.live <https://dataops.live>`__ pipelines and create "
+        "projects from Airflow, through the DataOps.live REST API (GitLab API v4).",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://docs.dataops.live/docs/api-docs/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_dataops.hooks.dataops"]}],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_dataops.operators.pipeline",
+                    "airflow_provider_dataops.operators.project",
+                ],
+            }
+        ],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_dataops.sensors.pipeline"]}],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_dataops.triggers.pipeline"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_dataops.hooks.dataops.DataOpsHook",
+                "hook-name": HOOK_NAME,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+        "extra-links": [
+            "airflow_provider_dataops.links.DataOpsPipelineLink",
+            "airflow_provider_dataops.links.DataOpsProjectLink",
+        ],
+    }

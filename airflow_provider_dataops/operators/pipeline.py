@@ -1,0 +1,375 @@
+"""DataOpsTriggerPipelineOperator: start a DataOps.live pipeline and (optionally) wait for it.
+
+Guarantees, in order of importance:
+
+* never two pipelines for one task instance: every pipeline carries a marker variable naming the
+  dag, run, task and map index; a retried try finds the earlier try's pipeline and re-attaches to it
+  (Airflow 3.3 also remembers its id in the task state store), and a trigger whose answer was lost is
+  reconciled by looking for the marker before any new request;
+* never an orphaned pipeline: a kill, a timeout or ``execution_timeout`` cancels it
+  (``cancel_on_kill``);
+* a failure says why: the task log lists each failed job with its reason, URL and last log lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowTaskTimeout,
+    BaseOperator,
+    ResumableJobMixin,
+    conf,
+)
+
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
+from airflow_provider_dataops.operators._validation import check_bool, check_seconds, validate_when_rendered
+from airflow_provider_dataops.paths import check_ref, resource_id
+from airflow_provider_dataops.reporting import failure_report
+from airflow_provider_dataops.retry import is_retryable
+from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, is_active
+from airflow_provider_dataops.triggers.pipeline import EVENT_STATUSES, DataOpsPipelineTrigger
+from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: The variable that ties a pipeline to the task instance that started it.
+MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
+#: After a trigger whose answer was lost, how often and how far apart to look for its pipeline.
+RECONCILE_LOOKUPS = 3
+RECONCILE_DELAY = 2.0
+#: How far before the DAG run's start to look for earlier tries' pipelines (clock skew).
+LOOKBACK_MARGIN = timedelta(minutes=10)
+
+
+class DataOpsPipelineFailedError(AirflowException):
+    """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
+
+
+class DataOpsPipelineTimeoutError(AirflowException):
+    """The pipeline did not finish within the operator's ``timeout``."""
+
+
+def task_marker(context: Context) -> str:
+    """The marker value naming this task instance (the same for every try)."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return f"dag={ti.dag_id} run={ti.run_id} task={ti.task_id} map={-1 if map_index is None else map_index}"
+
+
+class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
+    """Trigger a DataOps.live pipeline, then wait for it on the worker or in the triggerer.
+
+    :param project: Project id or full path (``group/sub/project``). Templated.
+    :param ref: Branch, tag or commit SHA to run. Templated.
+    :param pipeline_file: Pipeline file to run, ending in ``-ci.yml`` (sent as ``_PIPELINE_FILE_NAME``).
+        Templated.
+    :param variables: Pipeline variables; numbers and booleans become strings. Templated.
+    :param wait_for_completion: Wait until the pipeline finishes (needs an access token).
+    :param poll_interval: Seconds between status reads while waiting.
+    :param timeout: Longest wait in seconds (or a timedelta); on expiry the pipeline is canceled
+        (when ``cancel_on_kill``) and the task fails. None: no limit beyond ``execution_timeout``.
+    :param deferrable: Wait in the triggerer instead of holding a worker slot.
+    :param cancel_on_kill: Cancel the pipeline when the task is killed or times out.
+    :param manual_policy: What a pipeline blocked on a ``manual`` job means: ``fail``, ``succeed`` or
+        ``wait``.
+    :param retry_failed_pipeline: On a task retry after the pipeline failed, re-run its failed jobs
+        (``POST .../retry``) instead of starting a new pipeline.
+    :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param dataops_conn_id: A ``dataops`` connection.
+    :param hook_params: Extra :class:`DataOpsHook` arguments, e.g. ``{"retry_policy": {"max_attempts": 5}}``.
+    """
+
+    template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
+    template_fields_renderers = {"variables": "json"}
+    operator_extra_links = (DataOpsPipelineLink(),)
+    ui_color = "#e8f1ff"
+    external_id_key = "dataops_pipeline_id"
+
+    def __init__(
+        self,
+        *,
+        project: int | str,
+        ref: str,
+        pipeline_file: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        timeout: float | timedelta | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = True,
+        manual_policy: str = ManualPolicy.FAIL.value,
+        retry_failed_pipeline: bool = False,
+        failure_log_lines: int = 25,
+        dataops_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.ref = ref
+        self.pipeline_file = pipeline_file
+        self.variables = variables
+        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval")
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout")
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
+        if isinstance(failure_log_lines, bool) or not isinstance(failure_log_lines, int) or failure_log_lines < 0:
+            raise DataOpsConfigError(f"failure_log_lines must be an integer >= 0, got {failure_log_lines!r}")
+        self.failure_log_lines = failure_log_lines
+        self.dataops_conn_id = dataops_conn_id
+        self.hook_params = dict(hook_params or {})
+        self._validate_arguments()
+        self._pipeline_id: int | None = None
+
+    def _validate_arguments(self) -> None:
+        """Check the templated arguments; at parse time only those that hold no template yet."""
+        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
+        validate_when_rendered(self.ref, check_ref)
+        if self.pipeline_file is not None:
+            validate_when_rendered(self.pipeline_file, lambda value: pipeline_variables(None, value))
+        validate_when_rendered(self.variables, _check_variables)
+
+    @cached_property
+    def hook(self) -> DataOpsHook:
+        """The hook, created on first use (never at DAG parse time)."""
+        return DataOpsHook(self.dataops_conn_id, **self.hook_params)
+
+    # -- execute ---------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> int:
+        """Start (or find) the pipeline and wait for it; returns the pipeline id."""
+        self._validate_arguments()
+        if not self.hook.settings.can_read:
+            if self.wait_for_completion:
+                raise DataOpsConfigError(
+                    f"connection {self.dataops_conn_id!r} holds only a trigger token, which cannot read "
+                    "pipelines: set wait_for_completion=False, or add an access token to the connection"
+                )
+            return self._trigger_without_reading(context)
+        return self.execute_resumable(context)
+
+    def _trigger_without_reading(self, context: Context) -> int:
+        try:
+            pipeline = self._post(context)
+        except DataOpsRequestMaybeAppliedError as error:
+            # Without read access the marker cannot be looked up: failing without retries is the
+            # only way not to risk a second pipeline.
+            raise AirflowFailException(
+                f"{error} The connection holds only a trigger token, so the outcome cannot be checked; "
+                "the task is not retried, to avoid starting a second pipeline."
+            ) from error
+        self._publish(context, pipeline)
+        return int(pipeline["id"])
+
+    # -- ResumableJobMixin ------------------------------------------------------------------------
+
+    def submit_job(self, context: Context) -> int:
+        """Find an earlier try's pipeline, else start one; returns its id."""
+        if context["ti"].try_number > 1:
+            earlier = self._find_marked_pipeline(context)
+            if earlier is not None:
+                status = earlier["status"]
+                if is_active(status) or status == "success":
+                    self.log.info("Re-attaching to pipeline %s (%s) started by an earlier try.", earlier["id"], status)
+                    return int(earlier["id"])
+                if self.retry_failed_pipeline:
+                    self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
+                    return int(self.hook.retry_pipeline(self.project, earlier["id"])["id"])
+                self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
+        return int(self._start_pipeline(context)["id"])
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The pipeline's current status (for the mixin's resume decision)."""
+        return str(self.hook.get_pipeline(self.project, external_id)["status"])
+
+    def is_job_active(self, status: str) -> bool:
+        """Still moving: keep waiting on it."""
+        return is_active(status) or (status == "manual" and self.manual_policy is ManualPolicy.WAIT)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Finished as the task wants."""
+        return classify_pipeline_status(status, self.manual_policy) is Outcome.SUCCESS
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+        """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
+        self._pipeline_id = int(external_id)
+        pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
+        self._publish(context, pipeline)
+        if not self.wait_for_completion:
+            return
+        if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
+            deadline, deadline_name = self._deadline(context)
+            self.defer(
+                trigger=DataOpsPipelineTrigger(
+                    project=self.project,
+                    pipeline_id=self._pipeline_id,
+                    dataops_conn_id=self.dataops_conn_id,
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    deadline_name=deadline_name,
+                    manual_policy=self.manual_policy.value,
+                    cancel_on_kill=self.cancel_on_kill,
+                    retry_policy=self.hook.retry_policy.to_dict(),
+                ),
+                method_name="execute_complete",
+                timeout=None,  # the trigger enforces the deadline, so the operator can cancel
+            )
+        self._finish(self._wait(pipeline, context))
+
+    def get_job_result(self, external_id: Any, context: Context) -> int:
+        """The task's return value: the pipeline id."""
+        return int(external_id)
+
+    # -- deferred resume -------------------------------------------------------------------------
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
+        """Resume after the trigger's event; validates it before trusting it."""
+        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+            raise DataOpsError(f"The trigger resumed the task with an unexpected event: {event!r}")
+        self._pipeline_id = int(event["pipeline_id"])
+        status = event["status"]
+        if status == "error":
+            raise DataOpsError(str(event.get("message")))
+        if status == "timeout":
+            deadline_name = str(event.get("deadline_name", "timeout"))
+            self._cancel(f"the {deadline_name} passed")
+            self._raise_timeout(deadline_name, str(event.get("message")))
+        pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
+        self._finish(pipeline)
+        return self._pipeline_id
+
+    # -- kill ------------------------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Cancel the pipeline (when ``cancel_on_kill``) and report where it ended up."""
+        if self._pipeline_id is not None:
+            self._cancel("the task was killed")
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _start_pipeline(self, context: Context) -> dict[str, Any]:
+        """POST the trigger; after an ambiguous failure, look for the marker before POSTing again."""
+        for _ in range(2):
+            try:
+                return self._post(context)
+            except DataOpsRequestMaybeAppliedError as error:
+                self.log.warning("%s Looking for the pipeline before trying again.", error)
+                found = self._find_marked_pipeline(context, lookups=RECONCILE_LOOKUPS)
+                if found is not None:
+                    self.log.info("The trigger did take effect: pipeline %s.", found["id"])
+                    return found
+                self.log.info("No pipeline carries this task's marker: the trigger did not take effect.")
+        raise DataOpsError(f"Could not start a pipeline in {self.project!r}: the server never confirmed it.")
+
+    def _post(self, context: Context) -> dict[str, Any]:
+        variables = {**(self.variables or {}), MARKER_VARIABLE: task_marker(context)}
+        pipeline = self.hook.trigger_pipeline(
+            self.project, self.ref, variables=variables, pipeline_file=self.pipeline_file
+        )
+        self.log.info("Started pipeline %s: %s", pipeline["id"], pipeline.get("web_url"))
+        return pipeline
+
+    def _find_marked_pipeline(self, context: Context, lookups: int = 1) -> dict[str, Any] | None:
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
+        for attempt in range(lookups):
+            if attempt:
+                retry.sleep(RECONCILE_DELAY)
+            found = self.hook.find_pipeline_by_variable(
+                self.project,
+                key=MARKER_VARIABLE,
+                value=task_marker(context),
+                ref=self.ref,
+                updated_after=started - LOOKBACK_MARGIN if started else None,
+            )
+            if found is not None:
+                return self.hook.get_pipeline(self.project, found["id"])
+        return None
+
+    def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
+        """Push the pipeline id and URL to XCom (read by the extra link) before any waiting."""
+        ti = context["ti"]
+        ti.xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
+        ti.xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
+
+    def _deadline(self, context: Context) -> tuple[float | None, str]:
+        """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
+        candidates: list[tuple[float, str]] = []
+        if self.timeout is not None:
+            candidates.append((time.time() + self.timeout, "timeout"))
+        if self.execution_timeout is not None:
+            start = getattr(context["ti"], "start_date", None)
+            begun = start.timestamp() if start else time.time()
+            candidates.append((begun + self.execution_timeout.total_seconds(), "execution_timeout"))
+        if not candidates:
+            return None, "timeout"
+        return min(candidates)
+
+    def _wait(self, pipeline: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Poll on the worker until the pipeline is no longer running or the deadline passes."""
+        deadline, deadline_name = self._deadline(context)
+        while classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
+            self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
+            remaining = None if deadline is None else deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                message = f"Pipeline {pipeline['id']} did not finish before the {deadline_name}."
+                self._cancel(f"the {deadline_name} passed")
+                self._raise_timeout(deadline_name, message)
+            retry.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            try:
+                pipeline = self.hook.get_pipeline(self.project, pipeline["id"])
+            except DataOpsError as error:
+                if not is_retryable(error):
+                    raise
+                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
+        return pipeline
+
+    def _finish(self, pipeline: Mapping[str, Any]) -> None:
+        """Succeed quietly, or fail with the pipeline URL and the failed jobs in the log."""
+        outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
+        if outcome is Outcome.SUCCESS:
+            self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
+            return
+        self.log.error("%s", failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines))
+        raise DataOpsPipelineFailedError(
+            f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
+        )
+
+    def _raise_timeout(self, deadline_name: str, message: str) -> None:
+        if deadline_name == "execution_timeout":
+            raise AirflowTaskTimeout(message)
+        raise DataOpsPipelineTimeoutError(message)
+
+    def _cancel(self, reason: str) -> None:
+        """Cancel the pipeline, best effort, and log the state it reached."""
+        if self._pipeline_id is None:
+            return
+        if not self.cancel_on_kill:
+            self.log.warning("Leaving pipeline %s running (cancel_on_kill=False).", self._pipeline_id)
+            return
+        try:
+            self.hook.cancel_pipeline(self.project, self._pipeline_id)
+            status = self.hook.get_pipeline(self.project, self._pipeline_id)["status"]
+            self.log.warning("Canceled pipeline %s because %s; it is now %s.", self._pipeline_id, reason, status)
+        except DataOpsError as error:
+            self.log.error("Could not cancel pipeline %s: %s", self._pipeline_id, error)
+
+
+def _check_variables(value: Any) -> None:
+    if MARKER_VARIABLE in normalize_variables(value):
+        raise DataOpsConfigError(f"variables must not set {MARKER_VARIABLE}: the operator sets it")

@@ -1,0 +1,211 @@
+"""The one retry policy shared by the synchronous hook and the asynchronous trigger.
+
+Both transports turn each failed attempt into a :class:`~airflow_provider_dataops.errors.DataOpsError`
+first; this module then decides, from that error alone, whether to try again and how long to wait.
+
+* Reads (and writes the caller declares idempotent) retry on 429, 500, 502, 503, 504, 520-530,
+  connection errors and read timeouts.
+* A write is retried only when the server provably did not act on it: a 429, or a connection
+  that failed before the request was sent. Any other failure of a write becomes
+  :class:`~airflow_provider_dataops.errors.DataOpsRequestMaybeAppliedError`.
+* The wait honours ``Retry-After`` (seconds or HTTP-date), then ``RateLimit-Reset`` (epoch
+  seconds), then ``RateLimit-ResetTime`` (HTTP-date), else capped exponential backoff with jitter.
+* Attempts and the total time spent waiting are both bounded; the defaults cover GitLab's
+  60-second throttle windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import tenacity
+
+from airflow_provider_dataops.errors import (
+    DataOpsConfigError,
+    DataOpsError,
+    DataOpsRateLimitError,
+    DataOpsRequestMaybeAppliedError,
+    DataOpsServerError,
+    DataOpsTransportError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Statuses worth another try for a read: throttling, and server or gateway failures
+#: (520-530 are the codes CDNs such as Cloudflare use for an unreachable origin).
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, *range(520, 531)})
+
+# GitLab sends RateLimit-Reset as epoch seconds; a smaller number can only be a delay in seconds.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _parse_delay(value: str, now: float) -> float | None:
+    """Seconds until ``value``, which is a number of seconds or an HTTP-date."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asked the client to wait before the next request, or None.
+
+    :param headers: Response headers (case-insensitive mapping).
+    :param now: Current epoch time; defaults to ``time.time()``.
+    """
+    now = time.time() if now is None else now
+    if retry_after := headers.get("retry-after"):
+        delay = _parse_delay(retry_after, now)
+        if delay is not None:
+            return delay
+    if reset := headers.get("ratelimit-reset"):
+        try:
+            value = float(reset)
+        except ValueError:
+            value = None
+        if value is not None:
+            return max(0.0, value - now) if value >= _EPOCH_THRESHOLD else max(0.0, value)
+    if reset_time := headers.get("ratelimit-resettime"):
+        return _parse_delay(reset_time, now)
+    return None
+
+
+def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to hold the next request when the last response said the quota is used up.
+
+    GitLab advises slowing down before a 429: when ``RateLimit-Remaining`` reaches 0, wait for
+    ``RateLimit-Reset``.
+    """
+    if headers.get("ratelimit-remaining", "").strip() != "0":
+        return None
+    return retry_after_from_headers({"ratelimit-reset": headers.get("ratelimit-reset", "")}, now)
+
+
+def sleep(seconds: float) -> None:
+    """Every wait of the provider (retries, polls) goes through here, so tests never sleep for real."""
+    time.sleep(seconds)
+
+
+async def async_sleep(seconds: float) -> None:
+    """The asynchronous twin of :func:`sleep`, for the trigger's retries and polls."""
+    await asyncio.sleep(seconds)
+
+
+def guard_write(error: DataOpsError, *, idempotent: bool) -> DataOpsError:
+    """Return the error to raise for a failed attempt, given whether repeating it is harmless.
+
+    A non-idempotent request that failed after it may have reached the server becomes
+    :class:`DataOpsRequestMaybeAppliedError`, which is never retried.
+    """
+    if idempotent:
+        return error
+    if isinstance(error, DataOpsTransportError) and error.sent:
+        return DataOpsRequestMaybeAppliedError(method=error.method, path=error.path, cause=error)
+    if isinstance(error, DataOpsServerError):
+        return DataOpsRequestMaybeAppliedError(method=error.method, path=error.path, cause=error)
+    return error
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt may succeed. Writes were already filtered by :func:`guard_write`."""
+    if isinstance(error, DataOpsRateLimitError):
+        return True
+    if isinstance(error, DataOpsServerError):
+        return error.status in RETRYABLE_STATUSES
+    return isinstance(error, DataOpsTransportError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failed API request.
+
+    :param max_attempts: Attempts in total, the first included (1 disables retries).
+    :param max_total_wait: Most seconds spent waiting between attempts of one request. An attempt
+        whose wait would exceed it is not made, and the last error is raised instead.
+    :param backoff_initial: First backoff in seconds when the server gave no wait.
+    :param backoff_max: Cap on one backoff.
+    :param jitter: Randomise each backoff between half and all of its value, so that many clients
+        throttled together do not retry together.
+    """
+
+    max_attempts: int = 8
+    max_total_wait: float = 180.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise DataOpsConfigError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        for name in ("max_total_wait", "backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise DataOpsConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, for trigger serialisation."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RetryPolicy:
+        """Inverse of :meth:`to_dict`; ``None`` gives the defaults."""
+        return cls(**dict(data or {}))
+
+    def backoff(self, attempt_number: int) -> float:
+        """Backoff before attempt ``attempt_number + 1`` when the server named no wait."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
+
+    def wait_for(self, error: BaseException | None, attempt_number: int) -> float:
+        """Seconds to wait after ``error`` ended attempt ``attempt_number``."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        return self.backoff(attempt_number)
+
+    def _tenacity_kwargs(self) -> dict[str, Any]:
+        def wait(state: tenacity.RetryCallState) -> float:
+            return self.wait_for(state.outcome.exception() if state.outcome else None, state.attempt_number)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= self.max_attempts:
+                return True
+            return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Attempt %d of %d failed (%s); retrying in %.1fs.",
+                state.attempt_number,
+                self.max_attempts,
+                error,
+                state.upcoming_sleep,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception(is_retryable),
+            "wait": wait,
+            "stop": stop,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def retrying(self) -> tenacity.Retrying:
+        """A tenacity controller for synchronous calls."""
+        return tenacity.Retrying(sleep=sleep, **self._tenacity_kwargs())
+
+    def async_retrying(self) -> tenacity.AsyncRetrying:
+        """A tenacity controller for coroutines, with the same decisions as :meth:`retrying`."""
+        return tenacity.AsyncRetrying(sleep=async_sleep, **self._tenacity_kwargs())

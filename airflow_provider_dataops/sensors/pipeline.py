@@ -1,0 +1,177 @@
+"""DataOpsPipelineSensor: wait for a pipeline (by id, or the newest on a ref) to finish."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    conf,
+)
+
+from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
+from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.reporting import failure_report
+from airflow_provider_dataops.retry import is_retryable
+from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.triggers.pipeline import EVENT_STATUSES, DataOpsPipelineTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class DataOpsPipelineSensor(BaseSensorOperator):
+    """Succeed when a pipeline succeeds; fail as soon as it fails, is canceled or skipped.
+
+    Works in ``poke`` and ``reschedule`` modes, and deferrable (the wait runs in the triggerer). A
+    transient API error during a poke (after the hook's own retries) only makes that poke return
+    False. A failure status raises at once, so ``soft_fail=True`` turns it into a skip.
+
+    :param project: Project id or full path. Templated.
+    :param pipeline_id: The pipeline to watch, e.g. ``"{{ ti.xcom_pull('trigger', key='pipeline_id') }}"``.
+        Templated. Give this or ``ref``.
+    :param ref: Watch the newest pipeline on this branch or tag instead. Templated.
+    :param manual_policy: What a pipeline blocked on a ``manual`` job means: ``fail``, ``succeed`` or
+        ``wait``.
+    :param deferrable: Wait in the triggerer instead of holding a worker slot.
+    :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param dataops_conn_id: A ``dataops`` connection with an access token.
+    :param hook_params: Extra :class:`DataOpsHook` arguments.
+    """
+
+    template_fields: Sequence[str] = ("project", "pipeline_id", "ref")
+    operator_extra_links = (DataOpsPipelineLink(),)
+    ui_color = "#e8f1ff"
+
+    def __init__(
+        self,
+        *,
+        project: int | str,
+        pipeline_id: int | str | None = None,
+        ref: str | None = None,
+        manual_policy: str = ManualPolicy.FAIL.value,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        failure_log_lines: int = 25,
+        dataops_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (pipeline_id is None) == (ref is None):
+            raise DataOpsConfigError("give exactly one of pipeline_id (a pipeline) or ref (its newest pipeline)")
+        self.project = project
+        self.pipeline_id = pipeline_id
+        self.ref = ref
+        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.failure_log_lines = failure_log_lines
+        self.dataops_conn_id = dataops_conn_id
+        self.hook_params = dict(hook_params or {})
+        self._validate_arguments()
+        self._published: int | None = None
+
+    def _validate_arguments(self) -> None:
+        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
+        if self.pipeline_id is not None:
+            validate_when_rendered(self.pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
+        if self.ref is not None:
+            validate_when_rendered(self.ref, check_ref)
+
+    @cached_property
+    def hook(self) -> DataOpsHook:
+        """The hook, created on first use (never at DAG parse time)."""
+        return DataOpsHook(self.dataops_conn_id, **self.hook_params)
+
+    def _resolve_pipeline_id(self) -> int | None:
+        """The watched pipeline's id; with ``ref``, the newest pipeline there (None if none yet)."""
+        if self.pipeline_id is not None:
+            return numeric_id(self.pipeline_id, "pipeline_id")
+        newest = self.hook.paginate(
+            api_path("projects", resource_id(self.project, "project"), "pipelines"),
+            params={"ref": self.ref, "order_by": "id", "sort": "desc"},
+            per_page=1,
+            max_pages=1,
+        )
+        first = next(newest, None)
+        return None if first is None else int(first["id"])
+
+    def poke(self, context: Context) -> bool:
+        """Read the pipeline once; True on success, raise on a failure status, else False."""
+        self._validate_arguments()
+        try:
+            pipeline_id = self._resolve_pipeline_id()
+            if pipeline_id is None:
+                self.log.info("No pipeline on ref %r yet.", self.ref)
+                return False
+            pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+        except DataOpsError as error:
+            if not is_retryable(error):
+                raise
+            self.log.warning("Could not read the pipeline (%s); trying again at the next poke.", error)
+            return False
+        self._publish(context, pipeline)
+        outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
+        if outcome is Outcome.FAILURE:
+            self._fail(pipeline)
+        self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
+        return outcome is Outcome.SUCCESS
+
+    def execute(self, context: Context) -> None:
+        """Poke, reschedule or defer, by the sensor's mode and ``deferrable``."""
+        if not self.deferrable:
+            super().execute(context)
+            return
+        if self.poke(context):
+            return
+        if self._published is None:  # a ref without pipelines yet, or a transient error: poke mode
+            super().execute(context)
+            return
+        self.defer(
+            trigger=DataOpsPipelineTrigger(
+                project=self.project,
+                pipeline_id=self._published,
+                dataops_conn_id=self.dataops_conn_id,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                deadline_name="sensor timeout",
+                manual_policy=self.manual_policy.value,
+                cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
+                retry_policy=self.hook.retry_policy.to_dict(),
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
+        """Resume after the trigger's event; validates it before trusting it."""
+        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+            raise DataOpsError(f"The trigger resumed the sensor with an unexpected event: {event!r}")
+        if event["status"] == "success":
+            self.log.info("%s", event.get("message"))
+            return
+        if event["status"] == "timeout":
+            raise AirflowSensorTimeout(str(event.get("message")))
+        if event["status"] == "error":
+            raise DataOpsError(str(event.get("message")))
+        self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]))
+
+    def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
+        if self._published != pipeline["id"]:
+            context["ti"].xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
+            context["ti"].xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
+            self._published = int(pipeline["id"])
+
+    def _fail(self, pipeline: Mapping[str, Any]) -> None:
+        self.log.error("%s", failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines))
+        # AirflowFailException: retrying cannot change a finished pipeline; soft_fail makes it a skip.
+        raise AirflowFailException(
+            f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
+        )

@@ -1,0 +1,142 @@
+"""DataOpsPipelineTrigger: waits for a pipeline in the triggerer, only reading, never blocking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
+from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
+from airflow_provider_dataops.retry import is_retryable
+from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+
+#: ``status`` values of the one event the trigger yields.
+EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
+
+
+class DataOpsPipelineTrigger(BaseTrigger):
+    """Poll a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
+
+    Yields exactly one event ``{"status", "pipeline_id", "pipeline_status", "web_url", "message"}``
+    where ``status`` is ``success``, ``failure`` (per the status semantics and ``manual_policy``),
+    ``timeout`` (``deadline`` passed; ``deadline_name`` says which limit) or ``error``. Transient API
+    failures are retried by the hook's policy, then waited out until the next poll.
+
+    :param project: Project id or full path.
+    :param pipeline_id: The pipeline to watch.
+    :param dataops_conn_id: A ``dataops`` connection with an access token.
+    :param poll_interval: Seconds between reads.
+    :param deadline: Epoch seconds (wall clock, so it survives a triggerer restart) after which the
+        trigger reports ``timeout``; None waits for ever.
+    :param deadline_name: Which limit ``deadline`` stands for, echoed in the event.
+    :param manual_policy: What a ``manual`` pipeline means (``fail``, ``succeed`` or ``wait``).
+    :param cancel_on_kill: Cancel the pipeline when a user kills the deferred task (Airflow 3.3+).
+    :param retry_policy: :meth:`RetryPolicy.to_dict` form of the hook's retry policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: int | str,
+        pipeline_id: int,
+        dataops_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        deadline_name: str = "timeout",
+        manual_policy: str = ManualPolicy.FAIL.value,
+        cancel_on_kill: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.pipeline_id = pipeline_id
+        self.dataops_conn_id = dataops_conn_id
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.deadline_name = deadline_name
+        self.manual_policy = ManualPolicy.parse(manual_policy).value
+        self.cancel_on_kill = cancel_on_kill
+        self.retry_policy = dict(retry_policy) if retry_policy else None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON-safe keyword arguments."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "project": self.project,
+                "pipeline_id": self.pipeline_id,
+                "dataops_conn_id": self.dataops_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "deadline_name": self.deadline_name,
+                "manual_policy": self.manual_policy,
+                "cancel_on_kill": self.cancel_on_kill,
+                "retry_policy": self.retry_policy,
+            },
+        )
+
+    def _hook(self) -> DataOpsAsyncHook:
+        return DataOpsAsyncHook(self.dataops_conn_id, retry_policy=self.retry_policy)
+
+    def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
+        pipeline = pipeline or {}
+        return TriggerEvent(
+            {
+                "status": status,
+                "pipeline_id": self.pipeline_id,
+                "pipeline_status": pipeline.get("status"),
+                "web_url": pipeline.get("web_url"),
+                "message": message,
+                "deadline_name": self.deadline_name if status == "timeout" else None,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until there is something to report, yield it once, and return."""
+        try:
+            event = await self._wait()
+        except Exception as error:  # an event, not a crash: the task must learn what happened
+            event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
+        yield event
+
+    async def _wait(self) -> TriggerEvent:
+        hook = self._hook()
+        policy = ManualPolicy(self.manual_policy)
+        pipeline: dict[str, Any] | None = None
+        while True:
+            try:
+                pipeline = await hook.get_pipeline(self.project, self.pipeline_id)
+            except DataOpsError as error:
+                if not is_retryable(error):
+                    return self._event("error", f"Cannot read pipeline {self.pipeline_id}: {error}", pipeline)
+                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", self.pipeline_id, error)
+            if pipeline is not None:
+                outcome = classify_pipeline_status(pipeline["status"], policy)
+                if outcome is not Outcome.RUNNING:
+                    message = f"Pipeline {self.pipeline_id} finished as {pipeline['status']}."
+                    return self._event(outcome.value, message, pipeline)
+                self.log.info("Pipeline %s is %s.", self.pipeline_id, pipeline["status"])
+            remaining = None if self.deadline is None else self.deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                message = f"Pipeline {self.pipeline_id} did not finish before the {self.deadline_name}."
+                return self._event("timeout", message, pipeline)
+            await retry.async_sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task (Airflow 3.3+): cancel the pipeline, best effort.
+
+        Not done in ``cleanup()``, which also runs when the triggerer restarts: a restart must
+        leave the pipeline running for the next triggerer to pick up.
+        """
+        if not self.cancel_on_kill:
+            return
+        try:
+            pipeline = await self._hook().cancel_pipeline(self.project, self.pipeline_id)
+            self.log.info("Canceled pipeline %s (now %s).", self.pipeline_id, pipeline.get("status"))
+        except DataOpsError as error:
+            self.log.warning("Could not cancel pipeline %s: %s", self.pipeline_id, error)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+ACCESS_TOKEN = "glpat-unit-secret-access-token"
+TRIGGER_TOKEN = "glptt-unit-secret-trigger-token"
+HOST = "https://dataops.example.com"
+API = f"{HOST}/api/v4"
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str = "dataops_default", **fields: object) -> None:
+    """Define an Airflow connection through the environment, in its JSON form."""
+    value = {"conn_type": "dataops", "host": HOST, "password": ACCESS_TOKEN, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record retry waits instead of sleeping."""
+    waited: list[float] = []
+    monkeypatch.setattr(retry, "sleep", waited.append)
+
+    async def _async_record(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr(retry, "async_sleep", _async_record)
+    return waited
+
+
+@pytest.fixture
+def conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch)
+
+
+@pytest.fixture
+def hook(conn: None, sleeps: list[float]) -> DataOpsHook:
+    return DataOpsHook()
+
+
+@pytest.fixture
+def conn_trigger_only(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    set_connection(monkeypatch, password=None, extra={"trigger_token": TRIGGER_TOKEN})

@@ -1,0 +1,389 @@
+"""The hook's HTTP behaviour: session, headers, encoding, redirects, retries, write safety, errors."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+import pytest
+import requests
+import requests_mock as rm
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+from airflow_provider_dataops import __version__
+from airflow_provider_dataops.errors import (
+    DataOpsAPIError,
+    DataOpsAuthenticationError,
+    DataOpsBadRequestError,
+    DataOpsConfigError,
+    DataOpsNotFoundError,
+    DataOpsRateLimitError,
+    DataOpsRedirectError,
+    DataOpsRequestMaybeAppliedError,
+    DataOpsServerError,
+    DataOpsTransportError,
+)
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.retry import RetryPolicy
+
+from .conftest import ACCESS_TOKEN, API
+
+PIPELINE = {"id": 7, "status": "running", "web_url": "https://dataops.example.com/g/p/-/pipelines/7"}
+
+
+def refused() -> requests.ConnectionError:
+    """What requests raises when nothing listens: the request never left the machine."""
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, "/api/v4", reason=reason))  # type: ignore[arg-type]
+
+
+def reset_after_send() -> requests.ConnectionError:
+    return requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+
+
+# -- session and headers ------------------------------------------------------------------------
+
+
+def test_one_session_reused_with_auth_user_agent_and_timeouts(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(f"{API}/projects/1", json={"id": 1})
+    requests_mock.get(f"{API}/projects/2", json={"id": 2})
+    assert hook.get_conn() is hook.get_conn()
+    hook.get_project(1)
+    hook.get_project(2)
+    first, second = requests_mock.request_history
+    assert first.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
+    assert first.headers["User-Agent"] == f"airflow-provider-dataops/{__version__}"
+    assert first.timeout == (10.0, 30.0)
+    assert second.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
+
+
+def test_path_parameters_are_encoded_once(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(rm.ANY, json={"id": 1})
+    hook.get_project("group/sub/project")
+    hook.get_pipeline("group/we?ird#name", "12")
+    paths = [request.path for request in requests_mock.request_history]
+    assert paths == [
+        "/api/v4/projects/group%2fsub%2fproject",
+        "/api/v4/projects/group%2fwe%3fird%23name/pipelines/12",
+    ]
+    # The raw URL, before any case folding: %2F exactly once, nothing double-encoded.
+    assert "group%2Fsub%2Fproject" in requests_mock.request_history[0].url
+    assert "%25" not in requests_mock.request_history[0].url
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda h: h.get_project("../admin"), "project"),
+        (lambda h: h.get_pipeline(1, "7;drop"), "pipeline_id"),
+        (lambda h: h.get_job_log(1, 0), "job_id"),
+        (lambda h: h.request("GET", "https://evil.example/api/v4/user"), "endpoint"),
+        (lambda h: h.request("FETCH", "/user"), "method"),
+        (lambda h: h.trigger_pipeline(1, "bad ref"), "ref"),
+        (lambda h: h.trigger_pipeline(1, "main", variables={"A": {"x": 1}}), r"variables\['A'\]"),
+        (lambda h: h.trigger_pipeline(1, "main", pipeline_file="full.yml"), "pipeline_file"),
+        (lambda h: h.create_project(), "name or path"),
+        (lambda h: h.create_project("x", visibility="secret"), "visibility"),
+        (lambda h: h.create_project("x", default_branch="refs/heads/main"), "default_branch"),
+        (lambda h: list(h.paginate("/projects", per_page=500)), "per_page"),
+        (lambda h: h.list_pipeline_jobs(1, 2, scope="broken"), "scope"),
+    ],
+)
+def test_bad_input_fails_before_any_request(hook: DataOpsHook, requests_mock: rm.Mocker, call, fragment: str) -> None:
+    with pytest.raises(DataOpsConfigError, match=fragment):
+        call(hook)
+    assert requests_mock.call_count == 0
+
+
+# -- redirects ----------------------------------------------------------------------------------
+
+
+def test_post_redirect_is_refused_not_followed(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(
+        f"{API}/projects/1/pipeline", status_code=301, headers={"Location": f"{API}/projects/2/pipeline"}
+    )
+    requests_mock.post(f"{API}/projects/2/pipeline", json=PIPELINE, status_code=201)
+    with pytest.raises(DataOpsRedirectError, match="redirected a POST request") as raised:
+        hook.trigger_pipeline(1, "main")
+    assert raised.value.status == 301
+    assert requests_mock.call_count == 1
+
+
+def test_get_redirect_same_host_keeps_token_other_host_drops_it(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(f"{API}/projects/old%2Fpath", status_code=301, headers={"Location": f"{API}/projects/new%2Fpath"})
+    requests_mock.get(f"{API}/projects/new%2Fpath", json={"id": 5})
+    assert hook.get_project("old/path") == {"id": 5}
+    assert requests_mock.last_request.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
+
+    requests_mock.get(
+        f"{API}/projects/1/jobs/9/trace", status_code=302, headers={"Location": "https://storage.example/log?sig=1"}
+    )
+    requests_mock.get("https://storage.example/log", text="line 1\nline 2\n")
+    assert hook.get_job_log(1, 9) == "line 1\nline 2"
+    assert "PRIVATE-TOKEN" not in requests_mock.last_request.headers
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_get_retries_transient_statuses(
+    hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float], status: int
+) -> None:
+    requests_mock.get(f"{API}/projects/1/pipelines/7", [{"status_code": status, "text": "busy"}, {"json": PIPELINE}])
+    assert hook.get_pipeline(1, 7) == PIPELINE
+    assert requests_mock.call_count == 2
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "error", [refused(), reset_after_send(), requests.ReadTimeout("read timed out"), requests.ConnectTimeout("x")]
+)
+def test_get_retries_connection_errors_and_timeouts(
+    hook: DataOpsHook, requests_mock: rm.Mocker, error: Exception
+) -> None:
+    requests_mock.get(f"{API}/projects/1/pipelines/7", [{"exc": error}, {"json": PIPELINE}])
+    assert hook.get_pipeline(1, 7) == PIPELINE
+    assert requests_mock.call_count == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_client_errors_are_not_retried(hook: DataOpsHook, requests_mock: rm.Mocker, status: int) -> None:
+    requests_mock.get(f"{API}/projects/1", status_code=status, json={"message": "nope"})
+    with pytest.raises(DataOpsAPIError) as raised:
+        hook.get_project(1)
+    assert raised.value.status == status
+    assert requests_mock.call_count == 1
+
+
+def test_retry_after_seconds_is_honoured(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    requests_mock.get(
+        f"{API}/user", [{"status_code": 429, "text": "Retry later", "headers": {"Retry-After": "7"}}, {"json": {}}]
+    )
+    hook.request("GET", "/user")
+    assert sleeps == [7.0]
+
+
+def test_retry_after_http_date_is_honoured(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    when = formatdate(time.time() + 30, usegmt=True)
+    requests_mock.get(
+        f"{API}/user", [{"status_code": 429, "text": "Retry later", "headers": {"Retry-After": when}}, {"json": {}}]
+    )
+    hook.request("GET", "/user")
+    assert 27 <= sleeps[0] <= 31
+
+
+def test_ratelimit_reset_epoch_then_resettime(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    reset = str(int(time.time()) + 20)
+    reset_time = formatdate(time.time() + 40, usegmt=True)
+    requests_mock.get(
+        f"{API}/user",
+        [
+            {"status_code": 429, "text": "Retry later", "headers": {"RateLimit-Reset": reset}},
+            {"status_code": 429, "text": "Retry later", "headers": {"RateLimit-ResetTime": reset_time}},
+            {"json": {}},
+        ],
+    )
+    hook.request("GET", "/user")
+    assert 18 <= sleeps[0] <= 21
+    assert 37 <= sleeps[1] <= 41
+
+
+def test_backoff_without_headers_is_capped_and_jittered(
+    conn: None, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    hook = DataOpsHook(retry_policy=RetryPolicy(max_attempts=6, backoff_initial=1, backoff_max=4, max_total_wait=100))
+    requests_mock.get(f"{API}/user", status_code=503, text="down")
+    with pytest.raises(DataOpsServerError):
+        hook.request("GET", "/user")
+    assert requests_mock.call_count == 6
+    ceilings = [1, 2, 4, 4, 4]
+    assert all(ceiling / 2 <= waited <= ceiling for waited, ceiling in zip(sleeps, ceilings, strict=True))
+
+
+def test_total_wait_budget_can_cover_a_60_second_window_and_stops_beyond(
+    conn: None, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(
+        f"{API}/user", [{"status_code": 429, "text": "Retry later", "headers": {"Retry-After": "60"}}, {"json": {}}]
+    )
+    DataOpsHook().request("GET", "/user")  # the default budget covers one throttle window
+    assert sleeps == [60.0]
+
+    sleeps.clear()
+    hook = DataOpsHook(retry_policy={"max_total_wait": 30})
+    requests_mock.get(f"{API}/user", status_code=429, text="Retry later", headers={"Retry-After": "60"})
+    with pytest.raises(DataOpsRateLimitError, match="rate limited"):
+        hook.request("GET", "/user")
+    assert sleeps == []  # a wait past the budget is not started
+
+
+def test_attempts_are_configurable(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    requests_mock.get(f"{API}/user", status_code=502, text="bad gateway")
+    with pytest.raises(DataOpsServerError):
+        DataOpsHook(retry_policy=RetryPolicy(max_attempts=3)).request("GET", "/user")
+    assert requests_mock.call_count == 3
+
+
+# -- write safety -------------------------------------------------------------------------------
+
+
+def test_post_is_retried_on_429(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(
+        f"{API}/projects/1/pipeline",
+        [
+            {"status_code": 429, "text": "Retry later", "headers": {"Retry-After": "1"}},
+            {"json": PIPELINE, "status_code": 201},
+        ],
+    )
+    assert hook.trigger_pipeline(1, "main")["id"] == 7
+    assert requests_mock.call_count == 2
+
+
+def test_post_is_retried_when_the_connection_never_opened(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{API}/projects/1/pipeline", [{"exc": refused()}, {"json": PIPELINE, "status_code": 201}])
+    assert hook.trigger_pipeline(1, "main")["id"] == 7
+    assert requests_mock.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"status_code": 500, "text": "oops"},
+        {
+            "status_code": 502,
+            "text": "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            "headers": {"Content-Type": "text/html"},
+        },
+        {"status_code": 503, "text": "down"},
+        {"status_code": 504, "text": "timeout"},
+        {"exc": requests.ReadTimeout("read timed out")},
+        {"exc": reset_after_send()},
+    ],
+)
+def test_post_that_may_have_been_applied_is_never_repeated(
+    hook: DataOpsHook, requests_mock: rm.Mocker, response: dict
+) -> None:
+    requests_mock.post(f"{API}/projects/1/pipeline", [response, {"json": PIPELINE, "status_code": 201}])
+    with pytest.raises(DataOpsRequestMaybeAppliedError, match="may have been applied") as raised:
+        hook.trigger_pipeline(1, "main")
+    assert requests_mock.call_count == 1
+    assert raised.value.method == "POST"
+    assert raised.value.path == "/projects/1/pipeline"
+    assert isinstance(raised.value.cause, DataOpsServerError | DataOpsTransportError)
+
+
+def test_cancel_is_idempotent_and_retried(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{API}/projects/1/pipelines/7/cancel", [{"status_code": 502, "text": "x"}, {"json": PIPELINE}])
+    assert hook.cancel_pipeline(1, 7) == PIPELINE
+    assert requests_mock.call_count == 2
+
+
+# -- error shapes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "cls", "fragment"),
+    [
+        (
+            {"status_code": 401, "json": {"message": "401 Unauthorized"}},
+            DataOpsAuthenticationError,
+            "token of connection 'dataops_default' was rejected (wrong, expired or revoked). Server said: 401 Unauthorized",
+        ),
+        (
+            {"status_code": 404, "json": {"message": "404 Project Not Found"}},
+            DataOpsNotFoundError,
+            "not found or not visible to this token. Server said: 404 Project Not Found",
+        ),
+        (
+            {"status_code": 400, "json": {"message": '400 (Bad request) "title" not given'}},
+            DataOpsBadRequestError,
+            '"title" not given',
+        ),
+        (
+            {"status_code": 400, "json": {"error": "ref is missing"}},
+            DataOpsBadRequestError,
+            "Server said: ref is missing",
+        ),
+        (
+            {"status_code": 400, "json": {"message": ["first problem", "second problem"]}},
+            DataOpsBadRequestError,
+            "first problem; second problem",
+        ),
+        (
+            {
+                "status_code": 400,
+                "json": {
+                    "message": {
+                        "name": ["has already been taken"],
+                        "path": ["has already been taken"],
+                        "project_namespace.name": ["has already been taken"],
+                    }
+                },
+            },
+            DataOpsBadRequestError,
+            "name: has already been taken; path: has already been taken; project_namespace.name: has already been taken",
+        ),
+        (
+            {"status_code": 400, "json": {"message": {"error": {"spam": ["detected"]}}}},
+            DataOpsBadRequestError,
+            "error.spam: detected",
+        ),
+        (
+            {"status_code": 429, "text": "Retry later", "headers": {"Content-Type": "text/plain"}},
+            DataOpsRateLimitError,
+            "Server said: Retry later",
+        ),
+        (
+            {
+                "status_code": 502,
+                "text": "<html><head><style>x{}</style></head><body><h1>502 Bad Gateway</h1>"
+                + "x" * 2000
+                + "</body></html>",
+                "headers": {"Content-Type": "text/html"},
+            },
+            DataOpsServerError,
+            "Server said: 502 Bad Gateway xxx",
+        ),
+    ],
+)
+def test_error_shapes(
+    conn: None, requests_mock: rm.Mocker, sleeps: list[float], response: dict, cls: type, fragment: str
+) -> None:
+    hook = DataOpsHook(retry_policy=RetryPolicy(max_attempts=1))
+    requests_mock.get(f"{API}/projects/1", **response)
+    with pytest.raises(cls) as raised:
+        hook.get_project(1)
+    assert fragment in str(raised.value)
+    assert str(raised.value).startswith("GET /projects/1 -> HTTP ")
+    assert len(str(raised.value)) < 700  # HTML pages are truncated
+    assert "<h1>" not in str(raised.value)
+
+
+def test_already_taken_is_recognisable(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{API}/projects", status_code=400, json={"message": {"name": ["has already been taken"]}})
+    with pytest.raises(DataOpsBadRequestError) as raised:
+        hook.create_project("x")
+    assert raised.value.already_exists
+
+
+def test_trigger_route_404_mentions_the_trigger_token(conn_trigger_only: None, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{API}/projects/1/trigger/pipeline", status_code=404, json={"message": "404 Not Found"})
+    with pytest.raises(DataOpsNotFoundError, match="or the trigger token is wrong"):
+        DataOpsHook().trigger_pipeline(1, "main")
+
+
+def test_non_json_success_body_is_a_clear_error(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(f"{API}/projects/1", text="<html>login</html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(DataOpsAPIError, match="expected a JSON body, got text/html"):
+        hook.get_project(1)
+
+
+def test_quota_used_up_slows_the_next_request(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    reset = str(int(time.time()) + 5)
+    requests_mock.get(f"{API}/user", json={}, headers={"RateLimit-Remaining": "0", "RateLimit-Reset": reset})
+    hook.request("GET", "/user")
+    assert sleeps == []
+    hook.request("GET", "/user")
+    assert len(sleeps) == 1
+    assert 3 <= sleeps[0] <= 6

@@ -1,0 +1,195 @@
+"""The trigger's run loop over an httpx mock transport: one event, no blocking, deadlines, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_dataops.hooks import dataops_async
+from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
+from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
+
+from .conftest import ACCESS_TOKEN, API
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def transport(
+    monkeypatch: pytest.MonkeyPatch, conn: None, sleeps: list[float]
+) -> Callable[[Handler], list[httpx.Request]]:
+    """Route the shared client through a handler; returns the list of requests it saw."""
+
+    def install(handler: Handler) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return handler(request)
+
+        client = httpx.AsyncClient(transport=httpx.MockTransport(record))
+        monkeypatch.setattr(dataops_async, "shared_client", lambda settings: client)
+        return seen
+
+    return install
+
+
+def statuses(*values: str) -> Handler:
+    """Answer pipeline reads with these statuses in turn (the last one repeats)."""
+    remaining = list(values)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+        return httpx.Response(200, json={"id": 7, "status": status, "web_url": "https://x/-/pipelines/7"})
+
+    return handler
+
+
+async def collect(trigger: DataOpsPipelineTrigger) -> list[dict[str, Any]]:
+    return [event.payload async for event in trigger.run()]
+
+
+def make_trigger(**kwargs: Any) -> DataOpsPipelineTrigger:
+    return DataOpsPipelineTrigger(**{"project": "demo/p", "pipeline_id": 7, "poll_interval": 5, **kwargs})
+
+
+def test_serialize_round_trip_is_json_safe() -> None:
+    trigger = make_trigger(deadline=123.5, manual_policy="wait", retry_policy={"max_attempts": 3})
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_dataops.triggers.pipeline.DataOpsPipelineTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs == {
+        "project": "demo/p",
+        "pipeline_id": 7,
+        "dataops_conn_id": "dataops_default",
+        "poll_interval": 5,
+        "deadline": 123.5,
+        "deadline_name": "timeout",
+        "manual_policy": "wait",
+        "cancel_on_kill": True,
+        "retry_policy": {"max_attempts": 3},
+    }
+    assert DataOpsPipelineTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    ("final", "policy", "event_status"),
+    [
+        ("success", "fail", "success"),
+        ("failed", "fail", "failure"),
+        ("canceled", "fail", "failure"),
+        ("skipped", "fail", "failure"),
+        ("manual", "fail", "failure"),
+        ("manual", "succeed", "success"),
+    ],
+)
+async def test_polls_until_terminal_and_yields_exactly_one_event(
+    transport, sleeps: list[float], final: str, policy: str, event_status: str
+) -> None:
+    seen = transport(statuses("created", "pending", "running", "canceling", final))
+    events = await collect(make_trigger(manual_policy=policy))
+    assert len(events) == 1
+    assert events[0]["status"] == event_status
+    assert events[0]["pipeline_status"] == final
+    assert events[0]["web_url"] == "https://x/-/pipelines/7"
+    assert len(seen) == 5
+    assert sleeps == [5, 5, 5, 5]
+    assert seen[0].url.raw_path == b"/api/v4/projects/demo%2Fp/pipelines/7"
+    assert seen[0].headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
+
+
+async def test_still_running_does_not_finish(transport, monkeypatch: pytest.MonkeyPatch) -> None:
+    transport(statuses("running"))
+    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", asyncio.sleep)
+    trigger = make_trigger(poll_interval=0.01)
+    task = asyncio.create_task(trigger.run().__anext__())
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    task.cancel()
+
+
+async def test_deadline_yields_timeout(transport, monkeypatch: pytest.MonkeyPatch) -> None:
+    transport(statuses("running"))
+    clock = {"now": 1000.0}
+    monkeypatch.setattr("airflow_provider_dataops.triggers.pipeline.time.time", lambda: clock["now"])
+
+    async def advance(seconds: float) -> None:
+        clock["now"] += seconds
+
+    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", advance)
+    events = await collect(make_trigger(deadline=1012.0, deadline_name="execution_timeout"))
+    assert [e["status"] for e in events] == ["timeout"]
+    assert events[0]["deadline_name"] == "execution_timeout"
+    assert clock["now"] == 1012.0  # the last sleep was cut to the deadline, not a full poll
+
+
+async def test_transient_errors_are_waited_out(transport, sleeps: list[float]) -> None:
+    answers = iter([httpx.Response(503, text="down")] * 8 + [httpx.Response(200, json={"id": 7, "status": "success"})])
+    transport(lambda request: next(answers))
+    events = await collect(make_trigger())
+    assert events[0]["status"] == "success"
+
+
+async def test_connection_errors_are_retried(transport) -> None:
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200, json={"id": 7, "status": "success"})
+
+    transport(flaky)
+    assert (await collect(make_trigger()))[0]["status"] == "success"
+    assert calls["n"] == 2
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_permanent_errors_become_an_error_event(transport, status: int) -> None:
+    transport(lambda request: httpx.Response(status, json={"message": f"{status} nope"}))
+    events = await collect(make_trigger())
+    assert [e["status"] for e in events] == ["error"]
+    assert f"HTTP {status}" in events[0]["message"]
+    assert ACCESS_TOKEN not in events[0]["message"]
+
+
+async def test_unexpected_exception_becomes_an_error_event(transport) -> None:
+    transport(lambda request: httpx.Response(200, json={"no": "status"}))
+    events = await collect(make_trigger())
+    assert events[0]["status"] == "error"
+    assert "KeyError" in events[0]["message"]
+
+
+async def test_on_kill_cancels_only_when_asked(transport) -> None:
+    seen = transport(lambda request: httpx.Response(200, json={"id": 7, "status": "canceling"}))
+    await make_trigger(cancel_on_kill=False).on_kill()
+    assert seen == []
+    await make_trigger().on_kill()
+    assert [(r.method, r.url.raw_path) for r in seen] == [("POST", b"/api/v4/projects/demo%2Fp/pipelines/7/cancel")]
+
+
+async def test_cleanup_never_cancels(transport) -> None:
+    seen = transport(statuses("running"))
+    await make_trigger().cleanup()
+    assert seen == []
+
+
+async def test_shared_client_is_one_per_loop_and_setting() -> None:
+    from airflow_provider_dataops.connection import ConnectionSettings
+
+    a = ConnectionSettings(conn_id="a", api_url=API, access_token="x", trigger_token=None)
+    b = ConnectionSettings(conn_id="b", api_url=API, access_token="y", trigger_token=None)
+    c = ConnectionSettings(conn_id="c", api_url=API, access_token="z", trigger_token=None, verify=False)
+    assert dataops_async.shared_client(a) is dataops_async.shared_client(b)
+    assert dataops_async.shared_client(a) is not dataops_async.shared_client(c)
+
+
+async def test_async_hook_reads_the_connection_without_blocking(conn: None) -> None:
+    settings = await DataOpsAsyncHook().get_settings()
+    assert settings.api_url == API
+    assert settings.access_token == ACCESS_TOKEN

@@ -12,3 +12,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "..", "example_dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_DATAOPS_DEFAULT", None)
+
+# The emulator's fixtures (dataops_emulator, dataops_connection_env), as users enable them.
+pytest_plugins = ["airflow_provider_dataops.emulator.pytest_plugin"]

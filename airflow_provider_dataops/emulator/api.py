@@ -1,0 +1,449 @@
+"""The GitLab v4 API subset, under ``/api/v4``.
+
+Routes see the raw (still percent-encoded) path, so ``/projects/demo%2Fdataops-project`` matches
+``/projects/{id}`` while an unencoded ``/projects/demo/dataops-project`` matches nothing: both as in GitLab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_dataops.emulator import errors
+from airflow_provider_dataops.emulator.filters import (
+    ascending_sort,
+    choice,
+    filter_pipelines,
+    filter_projects,
+    project_sort_key,
+    text_or_none,
+    time_param,
+    truthy,
+    variable_list,
+)
+from airflow_provider_dataops.emulator.model import Pipeline, Project, User
+from airflow_provider_dataops.emulator.pagination import (
+    check_offset_limit,
+    keyset_next_link,
+    offset_page,
+    page_size,
+)
+from airflow_provider_dataops.emulator.params import request_params
+from airflow_provider_dataops.emulator.serializers import (
+    group_json,
+    job_json,
+    namespace_json,
+    pipeline_json,
+    pipeline_short_json,
+    project_json,
+    token_json,
+    user_json,
+)
+from airflow_provider_dataops.emulator.state import EmulatorState
+
+PREFIX = "/api/v4"
+GITLAB_VERSION = "17.11.0-ee"
+
+PIPELINE_STATUSES = frozenset(
+    {
+        "created",
+        "waiting_for_resource",
+        "preparing",
+        "waiting_for_callback",
+        "pending",
+        "running",
+        "success",
+        "failed",
+        "canceling",
+        "canceled",
+        "skipped",
+        "manual",
+        "scheduled",
+    }
+)
+PIPELINE_SCOPES = frozenset({"running", "pending", "finished", "branches", "tags"})
+PROJECT_ORDERS = frozenset({"id", "name", "path", "created_at", "updated_at", "last_activity_at"})
+PIPELINE_ORDERS = frozenset({"id", "status", "ref", "updated_at", "user_id"})
+
+
+def request_token(request: Request) -> str | None:
+    """The access token of a request: ``PRIVATE-TOKEN``, ``Authorization: Bearer`` or ``private_token``.
+
+    :param request: the request.
+    """
+    token = request.headers.get("private-token")
+    if token:
+        return token
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query_params.get("private_token") or None
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+class Api:
+    """Handlers of the ``/api/v4`` routes over one :class:`EmulatorState`.
+
+    :param state: the emulator's state.
+    """
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def routes(self) -> list[Route]:
+        """The Starlette routes."""
+        table: list[tuple[str, Callable[[Request], Any], str]] = [
+            ("/user", self.current_user, "GET"),
+            ("/version", self.version, "GET"),
+            ("/metadata", self.version, "GET"),
+            ("/personal_access_tokens/self", self.token_self, "GET"),
+            ("/namespaces", self.list_namespaces, "GET"),
+            ("/namespaces/{id}", self.get_namespace, "GET"),
+            ("/groups", self.list_groups, "GET"),
+            ("/groups/{id}", self.get_group, "GET"),
+            ("/projects", self.list_projects, "GET"),
+            ("/projects", self.create_project, "POST"),
+            ("/projects/{id}", self.get_project, "GET"),
+            ("/projects/{id}/pipeline", self.create_pipeline, "POST"),
+            ("/projects/{id}/trigger/pipeline", self.trigger_pipeline, "POST"),
+            ("/projects/{id}/ref/{ref}/trigger/pipeline", self.trigger_pipeline, "POST"),
+            ("/projects/{id}/pipelines", self.list_pipelines, "GET"),
+            ("/projects/{id}/pipelines/latest", self.latest_pipeline, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}", self.get_pipeline, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/cancel", self.cancel_pipeline, "POST"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/retry", self.retry_pipeline, "POST"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/variables", self.pipeline_variables, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/jobs", self.pipeline_jobs, "GET"),
+            ("/projects/{id}/jobs/{job_id:int}", self.get_job, "GET"),
+            ("/projects/{id}/jobs/{job_id:int}/trace", self.job_trace, "GET"),
+        ]
+        merged: dict[str, dict[str, Callable[[Request], Any]]] = {}
+        for path, handler, method in table:
+            merged.setdefault(path, {})[method] = handler
+        return [
+            Route(PREFIX + path, self._dispatch(handlers), methods=list(handlers)) for path, handlers in merged.items()
+        ]
+
+    @staticmethod
+    def _dispatch(handlers: dict[str, Callable[[Request], Any]]) -> Callable[[Request], Any]:
+        if len(handlers) == 1:
+            return next(iter(handlers.values()))
+
+        async def by_method(request: Request) -> Response:
+            response: Response = await handlers[request.method](request)
+            return response
+
+        return by_method
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _user(self, request: Request) -> User:
+        if self.state.token_info(request_token(request)) is None:
+            raise errors.unauthorized()
+        return self.state.user
+
+    def _optional_user(self, request: Request) -> User | None:
+        """The user, ``None`` when no token was sent; 401 for a bad token."""
+        if request_token(request) is None:
+            return None
+        return self._user(request)
+
+    def _project(self, request: Request, user: User | None = None) -> Project:
+        project = self.state.find_project(unquote(request.path_params["id"]))
+        if project is None or (user is None and project.visibility != "public"):
+            raise errors.not_found("Project")
+        return project
+
+    def _pipeline(self, request: Request) -> Pipeline:
+        user = self._user(request)
+        project = self._project(request, user)
+        pipeline = self.state.find_pipeline(project, request.path_params["pipeline_id"])
+        if pipeline is None:
+            raise errors.message(404, "404 Not found")
+        return pipeline
+
+    def _pipeline_response(self, request: Request, pipeline: Pipeline, status: int = 200) -> JSONResponse:
+        with self.state.lock:
+            body = pipeline_json(pipeline, self.state.now(), _base_url(request), self.state.user)
+        return JSONResponse(body, status_code=status)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    async def current_user(self, request: Request) -> Response:
+        """``GET /user``."""
+        return JSONResponse(user_json(self._user(request), _base_url(request)))
+
+    async def version(self, request: Request) -> Response:
+        """``GET /version`` (and ``/metadata``)."""
+        self._user(request)
+        return JSONResponse(
+            {"version": GITLAB_VERSION, "revision": "emulator", "kas": {"enabled": False}, "enterprise": True}
+        )
+
+    async def token_self(self, request: Request) -> Response:
+        """``GET /personal_access_tokens/self``."""
+        info = self.state.token_info(request_token(request))
+        if info is None:
+            raise errors.unauthorized()
+        return JSONResponse(token_json(info, self.state.user))
+
+    # -- namespaces and groups --------------------------------------------------------------------
+
+    async def list_namespaces(self, request: Request) -> Response:
+        """``GET /namespaces`` with ``search`` and ``top_level_only``."""
+        self._user(request)
+        query = request.query_params
+        found = self.state.namespaces()
+        if search := (query.get("search") or "").lower():
+            found = [ns for ns in found if search in ns.full_path.lower() or search in ns.name.lower()]
+        if truthy(query.get("top_level_only")):
+            found = [ns for ns in found if ns.parent_id is None]
+        page, headers = offset_page(found, request.url, query)
+        base = _base_url(request)
+        return JSONResponse([namespace_json(ns, base) for ns in page], headers=headers)
+
+    async def get_namespace(self, request: Request) -> Response:
+        """``GET /namespaces/:id`` by id or URL-encoded full path."""
+        self._user(request)
+        namespace = self.state.find_namespace(unquote(request.path_params["id"]))
+        if namespace is None:
+            raise errors.not_found("Namespace")
+        return JSONResponse(namespace_json(namespace, _base_url(request)))
+
+    async def list_groups(self, request: Request) -> Response:
+        """``GET /groups`` with ``search`` and ``top_level_only``."""
+        self._user(request)
+        query = request.query_params
+        groups = [ns for ns in self.state.namespaces() if ns.kind == "group"]
+        if search := (query.get("search") or "").lower():
+            groups = [group for group in groups if search in group.full_path.lower()]
+        if truthy(query.get("top_level_only")):
+            groups = [group for group in groups if group.parent_id is None]
+        groups.sort(key=lambda group: group.name.lower(), reverse=query.get("sort") == "desc")
+        page, headers = offset_page(groups, request.url, query)
+        base = _base_url(request)
+        return JSONResponse([group_json(group, base) for group in page], headers=headers)
+
+    async def get_group(self, request: Request) -> Response:
+        """``GET /groups/:id`` by id or URL-encoded full path."""
+        self._user(request)
+        group = self.state.find_namespace(unquote(request.path_params["id"]))
+        if group is None or group.kind != "group":
+            raise errors.not_found("Group")
+        return JSONResponse(group_json(group, _base_url(request)))
+
+    # -- projects ---------------------------------------------------------------------------------
+
+    async def list_projects(self, request: Request) -> Response:
+        """``GET /projects``: filters, ordering, offset and keyset pagination as GitLab does them."""
+        user = self._optional_user(request)
+        query = request.query_params
+        keyset = query.get("pagination") == "keyset"
+        order_by = choice(query, "order_by", PROJECT_ORDERS, "id" if keyset else "created_at")
+        ascending = ascending_sort(query)
+        if keyset and order_by != "id":
+            raise errors.ApiError(405, {"error": "Keyset pagination is not yet available for this type of request"})
+        if not keyset:
+            check_offset_limit(query, "Project")
+        projects = filter_projects(self.state.projects(), query, public_only=user is None)
+        if order_by in ("id", "created_at"):
+            # Ids and creation times rise together, so the list is already in order.
+            ordered = projects if ascending else projects[::-1]
+        else:
+            ordered = sorted(projects, key=project_sort_key(order_by), reverse=not ascending)
+        headers: dict[str, str] = {}
+        page: Sequence[Project]
+        if keyset:
+            per_page = page_size(query)
+            page = ordered[:per_page]
+            if len(page) == per_page:
+                headers["link"] = keyset_next_link(request.url, page[-1].id, ascending)
+        else:
+            page, headers = offset_page(ordered, request.url, query)
+        base, simple = _base_url(request), truthy(query.get("simple"))
+        return JSONResponse([project_json(project, base, simple=simple) for project in page], headers=headers)
+
+    async def get_project(self, request: Request) -> Response:
+        """``GET /projects/:id`` by id or URL-encoded path."""
+        user = self._optional_user(request)
+        project = self._project(request, user)
+        return JSONResponse(project_json(project, _base_url(request)))
+
+    async def create_project(self, request: Request) -> Response:
+        """``POST /projects`` (JSON or form)."""
+        self._user(request)
+        params = await request_params(request)
+        namespace_id = params.get("namespace_id")
+        if namespace_id not in (None, ""):
+            try:
+                namespace_id = int(namespace_id)
+            except (TypeError, ValueError):
+                raise errors.param_error("namespace_id is invalid") from None
+        project = self.state.create_project(
+            name=text_or_none(params.get("name")),
+            path=text_or_none(params.get("path")),
+            namespace_id=namespace_id or None,
+            description=text_or_none(params.get("description")),
+            visibility=text_or_none(params.get("visibility")),
+            default_branch=text_or_none(params.get("default_branch")),
+        )
+        return JSONResponse(project_json(project, _base_url(request)), status_code=201)
+
+    # -- pipelines --------------------------------------------------------------------------------
+
+    async def create_pipeline(self, request: Request) -> Response:
+        """``POST /projects/:id/pipeline`` with an access token; variables are a list."""
+        user = self._user(request)
+        params = await request_params(request)
+        ref = params.get("ref")
+        if ref in (None, ""):
+            raise errors.param_error("ref is missing")
+        variables = variable_list(params.get("variables"))
+        project = self._project(request, user)
+        pipeline = self.state.create_pipeline(project, ref=str(ref), variables=variables, source="api")
+        return self._pipeline_response(request, pipeline, 201)
+
+    async def trigger_pipeline(self, request: Request) -> Response:
+        """``POST /projects/:id/trigger/pipeline``: the ``token`` parameter authenticates."""
+        if request.headers.get("x-gitlab-event") == "Pipeline Hook":
+            raise errors.forbidden()  # GitLab's guard against webhook loops
+        params = await request_params(request)
+        if "ref" in request.path_params:
+            params["ref"] = unquote(request.path_params["ref"])
+        missing = [name for name in ("token", "ref") if params.get(name) in (None, "")]
+        if missing:
+            raise errors.param_error(", ".join(f"{name} is missing" for name in missing))
+        variables = params.get("variables") or {}
+        if not isinstance(variables, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in variables.items()
+        ):
+            raise errors.message(400, "variables needs to be a map of key-valued strings")
+        project = self.state.find_project(unquote(request.path_params["id"]))
+        if project is None or not self.state.trigger_token_valid(project, str(params["token"])):
+            raise errors.not_found()
+        pipeline = self.state.create_pipeline(
+            project,
+            ref=str(params["ref"]),
+            variables=[{"key": key, "value": value, "variable_type": "env_var"} for key, value in variables.items()],
+            source="trigger",
+        )
+        return self._pipeline_response(request, pipeline, 201)
+
+    async def list_pipelines(self, request: Request) -> Response:
+        """``GET /projects/:id/pipelines`` with GitLab's filters, ordering and offset pagination."""
+        user = self._user(request)
+        project = self._project(request, user)
+        query = request.query_params
+        order_by = choice(query, "order_by", PIPELINE_ORDERS, "id")
+        ascending = ascending_sort(query)
+        status = query.get("status")
+        if status and status not in PIPELINE_STATUSES:
+            raise errors.param_error("status does not have a valid value")
+        scope = query.get("scope")
+        if scope and scope not in PIPELINE_SCOPES:
+            raise errors.param_error("scope does not have a valid value")
+        bounds = {
+            name: time_param(query, name)
+            for name in ("created_after", "created_before", "updated_after", "updated_before")
+        }
+        base = _base_url(request)
+        with self.state.lock:
+            now = self.state.now()
+            rows = [
+                pipeline_short_json(pipeline, now, base)
+                | {"_created": pipeline.created_at, "_updated": pipeline.updated(now)}
+                for pipeline in self.state.project_pipelines(project)
+            ]
+        rows = filter_pipelines(rows, query, scope, bounds)
+        if order_by in ("id", "user_id"):
+            rows.sort(key=lambda row: row["id"], reverse=not ascending)
+        else:
+            field = "_updated" if order_by == "updated_at" else order_by
+            rows.sort(key=lambda row: (row[field], row["id"]), reverse=not ascending)
+        page, headers = offset_page(rows, request.url, query)
+        body = [{key: value for key, value in row.items() if not key.startswith("_")} for row in page]
+        return JSONResponse(body, headers=headers)
+
+    async def latest_pipeline(self, request: Request) -> Response:
+        """``GET /projects/:id/pipelines/latest?ref=``: 403 when there is none, as in GitLab."""
+        user = self._user(request)
+        project = self._project(request, user)
+        ref = request.query_params.get("ref") or project.default_branch
+        matching = [pipeline for pipeline in self.state.project_pipelines(project) if pipeline.ref == ref]
+        if not matching:
+            raise errors.forbidden()
+        return self._pipeline_response(request, matching[-1])
+
+    async def get_pipeline(self, request: Request) -> Response:
+        """``GET /projects/:id/pipelines/:pipeline_id``: the full object."""
+        return self._pipeline_response(request, self._pipeline(request))
+
+    async def cancel_pipeline(self, request: Request) -> Response:
+        """``POST .../cancel``: 200 in any state."""
+        pipeline = self._pipeline(request)
+        self.state.cancel_pipeline(pipeline)
+        return self._pipeline_response(request, pipeline)
+
+    async def retry_pipeline(self, request: Request) -> Response:
+        """``POST .../retry``: 201; re-runs failed and canceled jobs."""
+        pipeline = self._pipeline(request)
+        self.state.retry_pipeline(pipeline)
+        return self._pipeline_response(request, pipeline, 201)
+
+    async def pipeline_variables(self, request: Request) -> Response:
+        """``GET .../variables``."""
+        pipeline = self._pipeline(request)
+        return JSONResponse([{**variable, "raw": False} for variable in pipeline.variables])
+
+    async def pipeline_jobs(self, request: Request) -> Response:
+        """``GET .../jobs`` with ``scope`` / ``scope[]`` and ``include_retried``; newest first."""
+        pipeline = self._pipeline(request)
+        query = request.query_params
+        scopes = set(query.getlist("scope[]") + query.getlist("scope"))
+        if scopes - PIPELINE_STATUSES:
+            raise errors.param_error("scope does not have a valid value")
+        include_retried = truthy(query.get("include_retried"))
+        base = _base_url(request)
+        with self.state.lock:
+            now = self.state.now()
+            jobs = sorted(
+                pipeline.jobs if include_retried else pipeline.current_jobs(), key=lambda job: job.id, reverse=True
+            )
+            if scopes:
+                jobs = [job for job in jobs if job.status(now) in scopes]
+            page, headers = offset_page(jobs, request.url, query)
+            body = [job_json(job, pipeline, now, base, self.state.user) for job in page]
+        return JSONResponse(body, headers=headers)
+
+    async def get_job(self, request: Request) -> Response:
+        """``GET /projects/:id/jobs/:job_id``."""
+        user = self._user(request)
+        project = self._project(request, user)
+        found = self.state.find_job(project, request.path_params["job_id"])
+        if found is None:
+            raise errors.message(404, "404 Not found")
+        job, pipeline = found
+        with self.state.lock:
+            body = job_json(job, pipeline, self.state.now(), _base_url(request), user)
+        return JSONResponse(body)
+
+    async def job_trace(self, request: Request) -> Response:
+        """``GET /projects/:id/jobs/:job_id/trace``: the log as plain text; 404 if the job never ran."""
+        user = self._user(request)
+        project = self._project(request, user)
+        found = self.state.find_job(project, request.path_params["job_id"])
+        lines = found[0].visible_log(self.state.now()) if found is not None else None
+        if found is None or lines is None:
+            raise errors.not_found()
+        return PlainTextResponse(
+            "\n".join(lines) + "\n",
+            headers={"content-disposition": f'inline; filename="{found[0].id}.log"'},
+        )

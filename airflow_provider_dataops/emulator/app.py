@@ -1,0 +1,59 @@
+"""Assembles the emulator's ASGI application."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from airflow_provider_dataops.emulator.api import Api
+from airflow_provider_dataops.emulator.control import Control
+from airflow_provider_dataops.emulator.errors import ApiError
+from airflow_provider_dataops.emulator.faults import EmulatorMiddleware
+from airflow_provider_dataops.emulator.state import EmulatorState
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Grape's answers for an unknown route and a wrong method.
+    assert isinstance(exc, HTTPException)
+    text = "405 Not Allowed" if exc.status_code == 405 else f"{exc.status_code} {HTTPStatus(exc.status_code).phrase}"
+    return JSONResponse({"error": text}, status_code=exc.status_code, headers=exc.headers)
+
+
+class RawPathRouting:
+    """Route on the raw path, so a URL-encoded ``:id`` (``demo%2Fproject``) stays one path segment.
+
+    :param app: the application to call.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        raw = scope.get("raw_path")
+        if scope["type"] == "http" and raw:
+            scope = {**scope, "path": raw.decode("latin-1")}
+        await self.app(scope, receive, send)
+
+
+def create_app(state: EmulatorState) -> ASGIApp:
+    """The emulator as an ASGI application (serve it with any ASGI server; uvicorn can drop connections).
+
+    :param state: the state it serves.
+    :returns: the application, wrapped in the fault, throttle and request-log middleware.
+    """
+    app = Starlette(
+        routes=[*Api(state).routes(), *Control(state).routes()],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    return EmulatorMiddleware(RawPathRouting(app), state)

@@ -1,0 +1,151 @@
+"""Planning a pipeline's jobs: when each goes pending, runs and ends, and what it logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from airflow_provider_dataops.emulator.model import Job
+
+#: (stage, job name) of every emulated pipeline, in order; one job per stage.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("Pipeline Initialisation", "Initialise Pipeline"),
+    ("Data Ingestion", "Ingest Source Data"),
+    ("Data Transformation", "Build all Models"),
+    ("Generate Docs", "Generate Docs"),
+)
+
+#: Values of the ``DATAOPS_EMULATOR_OUTCOME`` pipeline variable.
+OUTCOMES = ("success", "failed", "canceled", "manual", "skipped")
+
+#: A pipeline is ``created`` for this share of its duration, then ``pending`` ...
+PENDING_SHARE = 0.1
+#: ... until this share, after which the jobs run one stage after another.
+RUNNING_SHARE = 0.2
+
+
+def cancel_delay(seconds: float) -> float:
+    """How long a job stays ``canceling`` before ``canceled``.
+
+    :param seconds: the pipeline's duration.
+    """
+    return min(1.0, seconds / 10)
+
+
+def plan_jobs(
+    stages: Sequence[tuple[str, str]],
+    *,
+    start: float,
+    seconds: float,
+    outcome: str,
+    new_id: Callable[[], int],
+    ref: str,
+    sha: str,
+    pipeline_file: str,
+) -> list[Job]:
+    """Plan one job per stage so that the pipeline settles on ``outcome`` at ``start + seconds``.
+
+    :param stages: ``(stage, job name)`` pairs, in order.
+    :param start: when the jobs are created (epoch seconds).
+    :param seconds: how long until the pipeline settles.
+    :param outcome: one of :data:`OUTCOMES`.
+    :param new_id: hands out job ids.
+    :param ref: the pipeline's ref, for the logs.
+    :param sha: the pipeline's commit, for the logs.
+    :param pipeline_file: the pipeline file, for the logs.
+    :returns: the jobs, in stage order.
+    """
+    end = start + seconds
+    run_start = start + RUNNING_SHARE * seconds
+    if outcome == "skipped":
+        running = 0
+    elif outcome == "manual":
+        running = len(stages) - 1
+    else:
+        running = len(stages)
+    slot = (end - run_start) / running if running else 0.0
+    delay = cancel_delay(seconds)
+    jobs = []
+    for index, (stage, name) in enumerate(stages):
+        job = Job(id=new_id(), name=name, stage=stage, created_at=start, end_at=end, final_status="skipped")
+        if index < running:
+            job.started_at = run_start + index * slot
+            job.end_at = end if index == running - 1 else job.started_at + slot
+            job.pending_at = start + PENDING_SHARE * seconds if index == 0 else job.started_at
+            job.final_status = "success"
+            is_last = index == len(stages) - 1
+            if is_last and outcome == "failed":
+                job.final_status, job.failure_reason = "failed", "script_failure"
+            elif is_last and outcome == "canceled":
+                job.final_status, job.cancel_at, job.cancel_delay = "canceled", end - delay, delay
+            job.log_lines = job_log(
+                stage, name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=job.final_status == "failed"
+            )
+        elif outcome == "manual":
+            job.final_status, job.when = "manual", "manual"
+        jobs.append(job)
+    return jobs
+
+
+_STAGE_LINES = {
+    "Pipeline Initialisation": (
+        "[INFO] Initialising DataOps pipeline from {pipeline_file}",
+        "[INFO] Resolving secrets from the DataOps vault",
+        "[INFO] Pipeline-level variables written to /dataops/pipeline.env",
+    ),
+    "Data Ingestion": (
+        "[INFO] Starting ingestion orchestrator",
+        "[INFO] Loaded 12,345 rows into INGESTION.RAW_ORDERS",
+        "[INFO] Loaded 678 rows into INGESTION.RAW_CUSTOMERS",
+    ),
+    "Data Transformation": (
+        "[INFO] Running MATE: dbt build --select tag:all",
+        "[INFO] 1 of 3 OK created sql view model TRANSFORM.STG_ORDERS",
+        "[INFO] 2 of 3 OK created sql view model TRANSFORM.STG_CUSTOMERS",
+        "[INFO] 3 of 3 OK created sql table model TRANSFORM.DIM_CUSTOMERS",
+    ),
+    "Generate Docs": (
+        "[INFO] Generating MATE documentation",
+        "[INFO] Catalog written to target/catalog.json",
+    ),
+}
+
+_FAILURE_LINES = (
+    "[ERROR] Database Error in model DIM_CUSTOMERS (models/marts/dim_customers.sql)",
+    "[ERROR]   000904 (42000): SQL compilation error: invalid identifier 'ORDER_TOTAL'",
+    "[ERROR] Done. PASS=2 WARN=0 ERROR=1 SKIP=0 TOTAL=3",
+)
+
+
+def job_log(stage: str, name: str, *, ref: str, sha: str, pipeline_file: str, failed: bool) -> tuple[str, ...]:
+    """The trace of a job, shaped like a DataOps runner log.
+
+    :param stage: the job's stage.
+    :param name: the job's name.
+    :param ref: the pipeline's ref.
+    :param sha: the pipeline's commit.
+    :param pipeline_file: the pipeline file.
+    :param failed: end with an error instead of success.
+    :returns: the log lines.
+    """
+    body = _STAGE_LINES.get(stage, (f"[INFO] Running {name}",))
+    lines = [
+        "Running with dataops-runner 17.11.0 (emulator)",
+        "  on dataops-emulator-runner",
+        'Preparing the "docker" executor',
+        "Using docker image dataopslive/dataops-runner:5-stable ...",
+        "Getting source from Git repository",
+        "Fetching changes with git depth set to 20...",
+        f"Checking out {sha[:8]} as detached HEAD (ref is {ref})...",
+        'Executing "step_script" stage of the job script',
+        "$ /dataops",
+        *(line.format(pipeline_file=pipeline_file) for line in body),
+    ]
+    if failed:
+        lines += [
+            *_FAILURE_LINES,
+            "Cleaning up project directory and file based variables",
+            "ERROR: Job failed: exit code 1",
+        ]
+    else:
+        lines += ["Cleaning up project directory and file based variables", "Job succeeded"]
+    return tuple(lines)

@@ -1,0 +1,98 @@
+"""Request parameters as GitLab (Rack/Grape) sees them: query string, form or JSON, merged."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from airflow_provider_dataops.emulator import errors
+
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+
+
+async def request_params(request: Request) -> dict[str, Any]:
+    """Every parameter of a request; the body's win over the query string's.
+
+    Form bodies (url-encoded or multipart) and query strings use Rack's bracket syntax:
+    ``variables[KEY]=v`` is a hash, ``scope[]=a`` an array, ``variables[0][key]=k`` or
+    ``variables[][key]=k`` an array of hashes.
+
+    :param request: the request.
+    :returns: the merged parameters.
+    :raises ApiError: 400 for a JSON body that is not an object.
+    """
+    params = decode_pairs(request.query_params.multi_items())
+    body = await request.body()
+    if not body.strip():
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise errors.param_error("The request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise errors.param_error("The request body must be a JSON object")
+        params.update(data)
+    elif content_type == "multipart/form-data":
+        form = await request.form()
+        params.update(decode_pairs((key, value) for key, value in form.multi_items() if isinstance(value, str)))
+    else:
+        # application/x-www-form-urlencoded, which is also what curl -d sends without a content type.
+        text = body.decode("utf-8", errors="replace")
+        params.update(decode_pairs(parse_qsl(text, keep_blank_values=True)))
+    return params
+
+
+def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Turn flat ``name[key]=value`` pairs into nested values, as Rack does.
+
+    :param pairs: decoded (name, value) pairs in order.
+    :returns: the nested parameters.
+    """
+    result: dict[str, Any] = {}
+    for raw_name, value in pairs:
+        head, _, tail = raw_name.partition("[")
+        keys = _BRACKETS.findall("[" + tail) if tail else []
+        if not head:
+            continue
+        _assign(result, head, keys, value)
+    return {name: _as_list_if_indexed(value) for name, value in result.items()}
+
+
+def _assign(container: dict[str, Any], name: str, keys: list[str], value: str) -> None:
+    if not keys:
+        container[name] = value
+        return
+    if keys[0] == "":
+        items = container.get(name)
+        if not isinstance(items, list):
+            items = container[name] = []
+        if len(keys) == 1:
+            items.append(value)
+            return
+        # a[][k]=v: start a new hash when the last one already has k.
+        if not items or not isinstance(items[-1], dict) or keys[1] in items[-1]:
+            items.append({})
+        _assign(items[-1], keys[1], keys[2:], value)
+        return
+    nested = container.get(name)
+    if not isinstance(nested, dict):
+        nested = container[name] = {}
+    _assign(nested, keys[0], keys[1:], value)
+
+
+def _as_list_if_indexed(value: Any) -> Any:
+    # variables[0][key]=k arrives as {"0": {...}}: Rack and Grape treat that as an array of hashes.
+    if (
+        isinstance(value, dict)
+        and value
+        and all(key.isdigit() and isinstance(item, dict) for key, item in value.items())
+    ):
+        return [value[key] for key in sorted(value, key=int)]
+    return value

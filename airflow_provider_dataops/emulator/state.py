@@ -1,0 +1,641 @@
+"""The emulator's in-memory world: seeded identity, projects, pipelines, faults and the request log.
+
+Pure Python (no web framework): the API and the control methods both call it. One re-entrant lock
+guards every read and write, because control methods run on the test's thread while requests are
+served on the server's thread; it is only ever held for dictionary work, never for I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_dataops.emulator import errors
+from airflow_provider_dataops.emulator.clock import Clock, ClockMode, iso
+from airflow_provider_dataops.emulator.faultspec import Fault
+from airflow_provider_dataops.emulator.lifecycle import OUTCOMES, STAGES, cancel_delay, plan_jobs
+from airflow_provider_dataops.emulator.model import (
+    COMPLETED,
+    AccessToken,
+    Job,
+    Namespace,
+    Pipeline,
+    Project,
+    User,
+)
+from airflow_provider_dataops.emulator.ratelimit import RateLimiter
+
+DEFAULT_ACCESS_TOKEN = "glpat-emulator-access-token"
+DEFAULT_TRIGGER_TOKEN = "glptt-emulator-trigger-token"
+DEFAULT_PIPELINE_SECONDS = 10.0
+DEFAULT_PIPELINE_FILES = ("full-ci.yml",)
+
+USER_ID = 1
+USERNAME = "dataops-user"
+USER_NAMESPACE_ID = 1
+DEMO_GROUP_ID = 2
+DEMO_GROUP = "demo"
+DEMO_PROJECT_ID = 1
+DEMO_PROJECT_PATH = "demo/dataops-project"
+
+#: Pipeline variables that steer the emulator.
+OUTCOME_VARIABLE = "DATAOPS_EMULATOR_OUTCOME"
+SECONDS_VARIABLE = "DATAOPS_EMULATOR_SECONDS"
+PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
+
+#: How many requests the request log keeps (oldest dropped first).
+REQUEST_LOG_SIZE = 50_000
+
+_PATH_RULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_PATH_MESSAGE = (
+    "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'"
+)
+_NAME_RULE = re.compile(r"^[\w][\w .+-]*$")
+_NAME_MESSAGE = (
+    "can contain only letters, digits, emoji, '_', '.', '+', dashes, or spaces. "
+    "It must start with a letter, digit, emoji, or '_'."
+)
+VISIBILITIES = ("private", "internal", "public")
+
+
+class EmulatorState:
+    """Everything the emulator knows, with the operations the API and control surface need.
+
+    :param pipeline_seconds: how long a pipeline takes to settle unless its variables say otherwise.
+    :param access_token: the personal access token of the seeded user.
+    :param trigger_token: the pipeline trigger token of the seeded project.
+    :param rate_limit: requests per minute per token (or IP); ``None`` for no throttling.
+    :param clock: a :class:`Clock`, or ``"real"`` / ``"manual"`` to make one.
+    :param pipeline_files: the pipeline files every project has (``_PIPELINE_FILE_NAME`` values).
+    :param token_lifetime_days: the access token expires this many days after the emulator started.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline_seconds: float = DEFAULT_PIPELINE_SECONDS,
+        access_token: str = DEFAULT_ACCESS_TOKEN,
+        trigger_token: str = DEFAULT_TRIGGER_TOKEN,
+        rate_limit: int | None = None,
+        clock: Clock | ClockMode = "real",
+        pipeline_files: Sequence[str] = DEFAULT_PIPELINE_FILES,
+        token_lifetime_days: int = 365,
+    ) -> None:
+        if pipeline_seconds < 0:
+            raise ValueError("pipeline_seconds must not be negative")
+        if not access_token or not trigger_token or access_token == trigger_token:
+            raise ValueError("access_token and trigger_token must be two different non-empty strings")
+        self.lock = threading.RLock()
+        self.clock = clock if isinstance(clock, Clock) else Clock(clock)
+        self.pipeline_seconds = float(pipeline_seconds)
+        self.access_token = access_token
+        self.trigger_token = trigger_token
+        if not pipeline_files:
+            raise ValueError("pipeline_files must name at least one file")
+        self.pipeline_files = frozenset(pipeline_files)
+        self.default_pipeline_file = pipeline_files[0]
+        self.rate_limiter = RateLimiter(rate_limit)
+        self._default_rate_limit = rate_limit
+        self._default_clock_mode = self.clock.mode
+        self._token_lifetime_days = token_lifetime_days
+        self._started_at = self.clock.now()
+        self.reset()
+
+    # -- lifecycle of the whole world -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Restore the seeded state; clear faults, the request log and rate-limit counts.
+
+        The clock keeps its time (it never goes backwards) but returns to its initial mode.
+        """
+        with self.lock:
+            self.clock.set_mode(self._default_clock_mode)
+            self.rate_limiter.limit = self._default_rate_limit
+            self.rate_limiter.clear()
+            self.faults: list[Fault] = []
+            self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+            self._next_fault_id = 1
+            self._seed()
+
+    def _seed(self) -> None:
+        started = self._started_at
+        self.user = User(id=USER_ID, username=USERNAME, name="DataOps User", created_at=started)
+        expires = datetime.fromtimestamp(started, tz=timezone.utc) + timedelta(days=self._token_lifetime_days)
+        self._tokens = {
+            self.access_token: AccessToken(
+                id=1,
+                name="dataops-emulator",
+                scopes=("api",),
+                created_at=started,
+                expires_at=expires.date().isoformat(),
+            )
+        }
+        self._namespaces: dict[int, Namespace] = {}
+        self._namespace_by_path: dict[str, Namespace] = {}
+        self._next_namespace_id = 1
+        self._add_namespace(self.user.username, self.user.username, "user", None)
+        self._add_namespace(DEMO_GROUP, DEMO_GROUP, "group", None)
+        self._projects: dict[int, Project] = {}
+        self._project_by_path: dict[str, Project] = {}
+        self._next_project_id = 1
+        self._last_project_created = 0.0
+        self._pipelines: dict[int, Pipeline] = {}
+        self._pipelines_by_project: dict[int, list[Pipeline]] = {}
+        self._jobs: dict[int, tuple[Job, Pipeline]] = {}
+        self._next_pipeline_id = 1
+        self._next_job_id = 1
+        demo = self._add_project(
+            name="DataOps Project",
+            path="dataops-project",
+            namespace=self._namespace_by_path[DEMO_GROUP],
+            description="The emulator's seeded DataOps.live project.",
+        )
+        self._trigger_tokens = {self.trigger_token: demo.id}
+
+    def now(self) -> float:
+        """The emulator's current time (epoch seconds)."""
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward (works in real-time mode too).
+
+        :param seconds: how far.
+        :returns: the new time.
+        """
+        return self.clock.advance(seconds)
+
+    def set_clock_mode(self, mode: ClockMode) -> None:
+        """Freeze (``manual``) or release (``real``) the clock until the next reset.
+
+        :param mode: ``"real"`` or ``"manual"``.
+        """
+        self.clock.set_mode(mode)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def token_info(self, token: str | None) -> AccessToken | None:
+        """The access token's record, or ``None`` if ``token`` is not a valid access token.
+
+        :param token: the raw token from the request.
+        """
+        return self._tokens.get(token) if token else None
+
+    def trigger_token_valid(self, project: Project, token: str | None) -> bool:
+        """Whether ``token`` is a trigger token of ``project``.
+
+        :param project: the project in the URL.
+        :param token: the ``token`` parameter.
+        """
+        return bool(token) and self._trigger_tokens.get(token or "") == project.id
+
+    # -- namespaces -------------------------------------------------------------------------------
+
+    def _add_namespace(self, name: str, path: str, kind: str, parent: Namespace | None) -> Namespace:
+        full_path = f"{parent.full_path}/{path}" if parent else path
+        namespace = Namespace(
+            id=self._next_namespace_id,
+            name=name,
+            path=path,
+            kind=kind,
+            full_path=full_path,
+            created_at=self._started_at,
+            parent_id=parent.id if parent else None,
+        )
+        self._next_namespace_id += 1
+        self._namespaces[namespace.id] = namespace
+        self._namespace_by_path[full_path.lower()] = namespace
+        return namespace
+
+    def ensure_group(self, full_path: str) -> Namespace:
+        """The group at ``full_path``, created (with its parents) if missing.
+
+        :param full_path: e.g. ``demo/sub``.
+        """
+        with self.lock:
+            existing = self._namespace_by_path.get(full_path.lower())
+            if existing is not None:
+                return existing
+            parent_path, _, path = full_path.rpartition("/")
+            if not _PATH_RULE.match(path):
+                raise ValueError(f"invalid group path {full_path!r}")
+            parent = self.ensure_group(parent_path) if parent_path else None
+            return self._add_namespace(path, path, "group", parent)
+
+    def namespaces(self) -> list[Namespace]:
+        """Every namespace (user and groups), by id."""
+        with self.lock:
+            return list(self._namespaces.values())
+
+    def find_namespace(self, key: str) -> Namespace | None:
+        """A namespace by numeric id or full path.
+
+        :param key: e.g. ``"2"`` or ``"demo/sub"`` (already decoded).
+        """
+        with self.lock:
+            if key.isdigit():
+                return self._namespaces.get(int(key))
+            return self._namespace_by_path.get(key.lower())
+
+    # -- projects ---------------------------------------------------------------------------------
+
+    def _add_project(
+        self,
+        *,
+        name: str,
+        path: str,
+        namespace: Namespace,
+        description: str | None = None,
+        visibility: str = "private",
+        default_branch: str = "main",
+    ) -> Project:
+        # Creation times never decrease, so id order is also created_at order.
+        created = max(self.now(), self._last_project_created)
+        self._last_project_created = created
+        project = Project(
+            id=self._next_project_id,
+            name=name,
+            path=path,
+            namespace=namespace,
+            created_at=created,
+            last_activity_at=created,
+            description=description,
+            visibility=visibility,
+            default_branch=default_branch,
+            pipeline_files=self.pipeline_files,
+        )
+        self._next_project_id += 1
+        self._projects[project.id] = project
+        self._project_by_path[project.path_with_namespace.lower()] = project
+        return project
+
+    def find_project(self, key: str) -> Project | None:
+        """A project by numeric id or full path.
+
+        :param key: e.g. ``"1"`` or ``"demo/dataops-project"`` (already decoded).
+        """
+        with self.lock:
+            if key.isdigit():
+                return self._projects.get(int(key))
+            return self._project_by_path.get(key.lower())
+
+    def projects(self) -> list[Project]:
+        """Every project, by ascending id (and so by creation time)."""
+        with self.lock:
+            return list(self._projects.values())
+
+    def create_project(
+        self,
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        namespace_id: int | None = None,
+        description: str | None = None,
+        visibility: str | None = None,
+        default_branch: str | None = None,
+    ) -> Project:
+        """Create a project with GitLab's rules for names, paths and duplicates.
+
+        :param name: the display name; defaults to ``path``.
+        :param path: the URL path; derived from ``name`` if missing.
+        :param namespace_id: the namespace; defaults to the user's.
+        :param description: free text.
+        :param visibility: ``private`` (default), ``internal`` or ``public``.
+        :param default_branch: a short branch name; a full ref (``refs/heads/x``) is ignored, as in GitLab.
+        :returns: the project.
+        :raises ApiError: 400 for missing or invalid fields or a duplicate, 404 for an unknown namespace.
+        """
+        if not name and not path:
+            raise errors.param_error("name, path are missing, at least one parameter must be provided")
+        if visibility is not None and visibility not in VISIBILITIES:
+            raise errors.param_error("visibility does not have a valid value")
+        name = name or path or ""
+        path = path or derive_path(name)
+        invalid: dict[str, list[str]] = {}
+        if not _NAME_RULE.match(name):
+            invalid["name"] = [_NAME_MESSAGE]
+        if not _PATH_RULE.match(path) or path.endswith((".git", ".atom")) or "--" in path or "__" in path:
+            invalid["path"] = [_PATH_MESSAGE]
+        if invalid:
+            raise errors.message(400, invalid)
+        branch = default_branch or "main"
+        if branch.startswith("refs/"):
+            branch = "main"
+        with self.lock:
+            namespace = self._namespaces.get(namespace_id or USER_NAMESPACE_ID)
+            if namespace is None:
+                raise errors.not_found("Namespace")
+            taken = self._taken(namespace, name, path)
+            if taken:
+                raise errors.message(400, taken)
+            return self._add_project(
+                name=name,
+                path=path,
+                namespace=namespace,
+                description=description,
+                visibility=visibility or "private",
+                default_branch=branch,
+            )
+
+    def _taken(self, namespace: Namespace, name: str, path: str) -> dict[str, list[str]]:
+        taken_message = ["has already been taken"]
+        result: dict[str, list[str]] = {}
+        path_taken = f"{namespace.full_path}/{path}".lower() in self._project_by_path
+        # A scan rather than an index: creating projects is rare, and seeded ones must stay cheap.
+        lowered = name.lower()
+        name_taken = any(
+            project.namespace is namespace and project.name.lower() == lowered for project in self._projects.values()
+        )
+        if name_taken:
+            result["name"] = taken_message
+        if path_taken:
+            result["path"] = taken_message
+        if name_taken or path_taken:
+            result["project_namespace.name"] = taken_message
+        return result
+
+    def seed_projects(self, count: int, namespace: str = DEMO_GROUP) -> int:
+        """Add ``count`` projects named ``Seeded Project <id>`` (path ``seeded-project-<id>``).
+
+        O(count) and a few hundred bytes per project, so 60,000 take well under a second.
+
+        :param count: how many.
+        :param namespace: the group's full path; created if missing.
+        :returns: how many projects were added.
+        """
+        if count < 0:
+            raise ValueError("count must not be negative")
+        group = self.ensure_group(namespace)
+        with self.lock:
+            added = 0
+            while added < count:
+                project_id = self._next_project_id
+                path = f"seeded-project-{project_id}"
+                if f"{group.full_path}/{path}".lower() in self._project_by_path:
+                    self._next_project_id += 1
+                    continue
+                self._add_project(name=f"Seeded Project {project_id}", path=path, namespace=group)
+                added += 1
+            return added
+
+    # -- pipelines --------------------------------------------------------------------------------
+
+    def create_pipeline(
+        self, project: Project, *, ref: str, variables: Iterable[dict[str, str]], source: str
+    ) -> Pipeline:
+        """Start a pipeline; its jobs are planned now and unfold on the clock.
+
+        :param project: the project.
+        :param ref: a branch (``main`` or the default branch) or the branch head's SHA.
+        :param variables: ``{"key", "value", "variable_type"}`` dicts.
+        :param source: ``api`` or ``trigger``.
+        :returns: the pipeline.
+        :raises ApiError: 400 for an unknown ref, a missing pipeline file or a bad emulator variable.
+        """
+        variables = [dict(variable) for variable in variables]
+        values = {variable["key"]: variable["value"] for variable in variables}
+        outcome = values.get(OUTCOME_VARIABLE, "success")
+        if outcome not in OUTCOMES:
+            raise _pipeline_error(f"{OUTCOME_VARIABLE} must be one of: {', '.join(OUTCOMES)}")
+        seconds = self.pipeline_seconds
+        if SECONDS_VARIABLE in values:
+            try:
+                seconds = float(values[SECONDS_VARIABLE])
+            except ValueError:
+                seconds = -1.0
+            if not (math.isfinite(seconds) and seconds >= 0):
+                raise _pipeline_error(f"{SECONDS_VARIABLE} must be a non-negative number of seconds")
+        head = commit_sha(project, project.default_branch)
+        if not (project.has_ref(ref) or ref == head):
+            raise _pipeline_error("Reference not found")
+        pipeline_file = values.get(PIPELINE_FILE_VARIABLE, self.default_pipeline_file)
+        if pipeline_file not in project.pipeline_files:
+            raise _pipeline_error("Missing CI config file")
+        with self.lock:
+            now = self.now()
+            project.pipeline_count += 1
+            project.last_activity_at = now
+            pipeline = Pipeline(
+                id=self._next_pipeline_id,
+                iid=project.pipeline_count,
+                project=project,
+                ref=project.default_branch if ref == head else ref,
+                sha=head if ref == head else commit_sha(project, ref),
+                source=source,
+                variables=variables,
+                created_at=now,
+                seconds=seconds,
+                outcome=outcome,
+            )
+            self._next_pipeline_id += 1
+            pipeline.jobs = plan_jobs(
+                STAGES,
+                start=now,
+                seconds=seconds,
+                outcome=outcome,
+                new_id=self._new_job_id,
+                ref=pipeline.ref,
+                sha=pipeline.sha,
+                pipeline_file=pipeline_file,
+            )
+            self._register(pipeline, pipeline.jobs)
+            return pipeline
+
+    def _new_job_id(self) -> int:
+        job_id = self._next_job_id
+        self._next_job_id += 1
+        return job_id
+
+    def _register(self, pipeline: Pipeline, jobs: Iterable[Job]) -> None:
+        self._pipelines[pipeline.id] = pipeline
+        self._pipelines_by_project.setdefault(pipeline.project.id, []).append(pipeline)
+        for job in jobs:
+            self._jobs[job.id] = (job, pipeline)
+
+    def find_pipeline(self, project: Project, pipeline_id: int) -> Pipeline | None:
+        """A pipeline of ``project``.
+
+        :param project: the project in the URL.
+        :param pipeline_id: the pipeline id.
+        """
+        with self.lock:
+            pipeline = self._pipelines.get(pipeline_id)
+            return pipeline if pipeline is not None and pipeline.project is project else None
+
+    def project_pipelines(self, project: Project) -> list[Pipeline]:
+        """The pipelines of ``project``, oldest first.
+
+        :param project: the project.
+        """
+        with self.lock:
+            return list(self._pipelines_by_project.get(project.id, ()))
+
+    def find_job(self, project: Project, job_id: int) -> tuple[Job, Pipeline] | None:
+        """A job of ``project`` with its pipeline.
+
+        :param project: the project in the URL.
+        :param job_id: the job id.
+        """
+        with self.lock:
+            found = self._jobs.get(job_id)
+            return found if found is not None and found[1].project is project else None
+
+    def cancel_pipeline(self, pipeline: Pipeline) -> None:
+        """Cancel every job that has not completed: ``canceling`` now, ``canceled`` a moment later.
+
+        :param pipeline: the pipeline; a completed one is left as it is.
+        """
+        with self.lock:
+            now = self.now()
+            delay = cancel_delay(pipeline.seconds)
+            for job in pipeline.current_jobs():
+                if job.status(now) not in COMPLETED | {"canceling"}:
+                    job.cancel_at, job.cancel_delay = now, delay
+
+    def retry_pipeline(self, pipeline: Pipeline) -> None:
+        """Re-run the failed and canceled jobs, this time to success; a no-op if there are none.
+
+        :param pipeline: the pipeline.
+        """
+        with self.lock:
+            now = self.now()
+            again = [job for job in pipeline.current_jobs() if job.status(now) in ("failed", "canceled")]
+            if not again:
+                return
+            for job in again:
+                job.retried = True
+            values = {variable["key"]: variable["value"] for variable in pipeline.variables}
+            jobs = plan_jobs(
+                [(job.stage, job.name) for job in again],
+                start=now,
+                seconds=pipeline.seconds,
+                outcome="success",
+                new_id=self._new_job_id,
+                ref=pipeline.ref,
+                sha=pipeline.sha,
+                pipeline_file=values.get(PIPELINE_FILE_VARIABLE, self.default_pipeline_file),
+            )
+            pipeline.jobs.extend(jobs)
+            for job in jobs:
+                self._jobs[job.id] = (job, pipeline)
+            pipeline.project.last_activity_at = now
+
+    def pipeline_records(self, base_url: str = "") -> list[dict[str, Any]]:
+        """Every pipeline created since the last reset, for assertions in tests.
+
+        :param base_url: prefix for ``web_url``, e.g. ``http://127.0.0.1:8080``.
+        :returns: dicts with id, iid, project_id, project, ref, sha, source, status, variables,
+            created_at, updated_at and web_url.
+        """
+        with self.lock:
+            now = self.now()
+            return [
+                {
+                    "id": pipeline.id,
+                    "iid": pipeline.iid,
+                    "project_id": pipeline.project.id,
+                    "project": pipeline.project.path_with_namespace,
+                    "ref": pipeline.ref,
+                    "sha": pipeline.sha,
+                    "source": pipeline.source,
+                    "status": pipeline.status(now),
+                    "variables": [dict(variable) for variable in pipeline.variables],
+                    "created_at": iso(pipeline.created_at),
+                    "updated_at": iso(pipeline.updated(now)),
+                    "web_url": pipeline_web_url(base_url, pipeline),
+                }
+                for pipeline in self._pipelines.values()
+            ]
+
+    # -- faults and the request log ---------------------------------------------------------------
+
+    def add_fault(self, spec: dict[str, Any]) -> Fault:
+        """Plan a fault.
+
+        :param spec: the fault's JSON form (see :class:`~.faultspec.Fault`).
+        :returns: the fault, with its id.
+        :raises ValueError: for an invalid spec.
+        """
+        with self.lock:
+            fault = Fault.from_dict(spec, self._next_fault_id)
+            self._next_fault_id += 1
+            self.faults.append(fault)
+            return fault
+
+    def clear_faults(self) -> None:
+        """Remove every planned fault."""
+        with self.lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault that matches a request, counting the use (and retiring it when spent).
+
+        :param method: the request method.
+        :param path: the raw request path.
+        """
+        if not self.faults:
+            return None
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.times is not None and fault.hits >= fault.times:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        """Append to the request log.
+
+        :param entry: method, path, query, status, time, duration_ms (no tokens).
+        """
+        with self.lock:
+            self.request_log.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log, oldest first."""
+        with self.lock:
+            return [dict(entry) for entry in self.request_log]
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self.lock:
+            self.request_log.clear()
+
+
+def _pipeline_error(text: str) -> errors.ApiError:
+    # GitLab reports pipeline creation failures as a model validation error on "base".
+    return errors.message(400, {"base": [text]})
+
+
+def derive_path(name: str) -> str:
+    """The path GitLab derives from a project name: lowercase, dashes for anything else.
+
+    :param name: e.g. ``"My Project"``.
+    :returns: e.g. ``"my-project"``.
+    """
+    path = re.sub(r"[^a-z0-9_.]+", "-", name.lower())
+    return re.sub(r"-{2,}", "-", path).strip("-._") or "project"
+
+
+def commit_sha(project: Project, ref: str) -> str:
+    """A stable fake commit SHA for the head of ``ref``.
+
+    :param project: the project.
+    :param ref: the branch.
+    """
+    return hashlib.sha1(f"{project.id}:{ref}".encode(), usedforsecurity=False).hexdigest()
+
+
+def pipeline_web_url(base_url: str, pipeline: Pipeline) -> str:
+    """``{base}/{namespace}/{project}/-/pipelines/{id}``.
+
+    :param base_url: e.g. ``http://127.0.0.1:8080``.
+    :param pipeline: the pipeline.
+    """
+    return f"{base_url.rstrip('/')}/{pipeline.project.path_with_namespace}/-/pipelines/{pipeline.id}"

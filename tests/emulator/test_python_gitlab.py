@@ -1,0 +1,69 @@
+"""A real GitLab client (python-gitlab) works against the emulator unmodified."""
+
+from __future__ import annotations
+
+import gitlab
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_python_gitlab_end_to_end(emu):
+    gl = gitlab.Gitlab(emu.url, private_token=emu.access_token)
+    gl.auth()
+    assert gl.user.username == "dataops-user"
+
+    emu.seed_projects(30)
+    listed = gl.projects.list(get_all=True, per_page=10)
+    assert len(listed) == 31
+    iterated = list(gl.projects.list(iterator=True, per_page=10, order_by="id", sort="asc"))
+    assert [project.id for project in iterated] == list(range(1, 32))
+
+    project = gl.projects.get("demo/dataops-project")
+    assert project.id == 1
+    assert project.default_branch == "main"
+
+    pipeline = project.pipelines.create(
+        {"ref": "main", "variables": [{"key": "DATAOPS_EMULATOR_OUTCOME", "value": "failed"}]}
+    )
+    assert pipeline.status == "created"
+    assert pipeline.source == "api"
+    emu.advance(10)
+    pipeline.refresh()
+    assert pipeline.status == "failed"
+    assert pipeline.duration == 8
+
+    jobs = pipeline.jobs.list(get_all=True)
+    assert len(jobs) == 4
+    failed = pipeline.jobs.list(scope=["failed"], get_all=True)
+    assert [job.failure_reason for job in failed] == ["script_failure"]
+    trace = project.jobs.get(failed[0].id, lazy=True).trace()
+    assert b"ERROR: Job failed: exit code 1" in trace
+
+    triggered = project.trigger_pipeline("main", emu.trigger_token, variables={"_PIPELINE_FILE_NAME": "full-ci.yml"})
+    assert triggered.source == "trigger"
+    assert triggered.status == "created"
+    assert project.pipelines.get(triggered.id).variables.list()[0].key == "_PIPELINE_FILE_NAME"
+
+    pipeline.retry()
+    emu.advance(10)
+    pipeline.refresh()
+    assert pipeline.status == "success"
+
+    created = gl.projects.create({"name": "From Python GitLab", "namespace_id": 2})
+    assert created.path_with_namespace == "demo/from-python-gitlab"
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as duplicate:
+        gl.projects.create({"name": "From Python GitLab", "namespace_id": 2})
+    assert duplicate.value.response_code == 400
+
+
+def test_python_gitlab_keyset_and_errors(emu):
+    emu.seed_projects(25)
+    gl = gitlab.Gitlab(emu.url, private_token=emu.access_token, pagination="keyset", order_by="id", per_page=10)
+    assert len(list(gl.projects.list(iterator=True))) == 26
+
+    with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
+        gitlab.Gitlab(emu.url, private_token="wrong").auth()
+    with pytest.raises(gitlab.exceptions.GitlabGetError) as missing:
+        gl.projects.get("demo/nope")
+    assert missing.value.response_code == 404

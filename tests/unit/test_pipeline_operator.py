@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import requests_mock as rm
-
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowTaskTimeout, TaskDeferred
+
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.operators.pipeline import (
     MARKER_VARIABLE,
@@ -342,7 +342,7 @@ def test_ambiguous_post_that_did_not_take_effect_is_sent_again(
 
 
 def test_trigger_only_cannot_wait_and_says_so(conn_trigger_only: None, requests_mock: rm.Mocker) -> None:
-    with pytest.raises(DataOpsConfigError, match="only a trigger token.*wait_for_completion=False"):
+    with pytest.raises(DataOpsConfigError, match=r"only a trigger token.*wait_for_completion=False"):
         operator().execute(make_context())
     assert requests_mock.call_count == 0
 

@@ -7,11 +7,11 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 from packaging.utils import canonicalize_name
 
-import airflow
 from airflow_provider_dataops import __version__
 from airflow_provider_dataops.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_dataops.get_provider_info import get_provider_info

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
-
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+
 from airflow_provider_dataops.errors import DataOpsAuthenticationError, DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.operators.project import (
     DataOpsCreateProjectOperator,

@@ -1,0 +1,50 @@
+"""Every example DAG runs with dag.test() against the emulator and ends in the state it is meant to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_dataops.emulator import DataOpsEmulator
+
+pytestmark = pytest.mark.integration
+
+EXPECTED = {
+    "dataops_trigger_and_wait": ("success", 1),
+    "dataops_deferrable": ("success", 1),
+    "dataops_trigger_then_sensor": ("success", 1),
+    "dataops_create_project_then_run": ("success", 1),
+    "dataops_failure_report": ("failed", 1),
+}
+
+
+def test_examples_import_cleanly(example_dag_bag: Any) -> None:
+    assert example_dag_bag.import_errors == {}
+    assert set(EXPECTED) <= set(example_dag_bag.dag_ids)
+
+
+@pytest.mark.parametrize("dag_id", list(EXPECTED))
+def test_example_reaches_its_state(
+    example_dag_bag: Any, dataops_connection_env: DataOpsEmulator, capfd: pytest.CaptureFixture[str], dag_id: str
+) -> None:
+    state, pipelines = EXPECTED[dag_id]
+    dag_run = example_dag_bag.get_dag(dag_id).test()
+    assert dag_run.state == state
+    created = dataops_connection_env.pipelines()
+    assert len(created) == pipelines
+    final = "failed" if state == "failed" else "success"
+    assert [p["status"] for p in created] == [final]
+    if dag_id == "dataops_failure_report":
+        out, err = capfd.readouterr()
+        log = out + err
+        assert "failed job(s)" in log
+        assert "script_failure" in log
+        assert created[0]["web_url"] in log
+
+
+def test_create_project_example_is_idempotent(example_dag_bag: Any, dataops_connection_env: DataOpsEmulator) -> None:
+    dag = example_dag_bag.get_dag("dataops_create_project_then_run")
+    assert dag.test().state == "success"
+    assert dag.test().state == "success"  # the second run finds the project (if_exists="skip")
+    assert [p["project"] for p in dataops_connection_env.pipelines()] == ["demo/sales-mart"] * 2

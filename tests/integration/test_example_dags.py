@@ -48,3 +48,35 @@ def test_create_project_example_is_idempotent(example_dag_bag: Any, dataops_conn
     assert dag.test().state == "success"
     assert dag.test().state == "success"  # the second run finds the project (if_exists="skip")
     assert [p["project"] for p in dataops_connection_env.pipelines()] == ["demo/sales-mart"] * 2
+
+
+def test_no_token_in_xcom_or_rendered_fields(example_dag_bag: Any, dataops_connection_env: DataOpsEmulator) -> None:
+    """After a real run, neither token appears in any XCom value or rendered template field."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag_run = example_dag_bag.get_dag("dataops_trigger_then_sensor").test()
+    assert dag_run.state == "success"
+    with create_session() as session:
+        xcoms = session.query(XComModel).filter(XComModel.run_id == dag_run.run_id).all()
+        rendered = (
+            session.query(RenderedTaskInstanceFields).filter(RenderedTaskInstanceFields.run_id == dag_run.run_id).all()
+        )
+        stored = [str(x.value) for x in xcoms] + [str(r.rendered_fields) for r in rendered]
+    assert {x.key for x in xcoms} >= {"pipeline_id", "pipeline_url", "return_value"}
+    assert len(rendered) == 2
+    for token in (dataops_connection_env.access_token, dataops_connection_env.trigger_token):
+        assert not [value for value in stored if token in value]
+
+
+def test_airflow_providers_list_shows_the_provider(airflow_db: None) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "providers", "list", "--output", "json"], capture_output=True, text=True, check=True
+    )
+    assert '"package_name": "airflow-provider-dataops"' in result.stdout.replace("'", '"')

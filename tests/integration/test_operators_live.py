@@ -9,8 +9,8 @@ from email.utils import formatdate
 from typing import Any
 
 import pytest
-
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowTaskTimeout, TaskDeferred
+
 from airflow_provider_dataops.emulator import DataOpsEmulator
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook

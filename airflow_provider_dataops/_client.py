@@ -6,11 +6,17 @@ decided here once; each hook only sends bytes with its own HTTP library.
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dataops import __version__
 from airflow_provider_dataops.connection import ConnectionSettings
-from airflow_provider_dataops.errors import DataOpsConfigError, HTTPResponseLike, error_from_response
+from airflow_provider_dataops.errors import (
+    DataOpsConfigError,
+    DataOpsTLSError,
+    HTTPResponseLike,
+    error_from_response,
+)
 from airflow_provider_dataops.retry import guard_write, retry_after_from_headers
 
 USER_AGENT = f"airflow-provider-dataops/{__version__}"
@@ -35,6 +41,27 @@ def check_method(method: str) -> str:
     if normalized not in {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}:
         raise DataOpsConfigError(f"method must be an HTTP method such as 'GET' or 'POST', got {method!r}")
     return normalized
+
+
+def tls_error(exc: BaseException, method: str, path: str) -> DataOpsTLSError | None:
+    """The error to raise when ``exc`` (from requests or httpx) comes from a failed TLS handshake.
+
+    Both libraries wrap :class:`ssl.SSLError` differently, so the whole cause chain is searched.
+    """
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, ssl.SSLError):
+            return DataOpsTLSError(
+                f"{method} {path}: TLS handshake failed ({current}); check the connection's host, or set "
+                "its verify_ssl extra to the path of a CA bundle that trusts the server"
+            )
+        seen.add(id(current))
+        pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None), *current.args))
+    return None
 
 
 def redirect_target(current_url: str, location: str, api_url: str) -> tuple[str, bool]:

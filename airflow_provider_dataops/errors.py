@@ -52,6 +52,14 @@ class DataOpsTransportError(DataOpsError):
         self.sent = sent
 
 
+class DataOpsTLSError(DataOpsError):
+    """The TLS handshake failed (certificate not trusted, wrong host name).
+
+    Not retried: it will not fix itself. Trust the server's CA (``verify_ssl`` = a CA bundle path)
+    or correct the host.
+    """
+
+
 class DataOpsAPIError(DataOpsError):
     """The API answered with an error status.
 

@@ -18,7 +18,7 @@ def failure_report(hook: DataOpsHook, project: int | str, pipeline: Mapping[str,
     Reading the jobs or logs can fail too; that is noted in the report instead of hiding the
     pipeline's own failure.
 
-    :param log_lines: Lines kept from the end of each failed job's log.
+    :param log_lines: Lines kept from the end of each failed job's log; 0 leaves the logs out.
     """
     header = f"Pipeline {pipeline.get('id')} ended as {pipeline.get('status')}: {pipeline.get('web_url')}"
     try:
@@ -33,7 +33,7 @@ def failure_report(hook: DataOpsHook, project: int | str, pipeline: Mapping[str,
             f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'} "
             f"{job.get('web_url', '')}".rstrip()
         )
-        if index >= MAX_JOBS_WITH_LOGS:
+        if index >= MAX_JOBS_WITH_LOGS or not log_lines:
             continue
         try:
             log = hook.get_job_log(project, job["id"], tail_lines=log_lines)

@@ -29,6 +29,7 @@ from airflow_provider_dataops._client import (
     default_headers,
     raise_for_response,
     redirect_target,
+    tls_error,
 )
 from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import (
@@ -66,10 +67,7 @@ _LOG_NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]
 def _transport_error(exc: requests.RequestException, method: str, path: str) -> DataOpsTransportError:
     """Map a ``requests`` failure, noting whether the request can have reached the server."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    sent = not (
-        isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError)
-        or isinstance(reason, NewConnectionError)
-    )
+    sent = not (isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError))
     kind = type(exc).__name__
     return DataOpsTransportError(
         f"{method} {path} failed without a response ({kind}: {exc})", method=method, path=path, sent=sent
@@ -235,6 +233,8 @@ class DataOpsHook(BaseHook):
                     stream=stream,
                 )
             except requests.RequestException as exc:
+                if tls_failure := tls_error(exc, method, path):
+                    raise tls_failure from None
                 error = _transport_error(exc, method, path)
                 raise retry_module.guard_write(error, idempotent=idempotent) from None
             if not (response.is_redirect and method in SAFE_METHODS):
@@ -270,6 +270,7 @@ class DataOpsHook(BaseHook):
         stream: bool = False,
         url: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        anonymous: bool = False,
     ) -> requests.Response:
         """Send one request with the retry policy; returns a 2xx response or raises.
 
@@ -277,9 +278,15 @@ class DataOpsHook(BaseHook):
         :param url: Absolute URL to fetch instead of ``endpoint`` (pagination links, already
             checked to stay on the API host).
         :param retry_policy: Overrides the hook's policy for this request.
+        :param anonymous: The request is meant to go without an access token.
         """
         method = check_method(method)
         path = check_endpoint(endpoint)
+        if not (self.settings.access_token or trigger_route or anonymous):
+            raise DataOpsConfigError(
+                f"connection {self.dataops_conn_id!r} holds only a pipeline trigger token, which can call "
+                f"nothing but the trigger endpoint; add an access token (the password) to {method} {path}"
+            )
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         return (retry_policy or self.retry_policy).retrying()(
             self._send_once,
@@ -296,18 +303,7 @@ class DataOpsHook(BaseHook):
 
     def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         response = self._send(method, endpoint, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise DataOpsAPIError(
-                f"{method} {endpoint} -> HTTP {response.status_code}: expected a JSON body, got "
-                f"{response.headers.get('content-type', 'no content type')}",
-                status=response.status_code,
-                method=method,
-                path=endpoint,
-            ) from None
+        return _decode_json(response, method, endpoint) if response.content else None
 
     def request(
         self,
@@ -320,8 +316,8 @@ class DataOpsHook(BaseHook):
     ) -> Any:
         """Call any API endpoint and return the decoded JSON body (None for an empty body).
 
-        :param method: HTTP method. Only GET and HEAD are retried after a server error or a lost
-            connection; other methods raise
+        :param method: HTTP method. Only GET, HEAD and OPTIONS are retried after a server error or a
+            lost connection; other methods raise
             :class:`~airflow_provider_dataops.errors.DataOpsRequestMaybeAppliedError` instead.
         :param endpoint: Path relative to ``/api/v4``, with path parameters already encoded
             (see :func:`airflow_provider_dataops.paths.resource_id`), e.g. ``/projects/1/pipelines``.
@@ -395,7 +391,7 @@ class DataOpsHook(BaseHook):
                 query.pop("page", None)
                 continue
             pages += 1
-            items = response.json()
+            items = _decode_json(response, "GET", endpoint)
             if not isinstance(items, list):
                 raise DataOpsAPIError(
                     f"GET {endpoint} did not return a list",
@@ -455,7 +451,7 @@ class DataOpsHook(BaseHook):
         # A trigger token can call nothing but the trigger endpoint, which always starts a
         # pipeline; so check only that the server answers.
         with contextlib.suppress(DataOpsAuthenticationError):  # the expected answer: the server is there
-            self._send("GET", "/version", retry_policy=_TEST_POLICY)
+            self._send("GET", "/version", retry_policy=_TEST_POLICY, anonymous=True)
         return (
             True,
             f"{settings.api_url} is reachable. The connection holds only a pipeline trigger token: it "
@@ -681,6 +677,20 @@ class DataOpsHook(BaseHook):
                         continue
                 lines.append(line)
         return "\n".join(lines)
+
+
+def _decode_json(response: requests.Response, method: str, path: str) -> Any:
+    """The JSON body, or a clear error when a 2xx came back as something else (a proxy's page)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise DataOpsAPIError(
+            f"{method} {path} -> HTTP {response.status_code}: expected a JSON body, got "
+            f"{response.headers.get('content-type', 'no content type')}",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

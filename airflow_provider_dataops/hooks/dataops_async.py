@@ -22,6 +22,7 @@ from airflow_provider_dataops._client import (
     default_headers,
     raise_for_response,
     redirect_target,
+    tls_error,
 )
 from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
@@ -109,6 +110,8 @@ class DataOpsAsyncHook:
             try:
                 response = await client.request(method, url, headers=headers, timeout=timeout)
             except httpx.TransportError as exc:
+                if tls_failure := tls_error(exc, method, path):
+                    raise tls_failure from None
                 raise guard_write(_transport_error(exc, method, path), idempotent=idempotent) from None
             if not (response.is_redirect and method in SAFE_METHODS):
                 break

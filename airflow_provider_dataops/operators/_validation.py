@@ -16,6 +16,13 @@ def check_bool(value: Any, name: str) -> bool:
     return value
 
 
+def check_count(value: Any, name: str) -> int:
+    """A whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataOpsConfigError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def check_seconds(value: Any, name: str) -> float:
     """A positive duration in seconds, from a number or a timedelta."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value

@@ -6,8 +6,8 @@ Guarantees, in order of importance:
   dag, run, task and map index; a retried try finds the earlier try's pipeline and re-attaches to it
   (Airflow 3.3 also remembers its id in the task state store), and a trigger whose answer was lost is
   reconciled by looking for the marker before any new request;
-* never an orphaned pipeline: a kill, a timeout or ``execution_timeout`` cancels it
-  (``cancel_on_kill``);
+* never an orphaned pipeline: a timeout, ``execution_timeout`` or a kill cancels it
+  (``cancel_on_kill``; a kill while deferred needs Airflow 3.3's trigger ``on_kill``);
 * a failure says why: the task log lists each failed job with its reason, URL and last log lines.
 """
 
@@ -33,7 +33,12 @@ from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
-from airflow_provider_dataops.operators._validation import check_bool, check_seconds, validate_when_rendered
+from airflow_provider_dataops.operators._validation import (
+    check_bool,
+    check_count,
+    check_seconds,
+    validate_when_rendered,
+)
 from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -128,9 +133,7 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
-        if isinstance(failure_log_lines, bool) or not isinstance(failure_log_lines, int) or failure_log_lines < 0:
-            raise DataOpsConfigError(f"failure_log_lines must be an integer >= 0, got {failure_log_lines!r}")
-        self.failure_log_lines = failure_log_lines
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = dict(hook_params or {})
         self._validate_arguments()
@@ -184,10 +187,10 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
             earlier = self._find_marked_pipeline(context)
             if earlier is not None:
                 status = earlier["status"]
-                if is_active(status) or status == "success":
+                if self.is_job_active(status) or self.is_job_succeeded(status):
                     self.log.info("Re-attaching to pipeline %s (%s) started by an earlier try.", earlier["id"], status)
                     return int(earlier["id"])
-                if self.retry_failed_pipeline:
+                if self.retry_failed_pipeline and status != "canceling":
                     self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
                     return int(self.hook.retry_pipeline(self.project, earlier["id"])["id"])
                 self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
@@ -198,7 +201,9 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         return str(self.hook.get_pipeline(self.project, external_id)["status"])
 
     def is_job_active(self, status: str) -> bool:
-        """Still moving: keep waiting on it."""
+        """Still moving towards an outcome worth waiting for (a ``canceling`` pipeline is not)."""
+        if status == "canceling":
+            return False
         return is_active(status) or (status == "manual" and self.manual_policy is ManualPolicy.WAIT)
 
     def is_job_succeeded(self, status: str) -> bool:
@@ -232,7 +237,10 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         self._finish(self._wait(pipeline, context))
 
     def get_job_result(self, external_id: Any, context: Context) -> int:
-        """The task's return value: the pipeline id."""
+        """The task's return value: the pipeline id (published again when a retry found it finished)."""
+        if self._pipeline_id != int(external_id):  # the mixin skipped poll_until_complete
+            self._pipeline_id = int(external_id)
+            self._publish(context, self.hook.get_pipeline(self.project, self._pipeline_id))
         return int(external_id)
 
     # -- deferred resume -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     conf,
 )
@@ -18,7 +19,7 @@ from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators._validation import check_bool, check_count, validate_when_rendered
 from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -73,7 +74,7 @@ class DataOpsPipelineSensor(BaseSensorOperator):
         self.ref = ref
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.deferrable = check_bool(deferrable, "deferrable")
-        self.failure_log_lines = failure_log_lines
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = dict(hook_params or {})
         self._validate_arguments()
@@ -130,8 +131,14 @@ class DataOpsPipelineSensor(BaseSensorOperator):
         if not self.deferrable:
             super().execute(context)
             return
-        if self.poke(context):
-            return
+        try:
+            if self.poke(context):
+                return
+        except AirflowFailException as error:
+            # BaseSensorOperator.execute applies soft_fail/never_fail to poke; this first poke too.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping: {error}") from error
+            raise
         if self._published is None:  # a ref without pipelines yet, or a transient error: poke mode
             super().execute(context)
             return

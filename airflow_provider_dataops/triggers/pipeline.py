@@ -12,9 +12,11 @@ from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.retry import is_retryable
+from airflow_provider_dataops.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
 
+#: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
+ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
 #: ``status`` values of the one event the trigger yields.
 EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
 
@@ -135,8 +137,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
+        # Airflow gives on_kill [triggerer] on_kill_timeout (30 s by default): retry briefly.
+        hook = DataOpsAsyncHook(self.dataops_conn_id, retry_policy=ON_KILL_RETRY_POLICY)
         try:
-            pipeline = await self._hook().cancel_pipeline(self.project, self.pipeline_id)
+            pipeline = await hook.cancel_pipeline(self.project, self.pipeline_id)
             self.log.info("Canceled pipeline %s (now %s).", self.pipeline_id, pipeline.get("status"))
         except DataOpsError as error:
             self.log.warning("Could not cancel pipeline %s: %s", self.pipeline_id, error)

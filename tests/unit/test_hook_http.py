@@ -387,3 +387,33 @@ def test_quota_used_up_slows_the_next_request(hook: DataOpsHook, requests_mock: 
     hook.request("GET", "/user")
     assert len(sleeps) == 1
     assert 3 <= sleeps[0] <= 6
+
+
+def test_trigger_only_connection_refuses_reads_before_sending(
+    conn_trigger_only: None, requests_mock: rm.Mocker
+) -> None:
+    with pytest.raises(DataOpsConfigError, match="holds only a pipeline trigger token"):
+        DataOpsHook().get_pipeline(1, 2)
+    assert requests_mock.call_count == 0
+
+
+def test_tls_failures_are_not_retried(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    import ssl
+
+    from airflow_provider_dataops.errors import DataOpsTLSError
+
+    failure = requests.exceptions.SSLError(
+        MaxRetryError(None, "/", reason=ssl.SSLCertVerificationError("self-signed certificate"))
+    )  # type: ignore[arg-type]
+    requests_mock.get(f"{API}/projects/1", exc=failure)
+    with pytest.raises(DataOpsTLSError, match="verify_ssl"):
+        hook.get_project(1)
+    assert requests_mock.call_count == 1
+
+
+def test_non_json_page_is_a_clear_error(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(
+        f"{API}/projects/1/pipelines", text="<html>proxy login</html>", headers={"Content-Type": "text/html"}
+    )
+    with pytest.raises(DataOpsAPIError, match="expected a JSON body, got text/html"):
+        list(hook.list_pipelines(1))

@@ -360,3 +360,40 @@ def test_trigger_only_ambiguous_post_fails_without_retry(conn_trigger_only: None
     with pytest.raises(AirflowFailException, match="not retried"):
         operator(wait_for_completion=False).execute(make_context())
     assert requests_mock.call_count == 1
+
+
+def test_retry_reattaches_to_a_manual_pipeline_when_the_policy_waits(hook, requests_mock: rm.Mocker) -> None:
+    marked(requests_mock, 5, "manual")
+    requests_mock.get(
+        f"{PROJECT}/pipelines/5",
+        [{"json": pipeline(5, "manual")}, {"json": pipeline(5, "manual")}, {"json": pipeline(5, "success")}],
+    )
+    assert operator(manual_policy="wait").execute(make_context(try_number=2)) == 5
+    assert posted(requests_mock) == []
+
+
+def test_retry_does_not_reattach_to_a_canceling_pipeline(hook, requests_mock: rm.Mocker) -> None:
+    marked(requests_mock, 5, "canceling")
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(8, "created"), status_code=201)
+    reads(requests_mock, 8, "success")
+    assert operator(retry_failed_pipeline=True).execute(make_context(try_number=2)) == 8
+    assert len(posted(requests_mock)) == 1
+
+
+def test_result_of_an_already_finished_pipeline_is_published(hook, requests_mock: rm.Mocker) -> None:
+    # Airflow 3.3's ResumableJobMixin returns get_job_result() without polling when the stored
+    # pipeline already succeeded; a new try starts with no XComs, so they are pushed again.
+    reads(requests_mock, 5, "success")
+    context = make_context(try_number=2)
+    assert operator().get_job_result(5, context) == 5
+    context["ti"].xcom_push.assert_any_call(key="pipeline_id", value=5)
+    context["ti"].xcom_push.assert_any_call(key="pipeline_url", value="https://x/demo/p/-/pipelines/5")
+
+
+def test_failure_log_lines_zero_leaves_logs_out(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
+    reads(requests_mock, 7, "failed")
+    requests_mock.get(f"{PROJECT}/pipelines/7/jobs", json=[{"id": 70, "name": "n", "stage": "s", "status": "failed"}])
+    with pytest.raises(DataOpsPipelineFailedError):
+        operator(failure_log_lines=0).execute(make_context())
+    assert not [r for r in requests_mock.request_history if r.path.endswith("/trace")]

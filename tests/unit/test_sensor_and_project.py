@@ -210,3 +210,14 @@ def test_lost_answer_to_create_is_reconciled_by_path(hook, requests_mock: rm.Moc
     requests_mock.post(f"{API}/projects", exc=requests.ReadTimeout("read timed out"))
     assert create(namespace=None).execute(make_context()) == 44
     assert len([r for r in requests_mock.request_history if r.method == "POST"]) == 1
+
+
+def test_deferrable_sensor_soft_fail_applies_to_its_first_poke(hook, requests_mock: rm.Mocker) -> None:
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    requests_mock.get(f"{PROJECT}/pipelines/7", json=pipeline(7, "failed"))
+    requests_mock.get(f"{PROJECT}/pipelines/7/jobs", json=[])
+    with pytest.raises(AirflowSkipException):
+        sensor(deferrable=True, soft_fail=True).execute(make_context())
+    with pytest.raises(AirflowFailException):
+        sensor(deferrable=True).execute(make_context())

@@ -193,3 +193,19 @@ async def test_async_hook_reads_the_connection_without_blocking(conn: None) -> N
     settings = await DataOpsAsyncHook().get_settings()
     assert settings.api_url == API
     assert settings.access_token == ACCESS_TOKEN
+
+
+async def test_tls_failure_is_an_error_event_without_retries(transport) -> None:
+    import ssl
+
+    calls = {"n": 0}
+
+    def untrusted(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        raise httpx.ConnectError("handshake failed", request=request) from ssl.SSLCertVerificationError("self-signed")
+
+    transport(untrusted)
+    events = await collect(make_trigger())
+    assert events[0]["status"] == "error"
+    assert "TLS handshake failed" in events[0]["message"]
+    assert calls["n"] == 1

@@ -187,7 +187,7 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
-                "Attempt %d of %d failed (%s); retrying in %.1fs.",
+                "Attempt %d of %d failed (%s); retrying in %.2fs.",
                 state.attempt_number,
                 self.max_attempts,
                 error,

@@ -376,7 +376,9 @@ class DataOpsHook(BaseHook):
         if keyset:
             query.setdefault("order_by", "id")
             query.setdefault("sort", "asc")
-        seen: set[Any] = set()
+        # Offset pages can repeat items when data changes mid-walk, and the 405 switch restarts from
+        # the first id; keyset pages cannot repeat, so only offset walks pay for remembering ids.
+        seen: set[Any] | None = None if keyset else set()
         url: str | None = None
         pages = 0
         while max_pages is None or pages < max_pages:
@@ -386,7 +388,7 @@ class DataOpsHook(BaseHook):
                 if keyset or error.status != 405 or _OFFSET_LIMIT_HINT not in error.server_message.lower():
                     raise
                 self.log.info("Offset pagination limit reached on %s; continuing with keyset pagination.", endpoint)
-                keyset, url = True, None
+                keyset, url = True, None  # keep `seen`: the keyset walk restarts from the first id
                 query = {**query, "pagination": "keyset", "order_by": "id", "sort": "asc"}
                 query.pop("page", None)
                 continue
@@ -400,8 +402,8 @@ class DataOpsHook(BaseHook):
                     path=endpoint,
                 )
             for item in items:
-                key = item.get("id") if isinstance(item, dict) else None
-                if key is not None:
+                key = item.get("id") if seen is not None and isinstance(item, dict) else None
+                if key is not None and seen is not None:
                     if key in seen:
                         continue
                     seen.add(key)

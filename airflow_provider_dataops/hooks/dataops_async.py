@@ -9,8 +9,9 @@ path encoding and error mapping.
 from __future__ import annotations
 
 import asyncio
-import weakref
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -30,13 +31,37 @@ from airflow_provider_dataops.errors import DataOpsTransportError
 from airflow_provider_dataops.paths import pipeline_path
 from airflow_provider_dataops.retry import RetryPolicy, guard_write
 
-#: Connections one shared client keeps open. Thousands of deferred tasks share this pool, and
-#: each poll is one short GET, so a hundred sockets serve them without queueing for long.
-POOL_SIZE = 100
+#: Connections one shared client keeps open, and requests in flight per event loop. Each poll is one
+#: short GET, so 50 sockets serve a thousand deferred tasks.
+POOL_SIZE = 50
+#: How long triggers of one process share a connection's settings before reading it again.
+SETTINGS_TTL = 60.0
 
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
+
+@dataclass
+class _LoopShared:
+    """What every trigger on one event loop shares: clients, request slots, connection settings."""
+
+    clients: dict[tuple[Any, ...], httpx.AsyncClient] = field(default_factory=dict)
+    # httpcore rescans its whole pool for every queued request each time a request starts or ends,
+    # so a thousand triggers polling at once (a triggerer restart) stalled the event loop for 11 s
+    # (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's queue empty.
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(POOL_SIZE))
+    settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = field(default_factory=dict)
+
+
+_SHARED: dict[asyncio.AbstractEventLoop, _LoopShared] = {}
+
+
+def loop_shared() -> _LoopShared:
+    """The running loop's shared resources; those of closed loops are dropped."""
+    loop = asyncio.get_running_loop()
+    shared = _SHARED.get(loop)
+    if shared is None:
+        for closed in [other for other in _SHARED if other.is_closed()]:
+            del _SHARED[closed]
+        shared = _SHARED[loop] = _LoopShared()
+    return shared
 
 
 def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
@@ -44,18 +69,43 @@ def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
 
     Tokens travel per request, so connections with different tokens share one pool.
     """
-    per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    clients = loop_shared().clients
     key = (settings.verify, settings.proxy)
-    client = per_loop.get(key)
+    client = clients.get(key)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(
+        client = clients[key] = httpx.AsyncClient(
             verify=settings.verify,
             proxy=settings.proxy,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
         )
-        per_loop[key] = client
     return client
+
+
+async def _read_settings(conn_id: str) -> ConnectionSettings:
+    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+    conn = await get_async_connection(conn_id)
+    extra = await get_async_extra_dejson(conn)
+    return ConnectionSettings.from_connection(
+        conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra
+    )
+
+
+async def shared_settings(conn_id: str) -> ConnectionSettings:
+    """A connection's settings, read once per :data:`SETTINGS_TTL` for all triggers of the loop.
+
+    A thousand triggers resuming together would otherwise each fetch the same connection.
+    """
+    cache = loop_shared().settings
+    now = time.monotonic()
+    expires, fetch = cache.get(conn_id, (0.0, None))
+    failed = fetch is not None and fetch.done() and (fetch.cancelled() or fetch.exception() is not None)
+    if fetch is None or expires < now or failed:
+        fetch = asyncio.ensure_future(_read_settings(conn_id))
+        cache[conn_id] = (now + SETTINGS_TTL, fetch)
+    # shield: one waiter being cancelled must not cancel the read the others wait for
+    return await asyncio.shield(fetch)
 
 
 def _transport_error(exc: httpx.TransportError, method: str, path: str) -> DataOpsTransportError:
@@ -89,15 +139,9 @@ class DataOpsAsyncHook:
         self._settings: ConnectionSettings | None = None
 
     async def get_settings(self) -> ConnectionSettings:
-        """The connection, read once through the async connection API (no sync call in the loop)."""
+        """The connection, read through the async connection API (no sync call in the loop)."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-
-            conn = await get_async_connection(self.dataops_conn_id)
-            extra = await get_async_extra_dejson(conn)
-            self._settings = ConnectionSettings.from_connection(
-                self.dataops_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra
-            )
+            self._settings = await shared_settings(self.dataops_conn_id)
         return self._settings
 
     async def _send_once(self, method: str, path: str, *, idempotent: bool) -> httpx.Response:
@@ -108,7 +152,8 @@ class DataOpsAsyncHook:
         url = settings.api_url + path
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                response = await client.request(method, url, headers=headers, timeout=timeout)
+                async with loop_shared().slots:
+                    response = await client.request(method, url, headers=headers, timeout=timeout)
             except httpx.TransportError as exc:
                 if tls_failure := tls_error(exc, method, path):
                     raise tls_failure from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -17,6 +18,8 @@ from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipe
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
+#: Each poll waits poll_interval give or take this fraction.
+POLL_JITTER = 0.1
 #: ``status`` values of the one event the trigger yields.
 EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
 
@@ -127,7 +130,9 @@ class DataOpsPipelineTrigger(BaseTrigger):
             if remaining is not None and remaining <= 0:
                 message = f"Pipeline {self.pipeline_id} did not finish before the {self.deadline_name}."
                 return self._event("timeout", message, pipeline)
-            await retry.async_sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            # Jitter spreads the polls of triggers that started together (a triggerer restart).
+            interval = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+            await retry.async_sleep(interval if remaining is None else min(interval, remaining))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task (Airflow 3.3+): cancel the pipeline, best effort.

@@ -98,7 +98,8 @@ async def test_polls_until_terminal_and_yields_exactly_one_event(
     assert events[0]["pipeline_status"] == final
     assert events[0]["web_url"] == "https://x/-/pipelines/7"
     assert len(seen) == 5
-    assert sleeps == [5, 5, 5, 5]
+    assert len(sleeps) == 4
+    assert all(4.5 <= waited <= 5.5 for waited in sleeps)  # poll_interval with 10% jitter
     assert seen[0].url.raw_path == b"/api/v4/projects/demo%2Fp/pipelines/7"
     assert seen[0].headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
 
@@ -209,3 +210,42 @@ async def test_tls_failure_is_an_error_event_without_retries(transport) -> None:
     assert events[0]["status"] == "error"
     assert "TLS handshake failed" in events[0]["message"]
     assert calls["n"] == 1
+
+
+async def test_triggers_of_one_loop_share_one_connection_read(conn: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = {"n": 0}
+    real = dataops_async._read_settings
+
+    async def counting(conn_id: str):  # type: ignore[no-untyped-def]
+        reads["n"] += 1
+        await asyncio.sleep(0.01)
+        return await real(conn_id)
+
+    monkeypatch.setattr(dataops_async, "_read_settings", counting)
+    settings = await asyncio.gather(*(DataOpsAsyncHook().get_settings() for _ in range(200)))
+    assert reads["n"] == 1
+    assert {s.access_token for s in settings} == {ACCESS_TOKEN}
+    cache = dataops_async.loop_shared().settings
+    cache["dataops_default"] = (0.0, cache["dataops_default"][1])  # past the TTL: read again
+    await DataOpsAsyncHook().get_settings()
+    assert reads["n"] == 2
+
+
+async def test_requests_in_flight_are_capped_at_the_pool_size(
+    conn: None, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    monkeypatch.setattr(dataops_async, "POOL_SIZE", 3)
+    live = {"now": 0, "max": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        live["now"] += 1
+        live["max"] = max(live["max"], live["now"])
+        await asyncio.sleep(0.005)
+        live["now"] -= 1
+        return httpx.Response(200, json={"id": 7, "status": "success"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    monkeypatch.setattr(dataops_async, "shared_client", lambda settings: client)
+    events = await asyncio.gather(*(collect(make_trigger()) for _ in range(40)))
+    assert [e[0]["status"] for e in events] == ["success"] * 40
+    assert live["max"] == 3

@@ -1,0 +1,115 @@
+"""``python -m benchmarks [pagination|deferral|retries ...]``: run the benchmarks, print their figures.
+
+Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
+(wrong results); 2 for a usage error; 3 when only performance targets were missed
+(``--targets report`` turns that into 0, for machines too slow or too busy for the targets to
+mean anything).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+# Airflow reads its home once, at import: a throw-away one, set before anything imports Airflow.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="dataops-benchmarks-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+# The trigger logs one INFO line per poll (tens of thousands at full size); warnings still show.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+BENCHMARKS = ("pagination", "deferral", "retries")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: benchmark names and size flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmarks of the DataOps.live provider against its emulator (a local subprocess).",
+    )
+    parser.add_argument(
+        "benchmarks",
+        nargs="*",
+        metavar="BENCHMARK",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument("--projects", type=int, default=10_000, help="pagination: projects to seed (%(default)s)")
+    parser.add_argument("--triggers", type=int, default=1_000, help="deferral: concurrent triggers (%(default)s)")
+    parser.add_argument(
+        "--poll-interval", type=float, default=1.0, help="deferral: the triggers' poll_interval (%(default)s s)"
+    )
+    parser.add_argument(
+        "--pipeline-seconds",
+        type=float,
+        default=10.0,
+        help="deferral: shortest pipeline duration; durations spread over [s, 2s] (%(default)s s)",
+    )
+    parser.add_argument(
+        "--failures", type=int, default=20, help="retries: consecutive 503s before success (%(default)s)"
+    )
+    parser.add_argument(
+        "--targets",
+        choices=("enforce", "report"),
+        default="enforce",
+        help="enforce: a missed performance target exits 3; report: print it only (default: %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen benchmarks and return the exit status.
+
+    :param argv: the arguments (default: ``sys.argv[1:]``).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.projects < 1 or args.triggers < 1 or args.failures < 0 or args.poll_interval <= 0:
+        parser.error("sizes must be positive (--failures may be 0)")
+    chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
+
+    import airflow
+
+    from airflow_provider_dataops import __version__
+    from benchmarks import deferral, pagination, retries
+
+    print(
+        f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        flush=True,
+    )
+    reports = []
+    for name in chosen:
+        if name == "pagination":
+            reports.append(pagination.run(args.projects))
+        elif name == "deferral":
+            reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
+        else:
+            reports.append(retries.run(args.failures))
+
+    print("\n== summary ==")
+    for report in reports:
+        checks = "PASS" if report.checks_passed else "FAIL"
+        targets = "PASS" if report.targets_met else "FAIL"
+        print(f"   {report.name:<12} checks {checks}  targets {targets}")
+    if not all(report.checks_passed for report in reports):
+        return 1
+    if args.targets == "enforce" and not all(report.targets_met for report in reports):
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        status = main()
+    finally:
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+    sys.exit(status)

@@ -1,0 +1,83 @@
+"""Smoke test of ``python -m benchmarks``: each benchmark runs at a tiny size and its checks pass.
+
+Only correctness is asserted (item counts, every event ``success``, attempts): timing targets
+depend on the machine, so they run with ``--targets report`` and their verdicts are not checked.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+
+CASES = {
+    "pagination": (
+        ["--projects", "300"],
+        [
+            "CHECK  keyset: every project listed once: PASS (301 items, 301 ids)",
+            "CHECK  keyset: one request per page: PASS (4 requests, 4 pages)",
+            "CHECK  offset: every project listed once: PASS (301 items, 301 ids)",
+            "CHECK  keyset: one TCP connection for both passes (Session reused): PASS",
+            "CHECK  offset: one TCP connection for both passes (Session reused): PASS",
+        ],
+    ),
+    "deferral": (
+        ["--triggers", "20", "--pipeline-seconds", "1", "--poll-interval", "0.5"],
+        [
+            "CHECK  timed: one event per trigger (20): PASS (20 events)",
+            "CHECK  timed: every event is success: PASS (success x 20)",
+            "CHECK  timed: no error events, no crashes: PASS",
+            "CHECK  timed: one shared httpx client for the loop: PASS (1 seen, 1 alive)",
+            "CHECK  heap: every event is success: PASS (success x 20)",
+        ],
+    ),
+    "retries": (
+        ["--failures", "20"],
+        [
+            "CHECK  sync: 21 attempts, 20 x 503 then 200: PASS",
+            "CHECK  async: 21 attempts, 20 x 503 then 200: PASS",
+            "CHECK  sync: Retry-After honoured (gap >= 1 s): PASS",
+            "CHECK  async: Retry-After honoured (gap >= 1 s): PASS",
+        ],
+    ),
+}
+
+
+def run_benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_benchmark_runs_at_tiny_size_and_its_checks_pass(name: str) -> None:
+    args, expected = CASES[name]
+    result = run_benchmarks(name, *args, "--targets", "report")
+    output = result.stdout
+    assert result.returncode == 0, f"exit {result.returncode}\n{output}\n{result.stderr[-4000:]}"
+    for line in expected:
+        assert line in output, f"missing {line!r} in:\n{output}"
+    checks = re.findall(r"^\s+CHECK\s+.*: (PASS|FAIL)", output, flags=re.MULTILINE)
+    assert checks, output
+    assert "FAIL" not in checks, output
+    # Targets are printed with a verdict, but the verdict is the machine's business, not this test's.
+    assert re.search(r"^\s+TARGET\s+.*: (PASS|FAIL)", output, flags=re.MULTILINE), output
+    assert re.search(rf"^RESULT {name}: ", output, flags=re.MULTILINE), output
+
+
+def test_unknown_benchmark_is_a_usage_error() -> None:
+    result = run_benchmarks("nope")
+    assert result.returncode == 2
+    assert "unknown benchmark nope" in result.stderr

@@ -142,11 +142,6 @@ class ConnectionSettings:
         return min(self.timeout, MAX_CONNECT_TIMEOUT)
 
     @property
-    def web_url(self) -> str:
-        """The web UI base URL (the API URL without ``/api/v4``)."""
-        return self.api_url[: -len(API_PREFIX)]
-
-    @property
     def secrets(self) -> tuple[str, ...]:
         """The values that must never appear in logs or messages."""
         return tuple(token for token in (self.access_token, self.trigger_token) if token)

@@ -195,6 +195,8 @@ def server_message(response: HTTPResponseLike) -> str:
             if payload.get(key) not in (None, "", [], {}):
                 message = "; ".join(part for part in _flatten(payload[key]) if part)
                 break
+    elif payload is not None:  # a bare JSON string or list
+        message = "; ".join(part for part in _flatten(payload) if part)
     if not message and payload is None:
         message = _strip_html(body) if "html" in response.headers.get("content-type", "") else body
     message = " ".join(message.split())
@@ -264,7 +266,7 @@ def error_from_response(
     elif status == 429:
         summary = "rate limited by the server"
     elif 300 <= status < 400:
-        location = response.headers.get("location", "")
+        location = redact(response.headers.get("location", ""), secrets)
         summary = (
             f"the server redirected a {method} request (to {location or 'an unknown location'}); it was not followed"
         )

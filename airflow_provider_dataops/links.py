@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import TaskInstanceKey
+    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
 
 #: XCom keys the operators push and the links read.
 PIPELINE_ID_KEY = "pipeline_id"
@@ -15,6 +16,21 @@ PIPELINE_URL_KEY = "pipeline_url"
 PROJECT_ID_KEY = "project_id"
 PROJECT_PATH_KEY = "project_path"
 PROJECT_URL_KEY = "project_url"
+
+
+def publish_pipeline(context: Context, pipeline: Mapping[str, Any]) -> None:
+    """Push a pipeline's id and URL to XCom, where the extra link and downstream tasks read them."""
+    ti = context["ti"]
+    ti.xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
+    ti.xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
+
+
+def publish_project(context: Context, project: Mapping[str, Any]) -> None:
+    """Push a project's id, full path and URL to XCom."""
+    ti = context["ti"]
+    ti.xcom_push(key=PROJECT_ID_KEY, value=int(project["id"]))
+    ti.xcom_push(key=PROJECT_PATH_KEY, value=project["path_with_namespace"])
+    ti.xcom_push(key=PROJECT_URL_KEY, value=project.get("web_url"))
 
 
 class DataOpsPipelineLink(BaseOperatorLink):

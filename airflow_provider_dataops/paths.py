@@ -12,9 +12,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from airflow_provider_dataops.errors import DataOpsConfigError
 
-#: A project, group or namespace: a numeric id, or a full path such as ``group/sub/project``.
-ResourceRef = int | str
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -43,8 +40,13 @@ def resource_id(value: object, parameter: str) -> str:
     text = value.strip()
     if not text or text != value or _CONTROL.search(text) or any(ch.isspace() for ch in text):
         raise DataOpsConfigError(f"{parameter} must be a numeric id or a full path without spaces, got {value!r}")
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return resource_id(int(text), parameter)
+    if "%" in text:
+        raise DataOpsConfigError(
+            f"{parameter} looks URL-encoded ({value!r}); pass the plain path such as 'group/project', "
+            "it is encoded once for you"
+        )
     _check_path_segments(text, parameter)
     return quote(text, safe="")
 
@@ -63,7 +65,7 @@ def numeric_id(value: object, parameter: str) -> int:
 
     :raises DataOpsConfigError: if it is not a positive integer or a string of digits.
     """
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DataOpsConfigError(f"{parameter} must be a positive integer id, got {value!r}")

@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -161,7 +161,11 @@ class RetryPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RetryPolicy:
         """Inverse of :meth:`to_dict`; ``None`` gives the defaults."""
-        return cls(**dict(data or {}))
+        values = dict(data or {})
+        known = [field.name for field in fields(cls)]
+        if unknown := sorted(set(values) - set(known)):
+            raise DataOpsConfigError(f"retry_policy accepts {', '.join(known)}; unknown: {', '.join(unknown)}")
+        return cls(**values)
 
     def backoff(self, attempt_number: int) -> float:
         """Backoff before attempt ``attempt_number + 1`` when the server named no wait."""

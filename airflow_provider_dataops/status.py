@@ -75,12 +75,17 @@ class Outcome(str, enum.Enum):
     FAILURE = "failure"
 
 
+_UNKNOWN_SEEN: set[str] = set()
+
+
 def parse_status(status: str) -> PipelineStatus | None:
-    """The known status, or None (logged once per call site) for one this provider does not know."""
+    """The known status, or None for one this provider does not know (logged once per value)."""
     try:
         return PipelineStatus(status)
     except ValueError:
-        log.warning("Unknown DataOps.live status %r: treating it as still running.", status)
+        if status not in _UNKNOWN_SEEN:
+            _UNKNOWN_SEEN.add(status)
+            log.warning("Unknown DataOps.live status %r: treating it as still running.", status)
         return None
 
 
@@ -106,10 +111,12 @@ def classify_pipeline_status(status: str, manual_policy: ManualPolicy = ManualPo
     return Outcome.RUNNING
 
 
-def is_active(status: str) -> bool:
-    """Whether the pipeline is still moving by itself (an unknown status counts as active)."""
-    known = parse_status(status)
-    return known is None or known in ACTIVE_STATUSES
+def worth_waiting_for(status: str, manual_policy: ManualPolicy = ManualPolicy.FAIL) -> bool:
+    """Still on its way to an outcome: running by the policy, and not being canceled.
+
+    A retried task re-attaches to an earlier pipeline only if this holds (or it succeeded).
+    """
+    return status != PipelineStatus.CANCELING and classify_pipeline_status(status, manual_policy) is Outcome.RUNNING
 
 
 def check_job_scope(scope: str | list[str] | tuple[str, ...] | None) -> list[str]:

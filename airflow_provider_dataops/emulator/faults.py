@@ -80,10 +80,14 @@ class EmulatorMiddleware:
         record: _RequestRecord,
     ) -> None:
         action = fault.action if fault else None
-        if fault is None or action == "latency":
-            if fault is not None:
-                await asyncio.sleep(fault.seconds)
+        if fault is None:
             await self._throttled(scope, receive, tracking_send)
+        elif action == "latency":
+            # Like a busy server: the request is read, then handled after the delay even if the
+            # client gave up meanwhile (its timeout fired), so the work still takes effect.
+            body = await read_body(receive)
+            await asyncio.sleep(fault.seconds)
+            await self._throttled(scope, replay_body(body), tracking_send)
         elif action == "status":
             await send_fault_response(fault, tracking_send)
         elif action == "drop_before":
@@ -220,6 +224,40 @@ async def send_fault_response(fault: Fault, send: Send) -> None:
     headers += [(name.lower().encode(), value.encode()) for name, value in fault.headers.items()]
     await send({"type": "http.response.start", "status": fault.status or 500, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body.
+
+    :param receive: the ASGI receive callable.
+    :returns: the body's bytes.
+    """
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def replay_body(body: bytes) -> Receive:
+    """A receive callable that hands the app an already-read body, then reports a disconnect.
+
+    :param body: the request body.
+    :returns: the ASGI receive callable.
+    """
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def drain_body(receive: Receive) -> None:

@@ -64,13 +64,15 @@ _TEST_POLICY = RetryPolicy(max_attempts=2, max_total_wait=5.0)
 _LOG_NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]+(?:\[[^\]]*\])?\r?")
 
 
-def _transport_error(exc: requests.RequestException, method: str, path: str) -> DataOpsTransportError:
+def _transport_error(
+    exc: requests.RequestException, method: str, path: str, secrets: tuple[str, ...]
+) -> DataOpsTransportError:
     """Map a ``requests`` failure, noting whether the request can have reached the server."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     sent = not (isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError))
-    kind = type(exc).__name__
+    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
     return DataOpsTransportError(
-        f"{method} {path} failed without a response ({kind}: {exc})", method=method, path=path, sent=sent
+        f"{method} {path} failed without a response ({detail})", method=method, path=path, sent=sent
     )
 
 
@@ -195,7 +197,7 @@ class DataOpsHook(BaseHook):
         return session
 
     def close(self) -> None:
-        """Close the session's pooled connections."""
+        """Close the session's pooled connections (a later call opens a new session)."""
         if "_session" in self.__dict__:
             self.__dict__.pop("_session").close()
 
@@ -235,7 +237,7 @@ class DataOpsHook(BaseHook):
             except requests.RequestException as exc:
                 if tls_failure := tls_error(exc, method, path):
                     raise tls_failure from None
-                error = _transport_error(exc, method, path)
+                error = _transport_error(exc, method, path, settings.secrets)
                 raise retry_module.guard_write(error, idempotent=idempotent) from None
             if not (response.is_redirect and method in SAFE_METHODS):
                 break
@@ -507,7 +509,7 @@ class DataOpsHook(BaseHook):
         :raises DataOpsRequestMaybeAppliedError: when the answer was lost; look the project up by
             path before trying again.
         """
-        body = _project_body(name, path, description, visibility, initialize_with_readme, default_branch)
+        body = check_project_attributes(name, path, description, visibility, initialize_with_readme, default_branch)
         if namespace is not None:
             body["namespace_id"] = self.resolve_namespace_id(namespace)
         body.update(attributes)
@@ -582,6 +584,12 @@ class DataOpsHook(BaseHook):
         params = {key: _query_value(value) for key, value in filters.items()}
         return self.paginate(api_path("projects", resource_id(project, "project"), "pipelines"), params=params)
 
+    def newest_pipeline(self, project: int | str, ref: str) -> dict[str, Any] | None:
+        """The newest pipeline on ``ref`` (short form), or None when there is none yet."""
+        path = api_path("projects", resource_id(project, "project"), "pipelines")
+        params = {"ref": check_ref(ref), "order_by": "id", "sort": "desc"}
+        return next(self.paginate(path, params=params, per_page=1, max_pages=1), None)
+
     def get_pipeline_variables(self, project: int | str, pipeline_id: int | str) -> list[dict[str, Any]]:
         """The variables a pipeline was started with: ``[{key, value, variable_type}]``."""
         return self._json("GET", pipeline_path(project, pipeline_id, "variables"))
@@ -594,13 +602,16 @@ class DataOpsHook(BaseHook):
         value: str,
         ref: str | None = None,
         updated_after: Any = None,
-        max_candidates: int = 100,
+        max_candidates: int = 500,
     ) -> dict[str, Any] | None:
         """Find the newest pipeline started with variable ``key=value`` (e.g. a run marker).
 
         Used to reconcile after a trigger whose answer was lost, or a task retried after a crash:
-        the pipelines of ``ref`` updated after ``updated_after`` are checked newest first, at most
-        ``max_candidates`` of them.
+        the pipelines of ``ref`` updated after ``updated_after`` are checked newest first.
+
+        :param max_candidates: Pipelines to check at most (one request each).
+        :raises DataOpsError: when more pipelines than that match the filters: "not found" could
+            then be wrong, and a caller would start a duplicate.
         """
         filters: dict[str, Any] = {"order_by": "id", "sort": "desc"}
         if ref is not None:
@@ -609,7 +620,10 @@ class DataOpsHook(BaseHook):
             filters["updated_after"] = updated_after
         for index, pipeline in enumerate(self.list_pipelines(project, **filters)):
             if index >= max_candidates:
-                break
+                raise DataOpsError(
+                    f"More than {max_candidates} pipelines on {ref or 'any ref'} since {updated_after}: cannot "
+                    f"tell whether one was started with {key}={value!r}"
+                )
             for variable in self.get_pipeline_variables(project, pipeline["id"]):
                 if variable.get("key") == key and variable.get("value") == value:
                     return pipeline
@@ -720,15 +734,15 @@ def _query_value(value: Any) -> Any:
     return value
 
 
-def _project_body(
+def check_project_attributes(
     name: str | None,
     path: str | None,
-    description: str | None,
-    visibility: str | None,
-    initialize_with_readme: bool | None,
-    default_branch: str | None,
+    description: str | None = None,
+    visibility: str | None = None,
+    initialize_with_readme: bool | None = None,
+    default_branch: str | None = None,
 ) -> dict[str, Any]:
-    """Validate the ``POST /projects`` attributes before anything is sent."""
+    """Validate ``POST /projects`` attributes before anything is sent; returns the request body."""
     if not name and not path:
         raise DataOpsConfigError("create_project needs name or path (or both)")
     for label, value in (("name", name), ("path", path), ("description", description)):
@@ -738,6 +752,8 @@ def _project_body(
         raise DataOpsConfigError(
             f"path must be letters, digits, '_', '-' or '.', not starting or ending with '-' or '.', got {path!r}"
         )
+    if initialize_with_readme is not None and not isinstance(initialize_with_readme, bool):
+        raise DataOpsConfigError(f"initialize_with_readme must be True or False, got {initialize_with_readme!r}")
     if visibility is not None and visibility not in _VISIBILITIES:
         raise DataOpsConfigError(f"visibility must be one of {', '.join(_VISIBILITIES)}, got {visibility!r}")
     if default_branch is not None:

@@ -9,6 +9,7 @@ path encoding and error mapping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from airflow_provider_dataops._client import (
 )
 from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsTransportError
-from airflow_provider_dataops.paths import pipeline_path
+from airflow_provider_dataops.errors import DataOpsTransportError, redact
+from airflow_provider_dataops.paths import api_path, check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.retry import RetryPolicy, guard_write
 
 #: Connections one shared client keeps open, and requests in flight per event loop. Each poll is one
@@ -108,11 +109,13 @@ async def shared_settings(conn_id: str) -> ConnectionSettings:
     return await asyncio.shield(fetch)
 
 
-def _transport_error(exc: httpx.TransportError, method: str, path: str) -> DataOpsTransportError:
+def _transport_error(
+    exc: httpx.TransportError, method: str, path: str, secrets: tuple[str, ...]
+) -> DataOpsTransportError:
     """Map an ``httpx`` failure, noting whether the request can have reached the server."""
     never_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
     return DataOpsTransportError(
-        f"{method} {path} failed without a response ({type(exc).__name__}: {exc})",
+        f"{method} {path} failed without a response ({redact(f'{type(exc).__name__}: {exc}', secrets)})",
         method=method,
         path=path,
         sent=not isinstance(exc, never_sent),
@@ -131,20 +134,27 @@ class DataOpsAsyncHook:
         dataops_conn_id: str = DEFAULT_CONN_ID,
         *,
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.dataops_conn_id = dataops_conn_id
         self.retry_policy = (
             retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(retry_policy)
         )
+        self.timeout_override = timeout
         self._settings: ConnectionSettings | None = None
 
     async def get_settings(self) -> ConnectionSettings:
         """The connection, read through the async connection API (no sync call in the loop)."""
         if self._settings is None:
-            self._settings = await shared_settings(self.dataops_conn_id)
+            settings = await shared_settings(self.dataops_conn_id)
+            if self.timeout_override is not None:
+                settings = dataclasses.replace(settings, timeout=float(self.timeout_override))
+            self._settings = settings
         return self._settings
 
-    async def _send_once(self, method: str, path: str, *, idempotent: bool) -> httpx.Response:
+    async def _send_once(
+        self, method: str, path: str, *, idempotent: bool, params: Mapping[str, Any] | None
+    ) -> httpx.Response:
         settings = await self.get_settings()
         client = shared_client(settings)
         headers: dict[str, str] = default_headers(settings)
@@ -153,32 +163,49 @@ class DataOpsAsyncHook:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with loop_shared().slots:
-                    response = await client.request(method, url, headers=headers, timeout=timeout)
+                    response = await client.request(method, url, headers=headers, params=params, timeout=timeout)
             except httpx.TransportError as exc:
                 if tls_failure := tls_error(exc, method, path):
                     raise tls_failure from None
-                raise guard_write(_transport_error(exc, method, path), idempotent=idempotent) from None
-            if not (response.is_redirect and method in SAFE_METHODS):
+                error = _transport_error(exc, method, path, settings.secrets)
+                raise guard_write(error, idempotent=idempotent) from None
+            if not (response.has_redirect_location and method in SAFE_METHODS):
                 break
             url, same_origin = redirect_target(url, response.headers["location"], settings.api_url)
+            params = None  # the redirect target carries its own query
             if not same_origin:
                 headers.pop(TOKEN_HEADER, None)
         raise_for_response(response, method=method, path=path, settings=settings, idempotent=idempotent)
         return response
 
-    async def request_json(self, method: str, path: str, *, idempotent: bool | None = None) -> Any:
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
         """Send one request under the retry policy and return its JSON body.
 
         :param path: An API path built with :func:`~airflow_provider_dataops.paths.api_path`.
+        :param params: Query parameters.
         """
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         retrying = self.retry_policy.async_retrying()
-        response: httpx.Response = await retrying(self._send_once, method, path, idempotent=safe)
+        response: httpx.Response = await retrying(self._send_once, method, path, idempotent=safe, params=params)
         return response.json() if response.content else None
 
     async def get_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Get one pipeline, as :meth:`DataOpsHook.get_pipeline`."""
         return await self.request_json("GET", pipeline_path(project, pipeline_id))
+
+    async def newest_pipeline(self, project: int | str, ref: str) -> dict[str, Any] | None:
+        """The newest pipeline on ``ref`` (short form), or None when there is none yet."""
+        path = api_path("projects", resource_id(project, "project"), "pipelines")
+        params = {"ref": check_ref(ref), "order_by": "id", "sort": "desc", "per_page": 1}
+        pipelines = await self.request_json("GET", path, params=params)
+        return pipelines[0] if pipelines else None
 
     async def cancel_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Cancel a pipeline, as :meth:`DataOpsHook.cancel_pipeline` (idempotent, so retried)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -31,8 +30,8 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, publish_pipeline
+from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
 from airflow_provider_dataops.operators._validation import (
     check_bool,
     check_count,
@@ -42,8 +41,8 @@ from airflow_provider_dataops.operators._validation import (
 from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, is_active
-from airflow_provider_dataops.triggers.pipeline import EVENT_STATUSES, DataOpsPipelineTrigger
+from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
+from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
 if TYPE_CHECKING:
@@ -51,9 +50,10 @@ if TYPE_CHECKING:
 
 #: The variable that ties a pipeline to the task instance that started it.
 MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
-#: After a trigger whose answer was lost, how often and how far apart to look for its pipeline.
-RECONCILE_LOOKUPS = 3
-RECONCILE_DELAY = 2.0
+#: After a trigger whose answer was lost, look for its pipeline every RECONCILE_DELAY seconds for the
+#: read timeout plus RECONCILE_MARGIN: a server that did not answer in time may still be committing.
+RECONCILE_DELAY = 5.0
+RECONCILE_MARGIN = 10.0
 #: How far before the DAG run's start to look for earlier tries' pipelines (clock skew).
 LOOKBACK_MARGIN = timedelta(minutes=10)
 
@@ -67,13 +67,21 @@ class DataOpsPipelineTimeoutError(AirflowException):
 
 
 def task_marker(context: Context) -> str:
-    """The marker value naming this task instance (the same for every try)."""
+    """The marker value naming this task instance: the same for every retry, new after a clear.
+
+    Clearing a task bumps its DAG run's ``clear_number``, so a cleared task starts a new pipeline,
+    while a retry (same clear number) finds the one its earlier try started.
+    """
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
-    return f"dag={ti.dag_id} run={ti.run_id} task={ti.task_id} map={-1 if map_index is None else map_index}"
+    clear_number = getattr(context.get("dag_run"), "clear_number", 0)
+    return (
+        f"dag={ti.dag_id} run={ti.run_id} task={ti.task_id} map={-1 if map_index is None else map_index} "
+        f"clear={clear_number if isinstance(clear_number, int) else 0}"
+    )
 
 
-class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
+class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOperator):
     """Trigger a DataOps.live pipeline, then wait for it on the worker or in the triggerer.
 
     :param project: Project id or full path (``group/sub/project``). Templated.
@@ -86,7 +94,9 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
     :param timeout: Longest wait in seconds (or a timedelta); on expiry the pipeline is canceled
         (when ``cancel_on_kill``) and the task fails. None: no limit beyond ``execution_timeout``.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
-    :param cancel_on_kill: Cancel the pipeline when the task is killed or times out.
+    :param cancel_on_kill: Cancel the pipeline when the task is killed or times out. While deferred
+        (Airflow 3.3+), Airflow also kills the trigger when a user marks the task success or failed,
+        or clears it, so those cancel the pipeline too.
     :param manual_policy: What a pipeline blocked on a ``manual`` job means: ``fail``, ``succeed`` or
         ``wait``.
     :param retry_failed_pipeline: On a task retry after the pipeline failed, re-run its failed jobs
@@ -135,7 +145,7 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
         self.dataops_conn_id = dataops_conn_id
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._pipeline_id: int | None = None
 
@@ -146,11 +156,6 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         if self.pipeline_file is not None:
             validate_when_rendered(self.pipeline_file, lambda value: pipeline_variables(None, value))
         validate_when_rendered(self.variables, _check_variables)
-
-    @cached_property
-    def hook(self) -> DataOpsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        return DataOpsHook(self.dataops_conn_id, **self.hook_params)
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -164,9 +169,17 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
                     "pipelines: set wait_for_completion=False, or add an access token to the connection"
                 )
             return self._trigger_without_reading(context)
-        return self.execute_resumable(context)
+        result = self.execute_resumable(context)
+        # Airflow 3.3's mixin returns poll_until_complete's None when it reconnects to a running pipeline.
+        return int(result) if result is not None else int(self._pipeline_id or 0)
 
     def _trigger_without_reading(self, context: Context) -> int:
+        """Trigger with a trigger token; the task state store (Airflow 3.3) prevents a second POST."""
+        store = context.get("task_state_store") if getattr(self, "durable", False) else None
+        if store is not None and (stored := store.get(self.external_id_key)):
+            self.log.info("An earlier try already started pipeline %s; not triggering again.", stored)
+            publish_pipeline(context, {"id": stored, "web_url": store.get(PIPELINE_URL_KEY)})
+            return int(str(stored))
         try:
             pipeline = self._post(context)
         except DataOpsRequestMaybeAppliedError as error:
@@ -176,7 +189,10 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
                 f"{error} The connection holds only a trigger token, so the outcome cannot be checked; "
                 "the task is not retried, to avoid starting a second pipeline."
             ) from error
-        self._publish(context, pipeline)
+        if store is not None:
+            store.set(self.external_id_key, int(pipeline["id"]))
+            store.set(PIPELINE_URL_KEY, pipeline.get("web_url"))
+        publish_pipeline(context, pipeline)
         return int(pipeline["id"])
 
     # -- ResumableJobMixin ------------------------------------------------------------------------
@@ -190,7 +206,8 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
                 if self.is_job_active(status) or self.is_job_succeeded(status):
                     self.log.info("Re-attaching to pipeline %s (%s) started by an earlier try.", earlier["id"], status)
                     return int(earlier["id"])
-                if self.retry_failed_pipeline and status != "canceling":
+                failed = classify_pipeline_status(status, self.manual_policy) is Outcome.FAILURE
+                if self.retry_failed_pipeline and failed:
                     self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
                     return int(self.hook.retry_pipeline(self.project, earlier["id"])["id"])
                 self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
@@ -201,10 +218,8 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         return str(self.hook.get_pipeline(self.project, external_id)["status"])
 
     def is_job_active(self, status: str) -> bool:
-        """Still moving towards an outcome worth waiting for (a ``canceling`` pipeline is not)."""
-        if status == "canceling":
-            return False
-        return is_active(status) or (status == "manual" and self.manual_policy is ManualPolicy.WAIT)
+        """Still on its way to an outcome worth waiting for (a ``canceling`` pipeline is not)."""
+        return worth_waiting_for(status, self.manual_policy)
 
     def is_job_succeeded(self, status: str) -> bool:
         """Finished as the task wants."""
@@ -214,7 +229,7 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
         self._pipeline_id = int(external_id)
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
-        self._publish(context, pipeline)
+        publish_pipeline(context, pipeline)
         if not self.wait_for_completion:
             return
         if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
@@ -230,6 +245,7 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
                     manual_policy=self.manual_policy.value,
                     cancel_on_kill=self.cancel_on_kill,
                     retry_policy=self.hook.retry_policy.to_dict(),
+                    timeout=self.hook.timeout_override,
                 ),
                 method_name="execute_complete",
                 timeout=None,  # the trigger enforces the deadline, so the operator can cancel
@@ -240,15 +256,14 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         """The task's return value: the pipeline id (published again when a retry found it finished)."""
         if self._pipeline_id != int(external_id):  # the mixin skipped poll_until_complete
             self._pipeline_id = int(external_id)
-            self._publish(context, self.hook.get_pipeline(self.project, self._pipeline_id))
+            publish_pipeline(context, self.hook.get_pipeline(self.project, self._pipeline_id))
         return int(external_id)
 
     # -- deferred resume -------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
         """Resume after the trigger's event; validates it before trusting it."""
-        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-            raise DataOpsError(f"The trigger resumed the task with an unexpected event: {event!r}")
+        event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
         status = event["status"]
         if status == "error":
@@ -272,12 +287,13 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
 
     def _start_pipeline(self, context: Context) -> dict[str, Any]:
         """POST the trigger; after an ambiguous failure, look for the marker before POSTing again."""
+        patience = self.hook.settings.timeout + RECONCILE_MARGIN
         for _ in range(2):
             try:
                 return self._post(context)
             except DataOpsRequestMaybeAppliedError as error:
-                self.log.warning("%s Looking for the pipeline before trying again.", error)
-                found = self._find_marked_pipeline(context, lookups=RECONCILE_LOOKUPS)
+                self.log.warning("%s Looking for the pipeline for %.0fs before trying again.", error, patience)
+                found = self._find_marked_pipeline(context, patience=patience)
                 if found is not None:
                     self.log.info("The trigger did take effect: pipeline %s.", found["id"])
                     return found
@@ -289,14 +305,17 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
         pipeline = self.hook.trigger_pipeline(
             self.project, self.ref, variables=variables, pipeline_file=self.pipeline_file
         )
+        self._pipeline_id = int(pipeline["id"])  # from now on, a kill cancels it
         self.log.info("Started pipeline %s: %s", pipeline["id"], pipeline.get("web_url"))
         return pipeline
 
-    def _find_marked_pipeline(self, context: Context, lookups: int = 1) -> dict[str, Any] | None:
+    def _find_marked_pipeline(self, context: Context, patience: float = 0.0) -> dict[str, Any] | None:
+        """The pipeline carrying this task's marker, looking again every few seconds for ``patience``."""
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
-        for attempt in range(lookups):
-            if attempt:
+        waited = -RECONCILE_DELAY
+        while (waited := waited + RECONCILE_DELAY) <= patience:
+            if waited:
                 retry.sleep(RECONCILE_DELAY)
             found = self.hook.find_pipeline_by_variable(
                 self.project,
@@ -308,12 +327,6 @@ class DataOpsTriggerPipelineOperator(ResumableJobMixin, BaseOperator):
             if found is not None:
                 return self.hook.get_pipeline(self.project, found["id"])
         return None
-
-    def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
-        """Push the pipeline id and URL to XCom (read by the extra link) before any waiting."""
-        ti = context["ti"]
-        ti.xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
-        ti.xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
 
     def _deadline(self, context: Context) -> tuple[float | None, str]:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""

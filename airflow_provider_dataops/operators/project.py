@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
@@ -17,13 +16,18 @@ from airflow_provider_dataops.errors import (
     DataOpsNotFoundError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.links import PROJECT_ID_KEY, PROJECT_PATH_KEY, PROJECT_URL_KEY, DataOpsProjectLink
+from airflow_provider_dataops.hooks.dataops import check_project_attributes
+from airflow_provider_dataops.links import DataOpsProjectLink, publish_project
+from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
+from airflow_provider_dataops.operators._validation import is_template
+from airflow_provider_dataops.paths import resource_id
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 IF_EXISTS_CHOICES = ("fail", "skip")
+#: Task state store key (Airflow 3.3) naming the project this task created, so a retry accepts it.
+CREATED_PROJECT_KEY = "dataops_created_project_id"
 
 
 class DataOpsProjectExistsError(AirflowException):
@@ -39,12 +43,14 @@ def derive_path(name: str) -> str:
     return path
 
 
-class DataOpsCreateProjectOperator(BaseOperator):
+class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
     """Create a DataOps.live project; idempotent by path.
 
     The project's full path (namespace + path) is looked up first; GitLab's 400 "has already been
     taken" and 409 also count as "exists" (another task may have created it in between). Pushes
-    ``project_id``, ``project_path`` and ``project_url`` to XCom and returns the project id.
+    ``project_id``, ``project_path`` and ``project_url`` to XCom and returns the project id. On
+    Airflow 3.3 a retry recognises the project its earlier try created (task state store), so
+    ``if_exists="fail"`` does not fail on the task's own work.
 
     :param name: Display name. Templated.
     :param path: URL path; derived from ``name`` like GitLab does when omitted. Templated.
@@ -79,8 +85,6 @@ class DataOpsCreateProjectOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(name, str) or not name.strip():
-            raise DataOpsConfigError(f"name must be a non-empty string, got {name!r}")
         if if_exists not in IF_EXISTS_CHOICES:
             raise DataOpsConfigError(f"if_exists must be 'fail' or 'skip', got {if_exists!r}")
         self.name = name
@@ -92,16 +96,30 @@ class DataOpsCreateProjectOperator(BaseOperator):
         self.default_branch = default_branch
         self.if_exists = if_exists
         self.dataops_conn_id = dataops_conn_id
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        if not is_template([name, path, namespace, description]):
+            self._validate_arguments()
 
-    @cached_property
-    def hook(self) -> DataOpsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        return DataOpsHook(self.dataops_conn_id, **self.hook_params)
+    def _validate_arguments(self) -> tuple[str, dict[str, Any]]:
+        """Check every argument before any request; returns the path and the request body."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise DataOpsConfigError(f"name must be a non-empty string, got {self.name!r}")
+        if self.namespace is not None:
+            resource_id(self.namespace, "namespace")
+        path = self.path or derive_path(self.name)
+        body = check_project_attributes(
+            self.name,
+            path,
+            self.description,
+            self.visibility,
+            self.initialize_with_readme,
+            self.default_branch,
+        )
+        return path, body
 
     def execute(self, context: Context) -> int:
         """Find or create the project; returns its id."""
-        path = self.path or derive_path(self.name)
+        path, body = self._validate_arguments()
         namespace = self.hook.get_namespace(self.namespace) if self.namespace is not None else None
         namespace_path = namespace["full_path"] if namespace else self.hook.request("GET", "/user")["username"]
         full_path = f"{namespace_path}/{path}"
@@ -109,15 +127,7 @@ class DataOpsCreateProjectOperator(BaseOperator):
         if existing is not None:
             return self._use_existing(context, existing)
         try:
-            project = self.hook.create_project(
-                self.name,
-                path=path,
-                namespace=namespace["id"] if namespace else None,
-                description=self.description,
-                visibility=self.visibility,
-                initialize_with_readme=self.initialize_with_readme,
-                default_branch=self.default_branch,
-            )
+            project = self.hook.create_project(namespace=namespace["id"] if namespace else None, **body)
         except (DataOpsBadRequestError, DataOpsConflictError) as error:
             raced = self._find(full_path) if isinstance(error, DataOpsConflictError) or error.already_exists else None
             if raced is None:
@@ -129,24 +139,28 @@ class DataOpsCreateProjectOperator(BaseOperator):
                 raise
             project = found
         self.log.info("Created project %s: %s", project["path_with_namespace"], project.get("web_url"))
-        return self._publish(context, project)
+        if (store := context.get("task_state_store")) is not None:
+            store.set(CREATED_PROJECT_KEY, int(project["id"]))
+        publish_project(context, project)
+        return int(project["id"])
 
     def _find(self, full_path: str) -> dict[str, Any] | None:
+        """The project at ``full_path``; a moved project's old path (a redirect) counts as free."""
         try:
-            return self.hook.get_project(full_path)
+            project = self.hook.get_project(full_path)
         except DataOpsNotFoundError:
             return None
+        return project if str(project["path_with_namespace"]).lower() == full_path.lower() else None
 
     def _use_existing(self, context: Context, project: Mapping[str, Any]) -> int:
+        store = context.get("task_state_store")
+        ours = store is not None and store.get(CREATED_PROJECT_KEY) == int(project["id"])
         message = f"Project {project['path_with_namespace']} already exists: {project.get('web_url')}"
-        if self.if_exists == "fail":
+        if ours:
+            self.log.info("%s; an earlier try of this task created it.", message)
+        elif self.if_exists == "fail":
             raise DataOpsProjectExistsError(f"{message} (if_exists='fail')")
-        self.log.info("%s; using it (if_exists='skip').", message)
-        return self._publish(context, project)
-
-    def _publish(self, context: Context, project: Mapping[str, Any]) -> int:
-        ti = context["ti"]
-        ti.xcom_push(key=PROJECT_ID_KEY, value=int(project["id"]))
-        ti.xcom_push(key=PROJECT_PATH_KEY, value=project["path_with_namespace"])
-        ti.xcom_push(key=PROJECT_URL_KEY, value=project.get("web_url"))
+        else:
+            self.log.info("%s; using it (if_exists='skip').", message)
+        publish_project(context, project)
         return int(project["id"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -17,20 +16,20 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.links import PIPELINE_ID_KEY, PIPELINE_URL_KEY, DataOpsPipelineLink
+from airflow_provider_dataops.links import DataOpsPipelineLink, publish_pipeline
+from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
 from airflow_provider_dataops.operators._validation import check_bool, check_count, validate_when_rendered
-from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.triggers.pipeline import EVENT_STATUSES, DataOpsPipelineTrigger
+from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class DataOpsPipelineSensor(BaseSensorOperator):
+class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     """Succeed when a pipeline succeeds; fail as soon as it fails, is canceled or skipped.
 
     Works in ``poke`` and ``reschedule`` modes, and deferrable (the wait runs in the triggerer). A
@@ -76,7 +75,7 @@ class DataOpsPipelineSensor(BaseSensorOperator):
         self.deferrable = check_bool(deferrable, "deferrable")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
         self.dataops_conn_id = dataops_conn_id
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._published: int | None = None
 
@@ -87,23 +86,12 @@ class DataOpsPipelineSensor(BaseSensorOperator):
         if self.ref is not None:
             validate_when_rendered(self.ref, check_ref)
 
-    @cached_property
-    def hook(self) -> DataOpsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        return DataOpsHook(self.dataops_conn_id, **self.hook_params)
-
     def _resolve_pipeline_id(self) -> int | None:
         """The watched pipeline's id; with ``ref``, the newest pipeline there (None if none yet)."""
         if self.pipeline_id is not None:
             return numeric_id(self.pipeline_id, "pipeline_id")
-        newest = self.hook.paginate(
-            api_path("projects", resource_id(self.project, "project"), "pipelines"),
-            params={"ref": self.ref, "order_by": "id", "sort": "desc"},
-            per_page=1,
-            max_pages=1,
-        )
-        first = next(newest, None)
-        return None if first is None else int(first["id"])
+        newest = self.hook.newest_pipeline(self.project, str(self.ref))
+        return None if newest is None else int(newest["id"])
 
     def poke(self, context: Context) -> bool:
         """Read the pipeline once; True on success, raise on a failure status, else False."""
@@ -139,13 +127,12 @@ class DataOpsPipelineSensor(BaseSensorOperator):
             if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(f"Skipping: {error}") from error
             raise
-        if self._published is None:  # a ref without pipelines yet, or a transient error: poke mode
-            super().execute(context)
-            return
+        # Not finished, not found yet on the ref, or unreadable for a moment: the trigger waits it out.
+        watched = {"pipeline_id": self._published} if self._published is not None else self._target()
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,
-                pipeline_id=self._published,
+                **watched,
                 dataops_conn_id=self.dataops_conn_id,
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,
@@ -153,15 +140,21 @@ class DataOpsPipelineSensor(BaseSensorOperator):
                 manual_policy=self.manual_policy.value,
                 cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
                 retry_policy=self.hook.retry_policy.to_dict(),
+                timeout=self.hook.timeout_override,
             ),
             method_name="execute_complete",
         )
 
+    def _target(self) -> dict[str, Any]:
+        if self.pipeline_id is not None:
+            return {"pipeline_id": numeric_id(self.pipeline_id, "pipeline_id")}
+        return {"ref": self.ref}
+
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
         """Resume after the trigger's event; validates it before trusting it."""
-        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-            raise DataOpsError(f"The trigger resumed the sensor with an unexpected event: {event!r}")
+        event = check_event(event)
         if event["status"] == "success":
+            self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))
             return
         if event["status"] == "timeout":
@@ -172,8 +165,7 @@ class DataOpsPipelineSensor(BaseSensorOperator):
 
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         if self._published != pipeline["id"]:
-            context["ti"].xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
-            context["ti"].xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
+            publish_pipeline(context, pipeline)
             self._published = int(pipeline["id"])
 
     def _fail(self, pipeline: Mapping[str, Any]) -> None:

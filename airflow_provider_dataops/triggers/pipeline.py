@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
@@ -24,31 +24,46 @@ POLL_JITTER = 0.1
 EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
 
 
+def check_event(event: Any) -> Mapping[str, Any]:
+    """Validate the event a deferred task resumes with (it may be None or malformed).
+
+    :raises DataOpsError: for anything but one of this trigger's events.
+    """
+    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES or "pipeline_id" not in event:
+        raise DataOpsError(f"The trigger resumed the task with an unexpected event: {event!r}")
+    return event
+
+
 class DataOpsPipelineTrigger(BaseTrigger):
     """Poll a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
 
-    Yields exactly one event ``{"status", "pipeline_id", "pipeline_status", "web_url", "message"}``
-    where ``status`` is ``success``, ``failure`` (per the status semantics and ``manual_policy``),
-    ``timeout`` (``deadline`` passed; ``deadline_name`` says which limit) or ``error``. Transient API
-    failures are retried by the hook's policy, then waited out until the next poll.
+    Yields exactly one event ``{"status", "pipeline_id", "pipeline_status", "web_url", "message",
+    "deadline_name"}`` where ``status`` is ``success``, ``failure`` (per the status semantics and
+    ``manual_policy``), ``timeout`` (``deadline`` passed; ``deadline_name`` says which limit) or
+    ``error``. Transient API failures are retried by the hook's policy, then waited out until the
+    next poll.
 
     :param project: Project id or full path.
-    :param pipeline_id: The pipeline to watch.
+    :param pipeline_id: The pipeline to watch; or give ``ref``.
+    :param ref: Watch the newest pipeline on this ref, waiting for one to appear.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
     :param poll_interval: Seconds between reads.
     :param deadline: Epoch seconds (wall clock, so it survives a triggerer restart) after which the
         trigger reports ``timeout``; None waits for ever.
     :param deadline_name: Which limit ``deadline`` stands for, echoed in the event.
     :param manual_policy: What a ``manual`` pipeline means (``fail``, ``succeed`` or ``wait``).
-    :param cancel_on_kill: Cancel the pipeline when a user kills the deferred task (Airflow 3.3+).
+    :param cancel_on_kill: Cancel the pipeline when a user kills the deferred task (Airflow 3.3+;
+        Airflow also calls it when a user marks the deferred task success or failed, or clears it).
     :param retry_policy: :meth:`RetryPolicy.to_dict` form of the hook's retry policy.
+    :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
     """
 
     def __init__(
         self,
         *,
         project: int | str,
-        pipeline_id: int,
+        pipeline_id: int | None = None,
+        ref: str | None = None,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         deadline: float | None = None,
@@ -56,10 +71,14 @@ class DataOpsPipelineTrigger(BaseTrigger):
         manual_policy: str = ManualPolicy.FAIL.value,
         cancel_on_kill: bool = True,
         retry_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> None:
         super().__init__()
+        if (pipeline_id is None) == (ref is None):
+            raise DataOpsConfigError("give exactly one of pipeline_id or ref")
         self.project = project
         self.pipeline_id = pipeline_id
+        self.ref = ref
         self.dataops_conn_id = dataops_conn_id
         self.poll_interval = poll_interval
         self.deadline = deadline
@@ -67,6 +86,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         self.manual_policy = ManualPolicy.parse(manual_policy).value
         self.cancel_on_kill = cancel_on_kill
         self.retry_policy = dict(retry_policy) if retry_policy else None
+        self.timeout = timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
@@ -75,6 +95,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
             {
                 "project": self.project,
                 "pipeline_id": self.pipeline_id,
+                "ref": self.ref,
                 "dataops_conn_id": self.dataops_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
@@ -82,11 +103,14 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 "manual_policy": self.manual_policy,
                 "cancel_on_kill": self.cancel_on_kill,
                 "retry_policy": self.retry_policy,
+                "timeout": self.timeout,
             },
         )
 
-    def _hook(self) -> DataOpsAsyncHook:
-        return DataOpsAsyncHook(self.dataops_conn_id, retry_policy=self.retry_policy)
+    def _hook(self, retry_policy: RetryPolicy | Mapping[str, Any] | None = None) -> DataOpsAsyncHook:
+        return DataOpsAsyncHook(
+            self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
+        )
 
     def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
         pipeline = pipeline or {}
@@ -109,13 +133,22 @@ class DataOpsPipelineTrigger(BaseTrigger):
             event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
         yield event
 
+    async def _read(self, hook: DataOpsAsyncHook) -> dict[str, Any] | None:
+        """The watched pipeline now; with ``ref``, the newest one there (None until one exists)."""
+        if self.pipeline_id is None:
+            newest = await hook.newest_pipeline(self.project, str(self.ref))
+            if newest is None:
+                return None
+            self.pipeline_id = int(newest["id"])
+        return await hook.get_pipeline(self.project, self.pipeline_id)
+
     async def _wait(self) -> TriggerEvent:
         hook = self._hook()
         policy = ManualPolicy(self.manual_policy)
         pipeline: dict[str, Any] | None = None
         while True:
             try:
-                pipeline = await hook.get_pipeline(self.project, self.pipeline_id)
+                pipeline = await self._read(hook) or pipeline
             except DataOpsError as error:
                 if not is_retryable(error):
                     return self._event("error", f"Cannot read pipeline {self.pipeline_id}: {error}", pipeline)
@@ -126,10 +159,12 @@ class DataOpsPipelineTrigger(BaseTrigger):
                     message = f"Pipeline {self.pipeline_id} finished as {pipeline['status']}."
                     return self._event(outcome.value, message, pipeline)
                 self.log.info("Pipeline %s is %s.", self.pipeline_id, pipeline["status"])
+            else:
+                self.log.info("No pipeline on ref %r yet.", self.ref)
             remaining = None if self.deadline is None else self.deadline - time.time()
             if remaining is not None and remaining <= 0:
-                message = f"Pipeline {self.pipeline_id} did not finish before the {self.deadline_name}."
-                return self._event("timeout", message, pipeline)
+                watched = f"Pipeline {self.pipeline_id}" if self.pipeline_id else f"No pipeline on ref {self.ref!r}"
+                return self._event("timeout", f"{watched} did not finish before the {self.deadline_name}.", pipeline)
             # Jitter spreads the polls of triggers that started together (a triggerer restart).
             interval = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
             await retry.async_sleep(interval if remaining is None else min(interval, remaining))
@@ -140,12 +175,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         Not done in ``cleanup()``, which also runs when the triggerer restarts: a restart must
         leave the pipeline running for the next triggerer to pick up.
         """
-        if not self.cancel_on_kill:
+        if not self.cancel_on_kill or self.pipeline_id is None:
             return
-        # Airflow gives on_kill [triggerer] on_kill_timeout (30 s by default): retry briefly.
-        hook = DataOpsAsyncHook(self.dataops_conn_id, retry_policy=ON_KILL_RETRY_POLICY)
         try:
-            pipeline = await hook.cancel_pipeline(self.project, self.pipeline_id)
+            pipeline = await self._hook(ON_KILL_RETRY_POLICY).cancel_pipeline(self.project, self.pipeline_id)
             self.log.info("Canceled pipeline %s (now %s).", self.pipeline_id, pipeline.get("status"))
         except DataOpsError as error:
             self.log.warning("Could not cancel pipeline %s: %s", self.pipeline_id, error)

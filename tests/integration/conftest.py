@@ -37,11 +37,6 @@ def example_dag_bag(airflow_db: None) -> Any:
 
 
 @pytest.fixture
-def fast_polls(sleeps_fast: None) -> None:
-    """Operators poll every few seconds in the examples; make each wait short but real."""
-
-
-@pytest.fixture
 def sleeps_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry waits capped at 0.2 s: the hook still honours each wait, just shorter."""
     import asyncio

@@ -24,7 +24,7 @@ from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
 
 from .conftest import task_context
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fast_polls")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sleeps_fast")]
 
 PROJECT = "demo/dataops-project"
 TRIGGER_PATH = r"^/api/v4/projects/[^/]+/pipeline$"
@@ -226,7 +226,7 @@ def test_trigger_token_only_connection(dataops_emulator: DataOpsEmulator, monkey
     assert (pipeline["id"], pipeline["source"]) == (pipeline_id, "trigger")
     assert {
         "key": MARKER_VARIABLE,
-        "value": "dag=it_dag run=manual__it task=it_task map=-1",
+        "value": "dag=it_dag run=manual__it task=it_task map=-1 clear=0",
         "variable_type": "env_var",
     } in pipeline["variables"]
 
@@ -285,3 +285,15 @@ async def test_deferrable_sensor_by_ref(dataops_connection_env: DataOpsEmulator)
     events = [event.payload async for event in deferred.value.trigger.run()]
     assert events[0]["status"] == "success"
     sensor.execute_complete(task_context(), events[0])
+
+
+def test_slow_server_that_commits_after_the_client_timed_out_gives_one_pipeline(
+    dataops_connection_env: DataOpsEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server takes 1.5 s; the client gives up after 0.5 s; the pipeline appears at 1.5 s.
+    monkeypatch.setattr("airflow_provider_dataops.retry.sleep", time.sleep)
+    monkeypatch.setattr("airflow_provider_dataops.operators.pipeline.RECONCILE_DELAY", 0.25)
+    monkeypatch.setattr("airflow_provider_dataops.operators.pipeline.RECONCILE_MARGIN", 3.0)
+    dataops_connection_env.inject_fault("latency", method="POST", path=TRIGGER_PATH, seconds=1.5, times=1)
+    pipeline_id = trigger_op(hook_params={"timeout": 0.5}).execute(task_context())
+    assert [p["id"] for p in dataops_connection_env.pipelines()] == [pipeline_id]

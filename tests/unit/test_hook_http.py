@@ -417,3 +417,13 @@ def test_non_json_page_is_a_clear_error(hook: DataOpsHook, requests_mock: rm.Moc
     )
     with pytest.raises(DataOpsAPIError, match="expected a JSON body, got text/html"):
         list(hook.list_pipelines(1))
+
+
+def test_close_releases_the_session_and_a_later_call_opens_a_new_one(
+    hook: DataOpsHook, requests_mock: rm.Mocker
+) -> None:
+    requests_mock.get(f"{API}/projects/1", json={"id": 1})
+    first = hook.get_conn()
+    hook.close()
+    assert hook.get_conn() is not first
+    assert hook.get_project(1) == {"id": 1}

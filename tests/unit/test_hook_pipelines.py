@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests_mock as rm
 
-from airflow_provider_dataops.errors import DataOpsPermissionError
+from airflow_provider_dataops.errors import DataOpsError, DataOpsPermissionError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 from .conftest import ACCESS_TOKEN, API, TRIGGER_TOKEN, set_connection
@@ -88,7 +88,10 @@ def test_find_pipeline_by_variable_checks_newest_first(hook: DataOpsHook, reques
     assert listing["order_by"] == ["id"]
     assert listing["sort"] == ["desc"]
     assert listing["updated_after"] == ["2026-11-28t00:00:00z"]
-    assert hook.find_pipeline_by_variable(1, key="MARK", value="absent", max_candidates=2) is None
+    requests_mock.get(f"{API}/projects/1/pipelines/31/variables", json=[])
+    assert hook.find_pipeline_by_variable(1, key="MARK", value="absent", max_candidates=3) is None
+    with pytest.raises(DataOpsError, match="More than 2 pipelines"):
+        hook.find_pipeline_by_variable(1, key="MARK", value="absent", max_candidates=2)
 
 
 def test_jobs_with_scopes_and_job_log_tail(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:

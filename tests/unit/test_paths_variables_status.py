@@ -16,7 +16,7 @@ from airflow_provider_dataops.status import (
     PipelineStatus,
     check_job_scope,
     classify_pipeline_status,
-    is_active,
+    worth_waiting_for,
 )
 from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
@@ -29,7 +29,6 @@ from airflow_provider_dataops.variables import normalize_variables, pipeline_var
         ("group/project", "group%2Fproject"),
         ("group/sub/project", "group%2Fsub%2Fproject"),
         ("group/we?ird#name", "group%2Fwe%3Fird%23name"),
-        ("group/a%2Fb", "group%2Fa%252Fb"),  # encoded once: a literal % stays a literal %
     ],
 )
 def test_resource_id_encodes_exactly_once(value: object, expected: str) -> None:
@@ -37,7 +36,8 @@ def test_resource_id_encodes_exactly_once(value: object, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", " group/p", "group/../admin", "..", "group//p", "/group/p", "g/p/", 0, -3, 1.5, True, None]
+    "value",
+    ["", " group/p", "group/../admin", "..", "group//p", "/group/p", "g/p/", "demo%2Fp", 0, -3, 1.5, True, None],
 )
 def test_resource_id_refuses_values_that_could_move_the_request(value: object) -> None:
     with pytest.raises(DataOpsConfigError, match="project"):
@@ -154,7 +154,7 @@ def test_manual_policy() -> None:
 def test_unknown_status_counts_as_running_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="airflow_provider_dataops.status"):
         assert classify_pipeline_status("waiting_for_quantum") is Outcome.RUNNING
-        assert is_active("waiting_for_quantum")
+        assert worth_waiting_for("waiting_for_quantum")
     assert "waiting_for_quantum" in caplog.text
 
 
@@ -165,3 +165,13 @@ def test_job_scope() -> None:
     for bad in ("broken", [], ["failed", "nope"]):
         with pytest.raises(DataOpsConfigError, match="scope"):
             check_job_scope(bad)
+
+
+def test_unicode_digits_are_not_ids() -> None:
+    with pytest.raises(DataOpsConfigError, match="pipeline_id"):
+        numeric_id("²", "pipeline_id")
+
+
+def test_an_already_encoded_path_is_refused_with_advice() -> None:
+    with pytest.raises(DataOpsConfigError, match="looks URL-encoded"):
+        resource_id("demo%2Fdataops-project", "project")

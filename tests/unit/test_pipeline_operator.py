@@ -25,7 +25,7 @@ from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 from .conftest import API
 
 PROJECT = f"{API}/projects/demo%2Fp"
-MARKER = "dag=d run=r1 task=t map=-1"
+MARKER = "dag=d run=r1 task=t map=-1 clear=0"
 
 
 def pipeline(pid: int = 7, status: str = "running") -> dict[str, Any]:
@@ -334,8 +334,9 @@ def test_ambiguous_post_that_did_not_take_effect_is_sent_again(
     assert operator().execute(make_context()) == 8
     assert len(posted(requests_mock)) == 2
     lookups = [r for r in requests_mock.request_history if r.path.endswith("/pipelines")]
-    assert len(lookups) == 3  # looked three times before sending again
-    assert sleeps.count(2.0) == 2
+    # Looked every 5 s for the read timeout (30 s) plus 10 s before sending again.
+    assert len(lookups) == 9
+    assert sleeps.count(5.0) == 8
 
 
 # -- trigger-token-only connections -------------------------------------------------------------
@@ -397,3 +398,121 @@ def test_failure_log_lines_zero_leaves_logs_out(hook, requests_mock: rm.Mocker) 
     with pytest.raises(DataOpsPipelineFailedError):
         operator(failure_log_lines=0).execute(make_context())
     assert not [r for r in requests_mock.request_history if r.path.endswith("/trace")]
+
+
+# -- Airflow 3.3's task state store (ResumableJobMixin) -----------------------------------------
+
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS  # noqa: E402
+
+needs_state_store = pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="task_state_store arrived in Airflow 3.3")
+
+
+class FakeStateStore(dict):  # type: ignore[type-arg]
+    """The task_state_store accessor's get/set, backed by a dict."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+def with_store(context: dict[str, Any], **stored: Any) -> dict[str, Any]:
+    context["task_state_store"] = FakeStateStore(stored)
+    return context
+
+
+@needs_state_store
+def test_first_try_stores_the_pipeline_id(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
+    reads(requests_mock, 7, "success")
+    context = with_store(make_context())
+    assert operator().execute(context) == 7
+    assert context["task_state_store"]["dataops_pipeline_id"] == 7
+
+
+@needs_state_store
+def test_stored_running_pipeline_is_reconnected_and_its_id_returned(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(
+        f"{PROJECT}/pipelines/5",
+        [{"json": pipeline(5, "running")}, {"json": pipeline(5, "running")}, {"json": pipeline(5, "success")}],
+    )
+    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    assert operator().execute(context) == 5
+    assert posted(requests_mock) == []
+    context["ti"].xcom_push.assert_any_call(key="pipeline_id", value=5)
+
+
+@needs_state_store
+def test_stored_finished_pipeline_returns_at_once_and_publishes(hook, requests_mock: rm.Mocker) -> None:
+    reads(requests_mock, 5, "success")
+    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    assert operator().execute(context) == 5
+    assert posted(requests_mock) == []
+    context["ti"].xcom_push.assert_any_call(key="pipeline_url", value="https://x/demo/p/-/pipelines/5")
+
+
+@needs_state_store
+def test_stored_failed_pipeline_leads_to_a_new_one(hook, requests_mock: rm.Mocker) -> None:
+    marked(requests_mock, 5, "failed")
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(8, "created"), status_code=201)
+    reads(requests_mock, 8, "success")
+    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    assert operator().execute(context) == 8
+    assert context["task_state_store"]["dataops_pipeline_id"] == 8
+
+
+@needs_state_store
+def test_trigger_only_retry_does_not_post_twice(conn_trigger_only: None, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/trigger/pipeline", json=pipeline(7, "created"), status_code=201)
+    context = with_store(make_context())
+    assert operator(wait_for_completion=False).execute(context) == 7
+    retry_context = with_store(make_context(try_number=2), **context["task_state_store"])
+    assert operator(wait_for_completion=False).execute(retry_context) == 7
+    assert requests_mock.call_count == 1
+    retry_context["ti"].xcom_push.assert_any_call(key="pipeline_url", value="https://x/demo/p/-/pipelines/7")
+
+
+# -- more arguments -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hook_params", "fragment"),
+    [
+        ({"retry_policy": {"max_attempt": 3}}, "hook_params: retry_policy accepts .*unknown: max_attempt"),
+        ({"retries": 3}, "hook_params accepts timeout, retry_policy; unknown: retries"),
+        ({"timeout": 0}, "hook_params: timeout"),
+    ],
+)
+def test_hook_params_are_checked_at_parse_time(hook_params: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(DataOpsConfigError, match=fragment):
+        operator(hook_params=hook_params)
+
+
+def test_marker_changes_when_the_run_is_cleared() -> None:
+    from airflow_provider_dataops.operators.pipeline import task_marker
+
+    context = make_context()
+    context["dag_run"].clear_number = 2
+    assert task_marker(context) == "dag=d run=r1 task=t map=-1 clear=2"
+
+
+def test_hook_timeout_reaches_the_trigger(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
+    reads(requests_mock, 7, "running")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True, hook_params={"timeout": 12}).execute(make_context())
+    assert deferred.value.trigger.serialize()[1]["timeout"] == 12
+
+
+def test_a_kill_right_after_the_trigger_cancels(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
+    requests_mock.post(f"{PROJECT}/pipelines/7/cancel", json=pipeline(7, "canceling"))
+    reads(requests_mock, 7, "canceled")
+    op = operator()
+    op._post(make_context())
+    op.on_kill()
+    assert requests_mock.request_history[1].path.endswith("/pipelines/7/cancel")
+
+
+@pytest.mark.parametrize("event", [{"status": "success"}, {"status": "timeout", "pipeline": 7}])
+def test_execute_complete_rejects_events_without_pipeline_id(hook, event: Any) -> None:
+    with pytest.raises(DataOpsError, match="unexpected event"):
+        operator().execute_complete(make_context(), event)

@@ -205,7 +205,10 @@ def test_lost_answer_to_create_is_reconciled_by_path(hook, requests_mock: rm.Moc
     requests_mock.get(f"{API}/user", json={"username": "dataops-user"})
     requests_mock.get(
         f"{API}/projects/dataops-user%2Fsales-mart",
-        [{"status_code": 404, "json": {"message": "404 Project Not Found"}}, {"json": CREATED}],
+        [
+            {"status_code": 404, "json": {"message": "404 Project Not Found"}},
+            {"json": {**CREATED, "path_with_namespace": "dataops-user/sales-mart"}},
+        ],
     )
     requests_mock.post(f"{API}/projects", exc=requests.ReadTimeout("read timed out"))
     assert create(namespace=None).execute(make_context()) == 44
@@ -221,3 +224,71 @@ def test_deferrable_sensor_soft_fail_applies_to_its_first_poke(hook, requests_mo
         sensor(deferrable=True, soft_fail=True).execute(make_context())
     with pytest.raises(AirflowFailException):
         sensor(deferrable=True).execute(make_context())
+
+
+def test_deferrable_sensor_defers_by_ref_when_no_pipeline_exists_yet(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(f"{PROJECT}/pipelines", json=[])
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(pipeline_id=None, ref="main", deferrable=True).execute(make_context())
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert (kwargs["pipeline_id"], kwargs["ref"]) == (None, "main")
+
+
+def test_deferrable_sensor_defers_through_a_transient_first_poke(
+    hook, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(f"{PROJECT}/pipelines/7", status_code=503, text="down")
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(deferrable=True).execute(make_context())
+    assert deferred.value.trigger.serialize()[1]["pipeline_id"] == 7
+
+
+def test_deferred_sensor_publishes_the_pipeline_the_trigger_found(hook) -> None:
+    context = make_context()
+    sensor(pipeline_id=None, ref="main", deferrable=True).execute_complete(
+        context, {"status": "success", "pipeline_id": 12, "web_url": "https://x/-/pipelines/12"}
+    )
+    context["ti"].xcom_push.assert_any_call(key="pipeline_id", value=12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"visibility": "secret"}, "visibility"),
+        ({"default_branch": "refs/heads/main"}, "default_branch"),
+        ({"description": 5}, "description"),
+        ({"path": "bad path"}, "path"),
+        ({"namespace": "../x"}, "namespace"),
+        ({"initialize_with_readme": "yes"}, "initialize_with_readme"),
+        ({"hook_params": {"retry_policy": {"tries": 1}}}, "hook_params"),
+    ],
+)
+def test_project_arguments_fail_at_parse_time(kwargs: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(DataOpsConfigError, match=fragment):
+        create(**kwargs)
+
+
+def test_templated_project_arguments_are_checked_before_any_request(hook, requests_mock: rm.Mocker) -> None:
+    op = create(name="{{ params.name }}", visibility="private")
+    op.name, op.visibility = "Sales", "secret"  # as rendered / changed after parsing
+    with pytest.raises(DataOpsConfigError, match="visibility"):
+        op.execute(make_context())
+    assert requests_mock.call_count == 0
+
+
+def test_a_moved_projects_old_path_counts_as_free(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.get(f"{API}/namespaces/demo", json=NS)
+    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", json={**CREATED, "path_with_namespace": "other/sales-mart"})
+    requests_mock.post(f"{API}/projects", json=CREATED, status_code=201)
+    assert create().execute(make_context()) == 44
+    assert requests_mock.last_request.method == "POST"
+
+
+def test_retry_accepts_the_project_its_earlier_try_created(hook, requests_mock: rm.Mocker) -> None:
+    from .test_pipeline_operator import FakeStateStore
+
+    requests_mock.get(f"{API}/namespaces/demo", json=NS)
+    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", json=CREATED)
+    context = make_context(try_number=2)
+    context["task_state_store"] = FakeStateStore(dataops_created_project_id=44)
+    assert create(if_exists="fail").execute(context) == 44

@@ -73,6 +73,8 @@ def test_serialize_round_trip_is_json_safe() -> None:
         "manual_policy": "wait",
         "cancel_on_kill": True,
         "retry_policy": {"max_attempts": 3},
+        "ref": None,
+        "timeout": None,
     }
     assert DataOpsPipelineTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -190,7 +192,16 @@ async def test_shared_client_is_one_per_loop_and_setting() -> None:
     assert dataops_async.shared_client(a) is not dataops_async.shared_client(c)
 
 
-async def test_async_hook_reads_the_connection_without_blocking(conn: None) -> None:
+async def test_async_hook_reads_the_connection_without_blocking(conn: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
+
+    if AIRFLOW_V_3_3_PLUS:  # before 3.3.2 the compat layer runs the sync lookup in a worker thread
+
+        def blocking(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the synchronous connection lookup ran inside the event loop")
+
+        monkeypatch.setattr(BaseHook, "get_connection", classmethod(blocking))
     settings = await DataOpsAsyncHook().get_settings()
     assert settings.api_url == API
     assert settings.access_token == ACCESS_TOKEN
@@ -249,3 +260,77 @@ async def test_requests_in_flight_are_capped_at_the_pool_size(
     events = await asyncio.gather(*(collect(make_trigger()) for _ in range(40)))
     assert [e[0]["status"] for e in events] == ["success"] * 40
     assert live["max"] == 3
+
+
+async def test_ref_mode_waits_for_a_pipeline_then_watches_it(transport, sleeps: list[float]) -> None:
+    answers = iter([[], [{"id": 9, "status": "pending"}]])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/pipelines"):
+            assert dict(request.url.params) == {"ref": "main", "order_by": "id", "sort": "desc", "per_page": "1"}
+            return httpx.Response(200, json=next(answers))
+        return httpx.Response(200, json={"id": 9, "status": "success", "web_url": "u"})
+
+    transport(handler)
+    events = await collect(make_trigger(pipeline_id=None, ref="main"))
+    assert (events[0]["status"], events[0]["pipeline_id"]) == ("success", 9)
+
+
+async def test_429_with_retry_after_is_honoured(transport, sleeps: list[float]) -> None:
+    answers = iter(
+        [
+            httpx.Response(429, text="Retry later", headers={"Retry-After": "7"}),
+            httpx.Response(200, json={"id": 7, "status": "success"}),
+        ]
+    )
+    transport(lambda request: next(answers))
+    assert (await collect(make_trigger()))[0]["status"] == "success"
+    assert sleeps == [7.0]
+
+
+async def test_same_origin_redirect_is_followed_with_the_token(transport) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"old" in request.url.raw_path:
+            return httpx.Response(301, headers={"Location": f"{API}/projects/new%2Fp/pipelines/7"})
+        assert request.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
+        return httpx.Response(200, json={"id": 7, "status": "success"})
+
+    transport(handler)
+    assert (await collect(make_trigger(project="old/p")))[0]["status"] == "success"
+
+
+async def test_not_modified_without_location_is_a_clear_error(transport) -> None:
+    transport(lambda request: httpx.Response(304))
+    events = await collect(make_trigger())
+    assert events[0]["status"] == "error"
+    assert "HTTP 304" in events[0]["message"]
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError])
+async def test_cancel_is_retried_whatever_the_transport_failure(transport, failure: type) -> None:
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise failure("boom", request=request)
+        return httpx.Response(200, json={"id": 7, "status": "canceling"})
+
+    transport(flaky)
+    await make_trigger().on_kill()
+    assert calls["n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "sent"),
+    [
+        (httpx.ConnectError, False),
+        (httpx.ConnectTimeout, False),
+        (httpx.PoolTimeout, False),
+        (httpx.ReadTimeout, True),
+        (httpx.RemoteProtocolError, True),
+    ],
+)
+def test_httpx_failures_say_whether_the_request_was_sent(failure: type, sent: bool) -> None:
+    request = httpx.Request("POST", API)
+    assert dataops_async._transport_error(failure("x", request=request), "POST", "/p", ()).sent is sent

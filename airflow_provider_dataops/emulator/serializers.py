@@ -43,19 +43,13 @@ def detailed_status(status: str, details_path: str) -> dict[str, Any]:
 
 
 def user_json(user: User, base_url: str) -> dict[str, Any]:
-    """The user as ``GET /user`` returns it.
+    """The user as ``GET /user`` returns it: the short form plus profile fields.
 
     :param user: the user.
     :param base_url: the server's base URL.
     """
     return {
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "state": "active",
-        "locked": False,
-        "avatar_url": None,
-        "web_url": f"{base_url}/{user.username}",
+        **user_brief(user, base_url),
         "created_at": iso(user.created_at),
         "bio": "",
         "public_email": None,

@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.clock import Clock, ClockMode, iso
@@ -30,6 +30,8 @@ from airflow_provider_dataops.emulator.model import (
     User,
 )
 from airflow_provider_dataops.emulator.ratelimit import RateLimiter
+
+_Found = TypeVar("_Found")
 
 DEFAULT_ACCESS_TOKEN = "glpat-emulator-access-token"
 DEFAULT_TRIGGER_TOKEN = "glptt-emulator-trigger-token"
@@ -238,9 +240,7 @@ class EmulatorState:
         :param key: e.g. ``"2"`` or ``"demo/sub"`` (already decoded).
         """
         with self.lock:
-            if key.isdigit():
-                return self._namespaces.get(int(key))
-            return self._namespace_by_path.get(key.lower())
+            return _by_id_or_path(key, self._namespaces, self._namespace_by_path)
 
     # -- projects ---------------------------------------------------------------------------------
 
@@ -280,9 +280,7 @@ class EmulatorState:
         :param key: e.g. ``"1"`` or ``"demo/dataops-project"`` (already decoded).
         """
         with self.lock:
-            if key.isdigit():
-                return self._projects.get(int(key))
-            return self._project_by_path.get(key.lower())
+            return _by_id_or_path(key, self._projects, self._project_by_path)
 
     def projects(self) -> list[Project]:
         """Every project, by ascending id (and so by creation time)."""
@@ -639,3 +637,10 @@ def pipeline_web_url(base_url: str, pipeline: Pipeline) -> str:
     :param pipeline: the pipeline.
     """
     return f"{base_url.rstrip('/')}/{pipeline.project.path_with_namespace}/-/pipelines/{pipeline.id}"
+
+
+def _by_id_or_path(key: str, by_id: dict[int, _Found], by_path: dict[str, _Found]) -> _Found | None:
+    """GitLab's ``:id``: ASCII digits name an id, anything else a full path (case-insensitive)."""
+    if key.isascii() and key.isdigit():
+        return by_id.get(int(key))
+    return by_path.get(key.lower())

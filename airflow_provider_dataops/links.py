@@ -1,4 +1,9 @@
-"""Extra links on the task page: they read URLs the operators pushed to XCom, so they cost nothing."""
+"""Extra links on the task page: they read URLs the operators pushed to XCom, so they cost nothing.
+
+On Airflow 3 the worker resolves each link once, when the task ends, with the operator that just ran:
+that operator remembers what it published, so a task that failed before any pipeline existed gets
+no link without an XCom read (which Airflow logs as "XCom not found").
+"""
 
 from __future__ import annotations
 
@@ -18,19 +23,46 @@ PROJECT_PATH_KEY = "project_path"
 PROJECT_URL_KEY = "project_url"
 
 
+#: The operator attribute holding the URLs it published in this process (absent: it did not run here).
+_PUBLISHED = "_dataops_published_urls"
+
+
+def begin_publishing(operator: Any, published: Mapping[str, Any] | None = None) -> None:
+    """Mark ``operator`` as running in this process, having published ``published`` so far."""
+    setattr(operator, _PUBLISHED, {key: url for key, url in (published or {}).items() if url})
+
+
+def _push(context: Context, values: Mapping[str, Any]) -> None:
+    ti = context["ti"]
+    for key, value in values.items():
+        ti.xcom_push(key=key, value=value)
+    urls = getattr(getattr(ti, "task", None), _PUBLISHED, None)
+    if isinstance(urls, dict):
+        urls.update({key: value for key, value in values.items() if key.endswith("_url") and value})
+
+
 def publish_pipeline(context: Context, pipeline: Mapping[str, Any]) -> None:
     """Push a pipeline's id and URL to XCom, where the extra link and downstream tasks read them."""
-    ti = context["ti"]
-    ti.xcom_push(key=PIPELINE_ID_KEY, value=int(pipeline["id"]))
-    ti.xcom_push(key=PIPELINE_URL_KEY, value=pipeline.get("web_url"))
+    _push(context, {PIPELINE_ID_KEY: int(pipeline["id"]), PIPELINE_URL_KEY: pipeline.get("web_url")})
 
 
 def publish_project(context: Context, project: Mapping[str, Any]) -> None:
     """Push a project's id, full path and URL to XCom."""
-    ti = context["ti"]
-    ti.xcom_push(key=PROJECT_ID_KEY, value=int(project["id"]))
-    ti.xcom_push(key=PROJECT_PATH_KEY, value=project["path_with_namespace"])
-    ti.xcom_push(key=PROJECT_URL_KEY, value=project.get("web_url"))
+    _push(
+        context,
+        {
+            PROJECT_ID_KEY: int(project["id"]),
+            PROJECT_PATH_KEY: project["path_with_namespace"],
+            PROJECT_URL_KEY: project.get("web_url"),
+        },
+    )
+
+
+def _link(operator: Any, ti_key: TaskInstanceKey, key: str) -> str:
+    published = getattr(operator, _PUBLISHED, None)
+    if isinstance(published, dict):  # the operator ran in this process: it knows
+        return str(published.get(key, ""))
+    return XCom.get_value(key=key, ti_key=ti_key) or ""
 
 
 class DataOpsPipelineLink(BaseOperatorLink):
@@ -40,7 +72,7 @@ class DataOpsPipelineLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         """The ``pipeline_url`` XCom of the task instance, or an empty string before it exists."""
-        return XCom.get_value(key=PIPELINE_URL_KEY, ti_key=ti_key) or ""
+        return _link(operator, ti_key, PIPELINE_URL_KEY)
 
 
 class DataOpsProjectLink(BaseOperatorLink):
@@ -50,4 +82,4 @@ class DataOpsProjectLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         """The ``project_url`` XCom of the task instance, or an empty string before it exists."""
-        return XCom.get_value(key=PROJECT_URL_KEY, ti_key=ti_key) or ""
+        return _link(operator, ti_key, PROJECT_URL_KEY)

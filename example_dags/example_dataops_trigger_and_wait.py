@@ -24,7 +24,9 @@ with DAG(
         project="demo/dataops-project",  # numeric id or full path
         ref="main",
         pipeline_file="full-ci.yml",
-        variables={"DATAOPS_TARGET": "{{ ds }}", "FULL_REFRESH": False},
+        # A run started from the REST API or by an asset may have no logical date: fall back to the
+        # moment the run was due, so the template renders for every kind of run.
+        variables={"DATAOPS_TARGET": "{{ (dag_run.logical_date or dag_run.run_after) | ds }}", "FULL_REFRESH": False},
         poll_interval=5,  # real pipelines take minutes: 30 s or more is kinder to the API
         timeout=timedelta(hours=2),  # the pipeline is canceled if it runs longer
         retries=2,  # a retry re-attaches to the same pipeline instead of starting another

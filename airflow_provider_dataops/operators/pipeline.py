@@ -2,10 +2,12 @@
 
 Guarantees, in order of importance:
 
-* never two pipelines for one task instance: every pipeline carries a marker variable naming the
-  dag, run, task and map index; a retried try finds the earlier try's pipeline and re-attaches to it
-  (Airflow 3.3 also remembers its id in the task state store), and a trigger whose answer was lost is
-  reconciled by looking for the marker before any new request;
+* never two pipelines for one try of a clear: every pipeline carries a marker variable naming the
+  dag, run, task, map index and clear number; a retried try finds the earlier try's pipeline and
+  re-attaches to it (Airflow 3.3 also remembers its id, with the marker, in the task state store), and
+  a trigger whose answer was lost is reconciled by looking for the marker before any new request;
+* a clear always runs again: the earlier clear's pipeline is canceled if still running, and a new one
+  starts;
 * never an orphaned pipeline: a timeout, ``execution_timeout`` or a kill cancels it
   (``cancel_on_kill``; a kill while deferred needs Airflow 3.3's trigger ``on_kill``);
 * a failure says why: the task log lists each failed job with its reason, URL and last log lines.
@@ -30,7 +32,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
 from airflow_provider_dataops.operators._validation import (
     check_bool,
@@ -56,6 +58,8 @@ RECONCILE_DELAY = 5.0
 RECONCILE_MARGIN = 10.0
 #: How far before the DAG run's start to look for earlier tries' pipelines (clock skew).
 LOOKBACK_MARGIN = timedelta(minutes=10)
+#: Keys of the task-state-store record naming the pipeline this task instance started.
+STORED_ID, STORED_MARKER, STORED_URL = "pipeline_id", "marker", "web_url"
 
 
 class DataOpsPipelineFailedError(AirflowException):
@@ -148,6 +152,8 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._pipeline_id: int | None = None
+        self._cancelled = False  # the cancel request was sent (or deliberately skipped)
+        self._killed = False  # Airflow called on_kill: stop waiting
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""
@@ -162,6 +168,10 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
     def execute(self, context: Context) -> int:
         """Start (or find) the pipeline and wait for it; returns the pipeline id."""
         self._validate_arguments()
+        begin_publishing(self)
+        store = self._state_store(context)
+        if store is not None:
+            self._leave_earlier_clear(store, context)
         if not self.hook.settings.can_read:
             if self.wait_for_completion:
                 raise DataOpsConfigError(
@@ -173,13 +183,43 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         # Airflow 3.3's mixin returns poll_until_complete's None when it reconnects to a running pipeline.
         return int(result) if result is not None else int(self._pipeline_id or 0)
 
+    def _state_store(self, context: Context) -> Any:
+        """Airflow 3.3's task state store, when this operator uses it (``durable``)."""
+        return context.get("task_state_store") if getattr(self, "durable", False) else None
+
+    def _leave_earlier_clear(self, store: Any, context: Context) -> None:
+        """Forget the pipeline a run before the latest clear started, canceling it if still running.
+
+        The store outlives a clear; without this, the new try would re-attach to the old pipeline
+        (or, had it succeeded, skip running). A clear means "run again".
+        """
+        stored = store.get(self.external_id_key)
+        if not isinstance(stored, Mapping) or stored.get(STORED_MARKER) == task_marker(context):
+            return
+        earlier = int(stored[STORED_ID])
+        self.log.info("The task was cleared since pipeline %s started: starting a new pipeline.", earlier)
+        if self.hook.settings.can_read:
+            status = self.hook.get_pipeline(self.project, earlier)["status"]
+            if classify_pipeline_status(status, self.manual_policy) is Outcome.RUNNING:
+                self._pipeline_id = earlier
+                self._cancel(f"the task was cleared while it was {status}")
+        store.delete(self.external_id_key)
+        self._pipeline_id, self._cancelled = None, False
+
+    def _stored(self, pipeline: Mapping[str, Any], context: Context) -> dict[str, Any]:
+        """What the task state store keeps: the id, with the marker of the clear that started it."""
+        marker = task_marker(context)
+        return {STORED_ID: int(pipeline["id"]), STORED_MARKER: marker, STORED_URL: pipeline.get("web_url")}
+
     def _trigger_without_reading(self, context: Context) -> int:
         """Trigger with a trigger token; the task state store (Airflow 3.3) prevents a second POST."""
-        store = context.get("task_state_store") if getattr(self, "durable", False) else None
+        store = self._state_store(context)
         if store is not None and (stored := store.get(self.external_id_key)):
-            self.log.info("An earlier try already started pipeline %s; not triggering again.", stored)
-            publish_pipeline(context, {"id": stored, "web_url": store.get(PIPELINE_URL_KEY)})
-            return int(str(stored))
+            pipeline_id = stored_pipeline_id(stored)
+            self.log.info("An earlier try already started pipeline %s; not triggering again.", pipeline_id)
+            url = stored.get(STORED_URL) if isinstance(stored, Mapping) else store.get(PIPELINE_URL_KEY)
+            publish_pipeline(context, {"id": pipeline_id, "web_url": url})
+            return pipeline_id
         try:
             pipeline = self._post(context)
         except DataOpsRequestMaybeAppliedError as error:
@@ -190,32 +230,34 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
                 "the task is not retried, to avoid starting a second pipeline."
             ) from error
         if store is not None:
-            store.set(self.external_id_key, int(pipeline["id"]))
-            store.set(PIPELINE_URL_KEY, pipeline.get("web_url"))
+            store.set(self.external_id_key, self._stored(pipeline, context))
         publish_pipeline(context, pipeline)
         return int(pipeline["id"])
 
     # -- ResumableJobMixin ------------------------------------------------------------------------
 
-    def submit_job(self, context: Context) -> int:
-        """Find an earlier try's pipeline, else start one; returns its id."""
+    def submit_job(self, context: Context) -> dict[str, Any]:
+        """Find an earlier try's pipeline of this clear, else start one; returns what the store keeps."""
+        return self._stored(self._find_or_start(context), context)
+
+    def _find_or_start(self, context: Context) -> Mapping[str, Any]:
         if context["ti"].try_number > 1:
             earlier = self._find_marked_pipeline(context)
             if earlier is not None:
                 status = earlier["status"]
                 if self.is_job_active(status) or self.is_job_succeeded(status):
                     self.log.info("Re-attaching to pipeline %s (%s) started by an earlier try.", earlier["id"], status)
-                    return int(earlier["id"])
+                    return earlier
                 failed = classify_pipeline_status(status, self.manual_policy) is Outcome.FAILURE
                 if self.retry_failed_pipeline and failed:
                     self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
-                    return int(self.hook.retry_pipeline(self.project, earlier["id"])["id"])
+                    return self.hook.retry_pipeline(self.project, earlier["id"])
                 self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
-        return int(self._start_pipeline(context)["id"])
+        return self._start_pipeline(context)
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """The pipeline's current status (for the mixin's resume decision)."""
-        return str(self.hook.get_pipeline(self.project, external_id)["status"])
+        return str(self.hook.get_pipeline(self.project, stored_pipeline_id(external_id))["status"])
 
     def is_job_active(self, status: str) -> bool:
         """Still on its way to an outcome worth waiting for (a ``canceling`` pipeline is not)."""
@@ -227,7 +269,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
 
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
         """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
-        self._pipeline_id = int(external_id)
+        self._pipeline_id = stored_pipeline_id(external_id)
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
         publish_pipeline(context, pipeline)
         if not self.wait_for_completion:
@@ -254,10 +296,11 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
 
     def get_job_result(self, external_id: Any, context: Context) -> int:
         """The task's return value: the pipeline id (published again when a retry found it finished)."""
-        if self._pipeline_id != int(external_id):  # the mixin skipped poll_until_complete
-            self._pipeline_id = int(external_id)
-            publish_pipeline(context, self.hook.get_pipeline(self.project, self._pipeline_id))
-        return int(external_id)
+        pipeline_id = stored_pipeline_id(external_id)
+        if self._pipeline_id != pipeline_id:  # the mixin skipped poll_until_complete
+            self._pipeline_id = pipeline_id
+            publish_pipeline(context, self.hook.get_pipeline(self.project, pipeline_id))
+        return pipeline_id
 
     # -- deferred resume -------------------------------------------------------------------------
 
@@ -265,6 +308,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         """Resume after the trigger's event; validates it before trusting it."""
         event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
+        begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
         status = event["status"]
         if status == "error":
             raise DataOpsError(str(event.get("message")))
@@ -279,7 +323,12 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
     # -- kill ------------------------------------------------------------------------------------
 
     def on_kill(self) -> None:
-        """Cancel the pipeline (when ``cancel_on_kill``) and report where it ended up."""
+        """Cancel the pipeline (when ``cancel_on_kill``) and stop waiting for it.
+
+        Airflow 3 calls this from its SIGTERM handler and lets ``execute`` run on, so the wait loop
+        checks ``_killed`` to end within one poll instead of watching the cancel for ever.
+        """
+        self._killed = True
         if self._pipeline_id is not None:
             self._cancel("the task was killed")
 
@@ -352,6 +401,11 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
                 self._cancel(f"the {deadline_name} passed")
                 self._raise_timeout(deadline_name, message)
             retry.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            if self._killed:
+                raise AirflowException(
+                    f"The task was killed while waiting for pipeline {pipeline['id']}; "
+                    f"{self._left_behind(pipeline['id'])}"
+                )
             try:
                 pipeline = self.hook.get_pipeline(self.project, pipeline["id"])
             except DataOpsError as error:
@@ -377,18 +431,42 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         raise DataOpsPipelineTimeoutError(message)
 
     def _cancel(self, reason: str) -> None:
-        """Cancel the pipeline, best effort, and log the state it reached."""
-        if self._pipeline_id is None:
+        """Cancel the pipeline once, best effort, and log what it left behind; never waits.
+
+        Once only: a timeout cancels, then Airflow's timeout handling calls ``on_kill`` too.
+        """
+        if self._pipeline_id is None or self._cancelled:
             return
+        self._cancelled = True
         if not self.cancel_on_kill:
             self.log.warning("Leaving pipeline %s running (cancel_on_kill=False).", self._pipeline_id)
             return
         try:
             self.hook.cancel_pipeline(self.project, self._pipeline_id)
-            status = self.hook.get_pipeline(self.project, self._pipeline_id)["status"]
-            self.log.warning("Canceled pipeline %s because %s; it is now %s.", self._pipeline_id, reason, status)
         except DataOpsError as error:
             self.log.error("Could not cancel pipeline %s: %s", self._pipeline_id, error)
+            return
+        self.log.warning("Canceled pipeline %s because %s; %s", self._pipeline_id, reason, self._left_behind())
+
+    def _left_behind(self, pipeline_id: int | None = None) -> str:
+        """One read, no waiting: the pipeline's state, for the last words of a task that stops."""
+        pipeline_id = pipeline_id or self._pipeline_id
+        if pipeline_id is None:
+            return "no pipeline was started."
+        try:
+            status = str(self.hook.get_pipeline(self.project, pipeline_id)["status"])
+        except DataOpsError as error:
+            return f"its state could not be read ({error})."
+        if classify_pipeline_status(status, ManualPolicy.WAIT) is not Outcome.RUNNING:
+            return f"it is now {status}."
+        if self._cancelled and self.cancel_on_kill:
+            return f"it is still {status}; DataOps.live finishes canceling it on its own."
+        return f"it is still {status} and keeps running."
+
+
+def stored_pipeline_id(stored: Any) -> int:
+    """The pipeline id in a task-state-store record (a bare id from provider 0.1 counts too)."""
+    return int(stored[STORED_ID]) if isinstance(stored, Mapping) else int(stored)
 
 
 def _check_variables(value: Any) -> None:

@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.links import DataOpsPipelineLink, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
 from airflow_provider_dataops.operators._validation import check_bool, check_count, validate_when_rendered
 from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
@@ -116,6 +116,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> None:
         """Poke, reschedule or defer, by the sensor's mode and ``deferrable``."""
+        begin_publishing(self)
         if not self.deferrable:
             super().execute(context)
             return
@@ -153,6 +154,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
         """Resume after the trigger's event; validates it before trusting it."""
         event = check_event(event)
+        begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})
         if event["status"] == "success":
             self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))

@@ -413,6 +413,9 @@ class FakeStateStore(dict):  # type: ignore[type-arg]
     def set(self, key: str, value: Any) -> None:
         self[key] = value
 
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
 
 def with_store(context: dict[str, Any], **stored: Any) -> dict[str, Any]:
     context["task_state_store"] = FakeStateStore(stored)
@@ -425,7 +428,11 @@ def test_first_try_stores_the_pipeline_id(hook, requests_mock: rm.Mocker) -> Non
     reads(requests_mock, 7, "success")
     context = with_store(make_context())
     assert operator().execute(context) == 7
-    assert context["task_state_store"]["dataops_pipeline_id"] == 7
+    assert context["task_state_store"]["dataops_pipeline_id"] == {
+        "pipeline_id": 7,
+        "marker": MARKER,
+        "web_url": "https://x/demo/p/-/pipelines/7",
+    }
 
 
 @needs_state_store
@@ -434,7 +441,7 @@ def test_stored_running_pipeline_is_reconnected_and_its_id_returned(hook, reques
         f"{PROJECT}/pipelines/5",
         [{"json": pipeline(5, "running")}, {"json": pipeline(5, "running")}, {"json": pipeline(5, "success")}],
     )
-    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    context = with_store(make_context(try_number=2), dataops_pipeline_id={"pipeline_id": 5, "marker": MARKER})
     assert operator().execute(context) == 5
     assert posted(requests_mock) == []
     context["ti"].xcom_push.assert_any_call(key="pipeline_id", value=5)
@@ -443,7 +450,7 @@ def test_stored_running_pipeline_is_reconnected_and_its_id_returned(hook, reques
 @needs_state_store
 def test_stored_finished_pipeline_returns_at_once_and_publishes(hook, requests_mock: rm.Mocker) -> None:
     reads(requests_mock, 5, "success")
-    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)  # as provider 0.1 stored it
     assert operator().execute(context) == 5
     assert posted(requests_mock) == []
     context["ti"].xcom_push.assert_any_call(key="pipeline_url", value="https://x/demo/p/-/pipelines/5")
@@ -454,9 +461,9 @@ def test_stored_failed_pipeline_leads_to_a_new_one(hook, requests_mock: rm.Mocke
     marked(requests_mock, 5, "failed")
     requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(8, "created"), status_code=201)
     reads(requests_mock, 8, "success")
-    context = with_store(make_context(try_number=2), dataops_pipeline_id=5)
+    context = with_store(make_context(try_number=2), dataops_pipeline_id={"pipeline_id": 5, "marker": MARKER})
     assert operator().execute(context) == 8
-    assert context["task_state_store"]["dataops_pipeline_id"] == 8
+    assert context["task_state_store"]["dataops_pipeline_id"]["pipeline_id"] == 8
 
 
 @needs_state_store

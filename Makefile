@@ -10,6 +10,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 # A stamp per environment: reinstall only when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing Airflow 3.3 and the dev tools into $(VENV): pip works quietly for about 2-5 minutes ..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW3_SPEC)"
@@ -21,8 +22,9 @@ $(VENV_AF2)/.installed: pyproject.toml
 	$(VENV_AF2)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW2_SPEC)"
 	touch $@
 
+# KEEP=1 keeps the emulator running after the DAG run, to browse its pages (Ctrl-C stops it).
 demo: $(VENV)/.installed
-	$(VENV)/bin/python scripts/demo.py
+	@DEMO_KEEP_EMULATOR=$(KEEP) $(VENV)/bin/python scripts/demo.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,7 @@ from airflow_provider_dataops.emulator.api import Api
 from airflow_provider_dataops.emulator.control import Control
 from airflow_provider_dataops.emulator.errors import ApiError
 from airflow_provider_dataops.emulator.faults import EmulatorMiddleware
+from airflow_provider_dataops.emulator.pages import Pages
 from airflow_provider_dataops.emulator.state import EmulatorState
 
 
@@ -46,14 +47,40 @@ class RawPathRouting:
         await self.app(scope, receive, send)
 
 
+class PagesBesideApi:
+    """Send a browser's ``GET`` (or ``HEAD``) outside ``/api/`` and ``/-/`` to the HTML pages.
+
+    Everything else reaches the API untouched, so an unknown API route still gets GitLab's JSON 404
+    and pages never pass through the API's faults, throttle or request log.
+
+    :param pages: the pages application.
+    :param api: the API application.
+    """
+
+    def __init__(self, pages: ASGIApp, api: ASGIApp) -> None:
+        self.pages = pages
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and not scope["path"].startswith(("/api/", "/-/"))
+        ):
+            await self.pages(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
 def create_app(state: EmulatorState) -> ASGIApp:
     """The emulator as an ASGI application (serve it with any ASGI server; uvicorn can drop connections).
 
     :param state: the state it serves.
-    :returns: the application, wrapped in the fault, throttle and request-log middleware.
+    :returns: the HTML pages beside the API; the API wrapped in the fault, throttle and request-log middleware.
     """
-    app = Starlette(
+    api = Starlette(
         routes=[*Api(state).routes(), *Control(state).routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
-    return EmulatorMiddleware(RawPathRouting(app), state)
+    return PagesBesideApi(Pages(state).app(), EmulatorMiddleware(RawPathRouting(api), state))

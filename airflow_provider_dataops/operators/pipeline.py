@@ -30,14 +30,10 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
-from airflow_provider_dataops.operators._validation import (
-    check_bool,
-    check_count,
-    check_seconds,
-    validate_when_rendered,
-)
+from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -137,13 +133,13 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         self.pipeline_file = pipeline_file
         self.variables = variables
         self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval")
-        self.timeout = None if timeout is None else check_seconds(timeout, "timeout")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
         self.deferrable = check_bool(deferrable, "deferrable")
         self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()

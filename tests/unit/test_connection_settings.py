@@ -164,3 +164,11 @@ def test_proxy_password_is_a_secret_to_mask() -> None:
 )
 def test_verify_ssl_booleans(value: object, expected: bool) -> None:
     assert _settings(verify_ssl=value).verify is expected
+
+
+def test_the_forms_timeout_bound_is_the_checked_one() -> None:
+    from airflow_provider_dataops.connection_form import CONN_FIELDS
+    from airflow_provider_dataops.limits import MAX_READ_TIMEOUT
+
+    assert CONN_FIELDS["timeout"]["schema"]["maximum"] == MAX_READ_TIMEOUT
+    assert _settings(timeout=MAX_READ_TIMEOUT).timeout == MAX_READ_TIMEOUT

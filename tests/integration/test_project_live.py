@@ -107,8 +107,12 @@ def test_after_a_clear_the_state_store_still_knows_the_project(
     project_id = wait_for_project(FULL_PATH)
     assert store[CREATE_SENT_KEY]["path"] == FULL_PATH
     # The clear restarts the DAG run after the project was made; the store outlives the clear.
+    # (Measured on the emulator's clock, which earlier tests may have moved forward.)
+    created_at = datetime.datetime.fromisoformat(
+        DataOpsHook().get_project(FULL_PATH)["created_at"].replace("Z", "+00:00")
+    )
     cleared = task_context(try_number=2)
-    cleared["dag_run"].start_date = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+    cleared["dag_run"].start_date = created_at + datetime.timedelta(minutes=5)
     assert create_op().execute({**cleared, "task_state_store": store}) == project_id
     # Without the store, the same clear sees a project that predates the run: not this task's.
     with pytest.raises(DataOpsProjectExistsError):

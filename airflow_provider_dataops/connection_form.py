@@ -14,6 +14,8 @@ DEFAULT_CONN_ID = "dataops_default"
 HOOK_NAME = "DataOps.live"
 DEFAULT_HOST = "https://app.dataops.live"
 DEFAULT_TIMEOUT = 30.0
+#: The form's bound for the timeout extra; the same as ``limits.MAX_READ_TIMEOUT`` (a test checks).
+MAX_TIMEOUT = 3600
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "trigger_token": {
@@ -24,8 +26,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": f"Read timeout of each API request. Default {DEFAULT_TIMEOUT:g}.",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
+        "description": f"Read timeout of each API request, 1 to {MAX_TIMEOUT}. Default {DEFAULT_TIMEOUT:g}.",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT},
     },
     "verify_ssl": {
         "label": "Verify TLS certificates",

@@ -164,6 +164,22 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def truncate(text: str, secrets: Iterable[str | None], limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (``…`` included).
+
+    Redacting first means a cut cannot split a secret so that ``redact`` no longer recognises it;
+    and if the cut itself ends inside a secret, the start of that secret left at the end is
+    replaced as well (``... glpat-SEC`` becomes ``... ***``).
+    """
+    known = [secret for secret in secrets if secret]
+    text = redact(text, known)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    tail = max((k for secret in known for k in range(1, len(secret)) if cut.endswith(secret[:k])), default=0)
+    return (cut[:-tail] + "***" if tail else cut) + "…"
+
+
 def _flatten(value: Any, prefix: str = "") -> list[str]:
     """Flatten GitLab's ``message`` (string, list or nested dict) into ``field: msg`` parts."""
     if isinstance(value, Mapping):
@@ -178,11 +194,11 @@ def _flatten(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {text}" if prefix else text]
 
 
-def server_message(response: HTTPResponseLike) -> str:
+def server_message(response: HTTPResponseLike, secrets: Iterable[str | None] = ()) -> str:
     """Extract the human message of an error response, whatever shape GitLab used.
 
     Reads ``message`` (string, list or dict, flattened), then ``error``, then the plain-text or HTML
-    body; the result is truncated to :data:`MAX_MESSAGE_CHARS`.
+    body; ``secrets`` are redacted, then the result is truncated to :data:`MAX_MESSAGE_CHARS`.
     """
     body = response.text or ""
     message = ""
@@ -199,10 +215,9 @@ def server_message(response: HTTPResponseLike) -> str:
         message = "; ".join(part for part in _flatten(payload) if part)
     if not message and payload is None:
         message = _strip_html(body) if "html" in response.headers.get("content-type", "") else body
-    message = " ".join(message.split())
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
-    return message
+    # Redacted before the whitespace is squeezed too, in case a secret spans a line break.
+    secrets = [secret for secret in secrets if secret]
+    return truncate(" ".join(redact(message, secrets).split()), secrets)
 
 
 def _strip_html(body: str) -> str:
@@ -254,7 +269,8 @@ def error_from_response(
         404 for a wrong token.
     """
     status = response.status_code
-    detail = redact(server_message(response), secrets)
+    secrets = [secret for secret in secrets if secret]
+    detail = server_message(response, secrets)
     if status == 401:
         summary = f"the token of connection {conn_id!r} was rejected (wrong, expired or revoked)"
     elif status == 403:

@@ -35,6 +35,7 @@ from airflow_provider_dataops.errors import (
     DataOpsServerError,
     DataOpsTransportError,
 )
+from airflow_provider_dataops.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,11 @@ class RetryPolicy:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise DataOpsConfigError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        check_count(self.max_attempts, "max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
         for name in ("max_total_wait", "backoff_initial", "backoff_max"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise DataOpsConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+            check_seconds(getattr(self, name), name, maximum=MAX_RETRY_WAIT, allow_zero=True)
+        if not isinstance(self.jitter, bool):
+            raise DataOpsConfigError(f"jitter must be True or False, got {self.jitter!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for trigger serialisation."""
@@ -161,6 +161,10 @@ class RetryPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RetryPolicy:
         """Inverse of :meth:`to_dict`; ``None`` gives the defaults."""
+        if data is not None and not isinstance(data, Mapping):
+            raise DataOpsConfigError(
+                f"retry_policy must be a RetryPolicy or a mapping of its fields, got {type(data).__name__}"
+            )
         values = dict(data or {})
         known = [field.name for field in fields(cls)]
         if unknown := sorted(set(values) - set(known)):

@@ -7,6 +7,7 @@ else is refused here, naming the variable.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -21,13 +22,23 @@ PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
 _KEY = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 
+def _is_finite(value: float | Decimal) -> bool:
+    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+
+
 def _to_string(key: str, value: Any, parameter: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
-        return str(value)
+        if isinstance(value, float | Decimal) and not _is_finite(value):
+            # str() would send "nan" or "inf", which no pipeline script means to receive.
+            raise DataOpsConfigError(f"{parameter}[{key!r}] must be a finite number, got {value!r}")
+        try:
+            return str(value)
+        except ValueError:  # an int beyond Python's digit limit for str()
+            raise DataOpsConfigError(f"{parameter}[{key!r}] is too large a number to send as text") from None
     raise DataOpsConfigError(
         f"{parameter}[{key!r}] must be a string, number or boolean (GitLab pipeline variables are "
         f"strings), got {type(value).__name__}"
@@ -37,9 +48,10 @@ def _to_string(key: str, value: Any, parameter: str) -> str:
 def normalize_variables(variables: Mapping[str, Any] | None, parameter: str = "variables") -> dict[str, str]:
     """Check keys and convert values to strings.
 
-    :param variables: ``{KEY: value}``; values may be str, int, float, Decimal or bool.
+    :param variables: ``{KEY: value}``; values may be str, int, finite float or Decimal, or bool.
     :param parameter: Argument name for error messages.
-    :raises DataOpsConfigError: for a non-mapping, a bad key, or a value that is not a scalar.
+    :raises DataOpsConfigError: for a non-mapping, a bad key, or a value that is not a scalar or
+        not a finite number.
     """
     if variables is None:
         return {}

@@ -31,7 +31,7 @@ from airflow_provider_dataops._client import (
     redirect_target,
     tls_error,
 )
-from airflow_provider_dataops.connection import ConnectionSettings
+from airflow_provider_dataops.connection import ConnectionSettings, check_conn_id, check_read_timeout
 from airflow_provider_dataops.connection_form import (
     CONN_FIELDS,
     CONN_TYPE,
@@ -100,12 +100,8 @@ class DataOpsHook(BaseHook):
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(dataops_conn_id, str) or not dataops_conn_id:
-            raise DataOpsConfigError(f"dataops_conn_id must be a non-empty string, got {dataops_conn_id!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
-            raise DataOpsConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        self.dataops_conn_id = dataops_conn_id
-        self.timeout_override = timeout
+        self.dataops_conn_id = check_conn_id(dataops_conn_id)
+        self.timeout_override = None if timeout is None else check_read_timeout(timeout)
         self.retry_policy = (
             retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(retry_policy)
         )
@@ -170,6 +166,7 @@ class DataOpsHook(BaseHook):
             port=conn.port,
             password=conn.password,
             extra=conn.extra_dejson,
+            raw_extra=conn.extra,
         )
         for secret in settings.secrets:
             mask_secret(secret)

@@ -26,7 +26,7 @@ from airflow_provider_dataops._client import (
     redirect_target,
     tls_error,
 )
-from airflow_provider_dataops.connection import ConnectionSettings
+from airflow_provider_dataops.connection import ConnectionSettings, check_conn_id, check_read_timeout
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsTransportError, redact
 from airflow_provider_dataops.paths import api_path, check_ref, pipeline_path, resource_id
@@ -89,7 +89,7 @@ async def _read_settings(conn_id: str) -> ConnectionSettings:
     conn = await get_async_connection(conn_id)
     extra = await get_async_extra_dejson(conn)
     return ConnectionSettings.from_connection(
-        conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra
+        conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra, raw_extra=conn.extra
     )
 
 
@@ -136,11 +136,11 @@ class DataOpsAsyncHook:
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> None:
-        self.dataops_conn_id = dataops_conn_id
+        self.dataops_conn_id = check_conn_id(dataops_conn_id)
         self.retry_policy = (
             retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(retry_policy)
         )
-        self.timeout_override = timeout
+        self.timeout_override = None if timeout is None else check_read_timeout(timeout)
         self._settings: ConnectionSettings | None = None
 
     async def get_settings(self) -> ConnectionSettings:

@@ -1,26 +1,70 @@
-"""What the operators and the sensor share: their hook, built from checked arguments."""
+"""What the operators and the sensor share.
+
+Their hook, built from checked arguments, and how a write whose answer was lost is reconciled.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.connection import check_conn_id
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: The DataOpsHook options an operator may pass through ``hook_params``.
 HOOK_PARAMS = ("timeout", "retry_policy")
+#: After a write whose answer was lost, look for its effect every RECONCILE_DELAY seconds for the
+#: read timeout plus RECONCILE_MARGIN: a server that did not answer in time may still be committing.
+RECONCILE_DELAY = 5.0
+RECONCILE_MARGIN = 10.0
+
+T = TypeVar("T")
+
+
+def dag_run_started(context: Mapping[str, Any]) -> datetime | None:
+    """When the task's DAG run started (queued, if it has not started), as an aware datetime."""
+    dag_run = context.get("dag_run")
+    started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
+    if not isinstance(started, datetime):
+        return None
+    return started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+
+
+def reconcile_patience(hook: DataOpsHook) -> float:
+    """How long to look for the effect of a write whose answer was lost."""
+    return hook.settings.timeout + RECONCILE_MARGIN
+
+
+def look_for(find: Callable[[], T | None], patience: float) -> T | None:
+    """Call ``find`` now and then every :data:`RECONCILE_DELAY` seconds for ``patience`` seconds.
+
+    :returns: The first result that is not None, or None when ``patience`` ran out.
+    """
+    waited = 0.0
+    while (found := find()) is None and waited + RECONCILE_DELAY <= patience:
+        retry.sleep(RECONCILE_DELAY)
+        waited += RECONCILE_DELAY
+    return found
 
 
 def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate ``hook_params`` at DAG parse time by building (and dropping) a hook with them."""
+    """Validate ``dataops_conn_id`` and ``hook_params`` at DAG parse time, each error naming its argument.
+
+    ``hook_params`` are checked by building (and dropping) a hook with them, which reads no connection.
+    """
+    conn_id = check_conn_id(dataops_conn_id)
+    if hook_params is not None and not isinstance(hook_params, Mapping):
+        raise DataOpsConfigError(f"hook_params must be a mapping, got {type(hook_params).__name__}")
     params = dict(hook_params or {})
     unknown = sorted(set(params) - set(HOOK_PARAMS))
     if unknown:
         raise DataOpsConfigError(f"hook_params accepts {', '.join(HOOK_PARAMS)}; unknown: {', '.join(unknown)}")
     try:
-        DataOpsHook(dataops_conn_id, **params)  # validates; reads no connection
+        DataOpsHook(conn_id, **params)
     except DataOpsConfigError as error:
         raise DataOpsConfigError(f"hook_params: {error}") from None
     return params

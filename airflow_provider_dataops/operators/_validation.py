@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from airflow_provider_dataops.errors import DataOpsConfigError
@@ -14,21 +13,6 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise DataOpsConfigError(f"{name} must be True or False, got {value!r}")
     return value
-
-
-def check_count(value: Any, name: str) -> int:
-    """A whole number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DataOpsConfigError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def check_seconds(value: Any, name: str) -> float:
-    """A positive duration in seconds, from a number or a timedelta."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise DataOpsConfigError(f"{name} must be a positive number of seconds or a timedelta, got {value!r}")
-    return float(seconds)
 
 
 def is_template(value: Any) -> bool:

@@ -32,14 +32,16 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
-from airflow_provider_dataops.operators._validation import (
-    check_bool,
-    check_count,
-    check_seconds,
-    validate_when_rendered,
+from airflow_provider_dataops.operators._base import (
+    DataOpsHookMixin,
+    check_hook_params,
+    dag_run_started,
+    look_for,
+    reconcile_patience,
 )
+from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -52,10 +54,6 @@ if TYPE_CHECKING:
 
 #: The variable that ties a pipeline to the task instance that started it.
 MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
-#: After a trigger whose answer was lost, look for its pipeline every RECONCILE_DELAY seconds for the
-#: read timeout plus RECONCILE_MARGIN: a server that did not answer in time may still be committing.
-RECONCILE_DELAY = 5.0
-RECONCILE_MARGIN = 10.0
 #: How far before the DAG run's start to look for earlier tries' pipelines (clock skew).
 LOOKBACK_MARGIN = timedelta(minutes=10)
 #: Keys of the task-state-store record naming the pipeline this task instance started.
@@ -141,13 +139,13 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         self.pipeline_file = pipeline_file
         self.variables = variables
         self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval")
-        self.timeout = None if timeout is None else check_seconds(timeout, "timeout")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
         self.deferrable = check_bool(deferrable, "deferrable")
         self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -336,7 +334,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
 
     def _start_pipeline(self, context: Context) -> dict[str, Any]:
         """POST the trigger; after an ambiguous failure, look for the marker before POSTing again."""
-        patience = self.hook.settings.timeout + RECONCILE_MARGIN
+        patience = reconcile_patience(self.hook)
         for _ in range(2):
             try:
                 return self._post(context)
@@ -360,12 +358,9 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
 
     def _find_marked_pipeline(self, context: Context, patience: float = 0.0) -> dict[str, Any] | None:
         """The pipeline carrying this task's marker, looking again every few seconds for ``patience``."""
-        dag_run = context.get("dag_run")
-        started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
-        waited = -RECONCILE_DELAY
-        while (waited := waited + RECONCILE_DELAY) <= patience:
-            if waited:
-                retry.sleep(RECONCILE_DELAY)
+        started = dag_run_started(context)
+
+        def find() -> dict[str, Any] | None:
             found = self.hook.find_pipeline_by_variable(
                 self.project,
                 key=MARKER_VARIABLE,
@@ -373,9 +368,9 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
                 ref=self.ref,
                 updated_after=started - LOOKBACK_MARGIN if started else None,
             )
-            if found is not None:
-                return self.hook.get_pipeline(self.project, found["id"])
-        return None
+            return None if found is None else self.hook.get_pipeline(self.project, found["id"])
+
+        return look_for(find, patience)
 
     def _deadline(self, context: Context) -> tuple[float | None, str]:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""

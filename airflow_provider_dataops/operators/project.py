@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
@@ -18,7 +19,13 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.hooks.dataops import check_project_attributes
 from airflow_provider_dataops.links import DataOpsProjectLink, publish_project
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
+from airflow_provider_dataops.operators._base import (
+    DataOpsHookMixin,
+    check_hook_params,
+    dag_run_started,
+    look_for,
+    reconcile_patience,
+)
 from airflow_provider_dataops.operators._validation import is_template
 from airflow_provider_dataops.paths import resource_id
 
@@ -26,8 +33,13 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 IF_EXISTS_CHOICES = ("fail", "skip")
-#: Task state store key (Airflow 3.3) naming the project this task created, so a retry accepts it.
+#: Task state store keys (Airflow 3.3+): the id of the project this task instance created, and the
+#: path and time of the create it sent (written before sending, so even a lost answer is on record).
 CREATED_PROJECT_KEY = "dataops_created_project_id"
+CREATE_SENT_KEY = "dataops_project_create_sent"
+#: How much earlier than the recorded create (or the DAG run's start) a project may have been created
+#: and still count as this task's: the clocks of Airflow and the server may differ a little.
+OWNERSHIP_MARGIN = timedelta(minutes=2)
 
 
 class DataOpsProjectExistsError(AirflowException):
@@ -47,10 +59,11 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
     """Create a DataOps.live project; idempotent by path.
 
     The project's full path (namespace + path) is looked up first; GitLab's 400 "has already been
-    taken" and 409 also count as "exists" (another task may have created it in between). Pushes
-    ``project_id``, ``project_path`` and ``project_url`` to XCom and returns the project id. On
-    Airflow 3.3 a retry recognises the project its earlier try created (task state store), so
-    ``if_exists="fail"`` does not fail on the task's own work.
+    taken" and 409 also count as "exists" (another task may have created it in between). When the
+    answer to the create is lost, the project is looked for by path for the read timeout plus a
+    margin. A project this task instance created, in this try or an earlier one, is never "already
+    there": see :meth:`_created_by_this_task` for the rule. Pushes ``project_id``, ``project_path``
+    and ``project_url`` to XCom and returns the project id.
 
     :param name: Display name. Templated.
     :param path: URL path; derived from ``name`` like GitLab does when omitted. Templated.
@@ -120,25 +133,34 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
     def execute(self, context: Context) -> int:
         """Find or create the project; returns its id."""
         path, body = self._validate_arguments()
+        user = self.hook.request("GET", "/user")  # the namespace by default, and who creates
         namespace = self.hook.get_namespace(self.namespace) if self.namespace is not None else None
-        namespace_path = namespace["full_path"] if namespace else self.hook.request("GET", "/user")["username"]
-        full_path = f"{namespace_path}/{path}"
+        full_path = f"{namespace['full_path'] if namespace else user['username']}/{path}"
         existing = self._find(full_path)
         if existing is not None:
-            return self._use_existing(context, existing)
+            return self._use_existing(context, existing, user)
+        self._record_create(context, full_path)
         try:
             project = self.hook.create_project(namespace=namespace["id"] if namespace else None, **body)
         except (DataOpsBadRequestError, DataOpsConflictError) as error:
             raced = self._find(full_path) if isinstance(error, DataOpsConflictError) or error.already_exists else None
             if raced is None:
                 raise
-            return self._use_existing(context, raced)
-        except DataOpsRequestMaybeAppliedError:
-            found = self._find(full_path)  # the create's answer was lost: did it happen?
+            return self._use_existing(context, raced, user)
+        except DataOpsRequestMaybeAppliedError as error:
+            # The server may still be committing the create: look for it as the trigger operator
+            # looks for its pipeline, then decide as for any project found at the path.
+            patience = reconcile_patience(self.hook)
+            self.log.warning("%s Looking for %s for %.0fs.", error, full_path, patience)
+            found = look_for(lambda: self._find(full_path), patience)
             if found is None:
                 raise
-            project = found
+            return self._use_existing(context, found, user)
         self.log.info("Created project %s: %s", project["path_with_namespace"], project.get("web_url"))
+        return self._own(context, project)
+
+    def _own(self, context: Context, project: Mapping[str, Any]) -> int:
+        """Succeed with a project this task created: remember it for later tries, publish it."""
         if (store := context.get("task_state_store")) is not None:
             store.set(CREATED_PROJECT_KEY, int(project["id"]))
         publish_project(context, project)
@@ -152,15 +174,67 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
             return None
         return project if str(project["path_with_namespace"]).lower() == full_path.lower() else None
 
-    def _use_existing(self, context: Context, project: Mapping[str, Any]) -> int:
+    def _record_create(self, context: Context, full_path: str) -> None:
+        """Note in the task state store (Airflow 3.3+) that this task instance sends a create now.
+
+        Written before the request, so that a later try, or a run after a clear, can tell the project
+        as its own even when this try never learns the outcome. An earlier record for the same path
+        is kept: the project may come from that earlier create.
+        """
         store = context.get("task_state_store")
-        ours = store is not None and store.get(CREATED_PROJECT_KEY) == int(project["id"])
-        message = f"Project {project['path_with_namespace']} already exists: {project.get('web_url')}"
-        if ours:
-            self.log.info("%s; an earlier try of this task created it.", message)
-        elif self.if_exists == "fail":
-            raise DataOpsProjectExistsError(f"{message} (if_exists='fail')")
+        if store is None:
+            return
+        earlier = store.get(CREATE_SENT_KEY)
+        if isinstance(earlier, Mapping) and str(earlier.get("path", "")).lower() == full_path.lower():
+            return
+        store.set(CREATE_SENT_KEY, {"path": full_path, "sent_at": datetime.now(timezone.utc).isoformat()})
+
+    def _created_by_this_task(self, context: Context, project: Mapping[str, Any], user: Mapping[str, Any]) -> bool:
+        """Whether this task instance created ``project`` (in this try or an earlier one).
+
+        With a task state store (Airflow 3.3+): the store holds the project's id, or a create this
+        task sent for its path, and the token's user created the project at most
+        :data:`OWNERSHIP_MARGIN` before that create was sent. Without one: the token's user created
+        the project at most :data:`OWNERSHIP_MARGIN` before the DAG run started.
+        """
+        store = context.get("task_state_store")
+        if store is not None:
+            if store.get(CREATED_PROJECT_KEY) == int(project["id"]):
+                return True
+            record = store.get(CREATE_SENT_KEY)
+            same_path = isinstance(record, Mapping) and str(record.get("path", "")).lower() == (
+                str(project["path_with_namespace"]).lower()
+            )
+            since = _parse_time(record.get("sent_at")) if same_path and isinstance(record, Mapping) else None
         else:
-            self.log.info("%s; using it (if_exists='skip').", message)
+            since = dag_run_started(context)
+        created = _parse_time(project.get("created_at"))
+        return (
+            since is not None
+            and created is not None
+            and project.get("creator_id") is not None
+            and project.get("creator_id") == user.get("id")
+            and created >= since - OWNERSHIP_MARGIN
+        )
+
+    def _use_existing(self, context: Context, project: Mapping[str, Any], user: Mapping[str, Any]) -> int:
+        message = f"Project {project['path_with_namespace']} already exists: {project.get('web_url')}"
+        if self._created_by_this_task(context, project, user):
+            self.log.info("%s; this task created it (in this try or an earlier one).", message)
+            return self._own(context, project)
+        if self.if_exists == "fail":
+            raise DataOpsProjectExistsError(f"{message} (if_exists='fail')")
+        self.log.info("%s; using it (if_exists='skip').", message)
         publish_project(context, project)
         return int(project["id"])
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time from GitLab or the state store (``...Z`` included), as an aware datetime."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -16,9 +16,10 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
-from airflow_provider_dataops.operators._validation import check_bool, check_count, validate_when_rendered
+from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -65,6 +66,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        _check_sensor_times(kwargs)  # before BaseSensorOperator turns NaN or infinity into a raw error
         super().__init__(**kwargs)
         if (pipeline_id is None) == (ref is None):
             raise DataOpsConfigError("give exactly one of pipeline_id (a pipeline) or ref (its newest pipeline)")
@@ -73,7 +75,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.ref = ref
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.deferrable = check_bool(deferrable, "deferrable")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
+        _check_sensor_times(vars(self))
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -176,3 +180,11 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         raise AirflowFailException(
             f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
         )
+
+
+def _check_sensor_times(values: Mapping[str, Any]) -> None:
+    """``poke_interval`` and ``timeout``, when given: finite, positive and within the documented bounds."""
+    if values.get("poke_interval") is not None:
+        check_seconds(values["poke_interval"], "poke_interval", maximum=MAX_POLL_INTERVAL)
+    if values.get("timeout") is not None:
+        check_seconds(values["timeout"], "timeout", maximum=MAX_WAIT)

@@ -10,9 +10,11 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dataops import retry
+from airflow_provider_dataops.connection import check_read_timeout
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
+from airflow_provider_dataops.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
 
@@ -80,13 +82,14 @@ class DataOpsPipelineTrigger(BaseTrigger):
         self.pipeline_id = pipeline_id
         self.ref = ref
         self.dataops_conn_id = dataops_conn_id
-        self.poll_interval = poll_interval
-        self.deadline = deadline
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
         self.deadline_name = deadline_name
         self.manual_policy = ManualPolicy.parse(manual_policy).value
         self.cancel_on_kill = cancel_on_kill
+        RetryPolicy.from_dict(retry_policy)  # refuse a bad policy here, not at the first poll
         self.retry_policy = dict(retry_policy) if retry_policy else None
-        self.timeout = timeout
+        self.timeout = None if timeout is None else check_read_timeout(timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""

@@ -25,6 +25,8 @@ from .conftest import ACCESS_TOKEN, TRIGGER_TOKEN
         ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080/api/v4"),
         ("http://localhost", 8080, "http://localhost:8080/api/v4"),
         ("http://[::1]:8080/api/v4", None, "http://[::1]:8080/api/v4"),
+        ("gitlab.internal", 0, "https://gitlab.internal/api/v4"),  # 0: no port
+        ("https://bücher.example", None, "https://bücher.example/api/v4"),
     ],
 )
 def test_api_base_url_accepts_every_host_form(host: str | None, port: int | None, expected: str) -> None:
@@ -40,6 +42,10 @@ def test_api_base_url_accepts_every_host_form(host: str | None, port: int | None
         ("https://user:pw@app.dataops.live", "must not contain credentials"),
         ("https://app.dataops.live/?x=1", "query or fragment"),
         ("https://", "no host name"),
+        ("ftp://user:hunter2pw@app.dataops.live", "must not contain credentials"),
+        ("https://app.dataops.live:65536", "invalid port"),
+        ("https://.app.dataops.live", "invalid host name"),
+        ("https://app_dataops\u00a0live", "invalid host name"),
     ],
 )
 def test_api_base_url_refuses_unsafe_hosts(host: str, fragment: str) -> None:
@@ -66,7 +72,7 @@ def test_extras_are_parsed_and_validated() -> None:
     assert (settings.timeout, settings.connect_timeout, settings.verify) == (12.0, 10.0, False)
     assert settings.proxy == "http://proxy:3128"
     assert settings.trigger_token == TRIGGER_TOKEN
-    assert _settings(verify_ssl="/etc/ssl/ca.pem").verify == "/etc/ssl/ca.pem"
+    assert _settings(verify_ssl=__file__).verify == __file__
     assert _settings(extra__dataops__timeout=7).timeout == 7.0  # the form's prefixed key
     assert _settings(timeout=3).connect_timeout == 3.0
 
@@ -79,7 +85,9 @@ def test_extras_are_parsed_and_validated() -> None:
         ({"verify_ssl": 3}, "'verify_ssl' must be"),
         ({"proxy": "proxy:3128"}, "'proxy' must be a URL"),
         ({"trigger_token": 5}, "'trigger_token' must be a string"),
-        ({"password": None}, "has no token"),
+        ({"password": None}, "^connection 'c': no token: put an access token in the password field"),
+        ({"timeout": 3601}, r"at most 3600 \(1 hour\)"),
+        ({"verify_ssl": "flase"}, "'verify_ssl' must be true, false, or the path of an existing CA bundle"),
     ],
 )
 def test_bad_extras_fail_with_the_field_named(extra: dict[str, object], fragment: str) -> None:
@@ -137,3 +145,30 @@ def test_hook_timeout_option_overrides_connection(conn: None) -> None:
 def test_hook_options_are_validated(kwargs: dict[str, object], fragment: str) -> None:
     with pytest.raises(DataOpsConfigError, match=fragment):
         DataOpsHook(**kwargs)  # type: ignore[arg-type]
+
+
+def test_messages_about_the_host_never_show_credentials() -> None:
+    with pytest.raises(DataOpsConfigError) as raised:
+        api_base_url("ftp://user:hunter2pw@app.dataops.live")
+    assert "hunter2pw" not in str(raised.value)
+
+
+def test_proxy_password_is_a_secret_to_mask() -> None:
+    settings = _settings(proxy="http://user:p%40ss-word@proxy.internal:3128")
+    assert "p@ss-word" in settings.secrets
+    assert settings.proxy == "http://user:p%40ss-word@proxy.internal:3128"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, True), (False, False), (" yes ", True), ("Off", False), (None, True)]
+)
+def test_verify_ssl_booleans(value: object, expected: bool) -> None:
+    assert _settings(verify_ssl=value).verify is expected
+
+
+def test_the_forms_timeout_bound_is_the_checked_one() -> None:
+    from airflow_provider_dataops.connection_form import CONN_FIELDS
+    from airflow_provider_dataops.limits import MAX_READ_TIMEOUT
+
+    assert CONN_FIELDS["timeout"]["schema"]["maximum"] == MAX_READ_TIMEOUT
+    assert _settings(timeout=MAX_READ_TIMEOUT).timeout == MAX_READ_TIMEOUT

@@ -175,3 +175,34 @@ def test_unicode_digits_are_not_ids() -> None:
 def test_an_already_encoded_path_is_refused_with_advice() -> None:
     with pytest.raises(DataOpsConfigError, match="looks URL-encoded"):
         resource_id("demo%2Fdataops-project", "project")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("Infinity"),
+        Decimal("-Infinity"),
+    ],
+)
+def test_non_finite_variable_values_are_refused(value: object) -> None:
+    with pytest.raises(DataOpsConfigError, match=r"^variables\['RATIO'\] must be a finite number"):
+        normalize_variables({"A": "1", "RATIO": value})
+
+
+def test_finite_numbers_still_become_strings() -> None:
+    assert normalize_variables({"A": 1.5, "B": Decimal("2.50"), "C": 10**30, "D": -0.0}) == {
+        "A": "1.5",
+        "B": "2.50",
+        "C": str(10**30),
+        "D": "-0.0",
+    }
+
+
+def test_a_number_too_long_for_text_is_refused() -> None:
+    with pytest.raises(DataOpsConfigError, match=r"^variables\['BIG'\] is too large"):
+        normalize_variables({"BIG": 10**5000})

@@ -130,7 +130,25 @@ def test_sensor_execute_complete(hook, requests_mock: rm.Mocker) -> None:
 # -- create project -----------------------------------------------------------------------------
 
 NS = {"id": 3, "full_path": "demo", "kind": "group"}
-CREATED = {"id": 44, "path_with_namespace": "demo/sales-mart", "web_url": "https://x/demo/sales-mart"}
+USER = {"id": 1, "username": "dataops-user"}
+# Created by the token's user after make_context()'s DAG run started (08:00).
+CREATED = {
+    "id": 44,
+    "path_with_namespace": "demo/sales-mart",
+    "web_url": "https://x/demo/sales-mart",
+    "creator_id": 1,
+    "created_at": "2026-11-28T08:05:00.000Z",
+}
+# There before the DAG run started, or made by someone else.
+FOREIGN = {**CREATED, "creator_id": 2}
+
+
+@pytest.fixture
+def api(hook, requests_mock: rm.Mocker) -> rm.Mocker:
+    """The token's user and the demo namespace, as every create reads them first."""
+    requests_mock.get(f"{API}/user", json=USER)
+    requests_mock.get(f"{API}/namespaces/demo", json=NS)
+    return requests_mock
 
 
 def create(**kwargs: Any) -> DataOpsCreateProjectOperator:
@@ -151,13 +169,12 @@ def test_project_arguments() -> None:
         create(name="")
 
 
-def test_creates_when_absent_and_publishes(hook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{API}/namespaces/demo", json=NS)
-    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", status_code=404, json={"message": "404 Project Not Found"})
-    requests_mock.post(f"{API}/projects", json=CREATED, status_code=201)
+def test_creates_when_absent_and_publishes(api: rm.Mocker) -> None:
+    api.get(f"{API}/projects/demo%2Fsales-mart", status_code=404, json={"message": "404 Project Not Found"})
+    api.post(f"{API}/projects", json=CREATED, status_code=201)
     context = make_context()
     assert create(default_branch="main", visibility="private").execute(context) == 44
-    assert requests_mock.last_request.json() == {
+    assert api.last_request.json() == {
         "name": "Sales Mart",
         "path": "sales-mart",
         "namespace_id": 3,
@@ -170,15 +187,14 @@ def test_creates_when_absent_and_publishes(hook, requests_mock: rm.Mocker) -> No
 
 
 @pytest.mark.parametrize(("if_exists", "outcome"), [("skip", 44), ("fail", DataOpsProjectExistsError)])
-def test_existing_project(hook, requests_mock: rm.Mocker, if_exists: str, outcome: Any) -> None:
-    requests_mock.get(f"{API}/namespaces/demo", json=NS)
-    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", json=CREATED)
+def test_existing_project(api: rm.Mocker, if_exists: str, outcome: Any) -> None:
+    api.get(f"{API}/projects/demo%2Fsales-mart", json=FOREIGN)
     if outcome == 44:
         assert create(if_exists=if_exists).execute(make_context()) == 44
     else:
         with pytest.raises(outcome, match="already exists"):
             create(if_exists=if_exists).execute(make_context())
-    assert not [r for r in requests_mock.request_history if r.method == "POST"]
+    assert not [r for r in api.request_history if r.method == "POST"]
 
 
 @pytest.mark.parametrize(
@@ -191,28 +207,26 @@ def test_existing_project(hook, requests_mock: rm.Mocker, if_exists: str, outcom
         {"status_code": 409, "json": {"message": "409 Conflict"}},
     ],
 )
-def test_created_by_someone_else_in_between_counts_as_existing(hook, requests_mock: rm.Mocker, refusal: dict) -> None:
-    requests_mock.get(f"{API}/namespaces/demo", json=NS)
-    requests_mock.get(
+def test_created_by_someone_else_in_between_counts_as_existing(api: rm.Mocker, refusal: dict) -> None:
+    api.get(
         f"{API}/projects/demo%2Fsales-mart",
-        [{"status_code": 404, "json": {"message": "404 Project Not Found"}}, {"json": CREATED}],
+        [{"status_code": 404, "json": {"message": "404 Project Not Found"}}, {"json": FOREIGN}],
     )
-    requests_mock.post(f"{API}/projects", **refusal)
+    api.post(f"{API}/projects", **refusal)
     assert create(if_exists="skip").execute(make_context()) == 44
 
 
-def test_lost_answer_to_create_is_reconciled_by_path(hook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{API}/user", json={"username": "dataops-user"})
-    requests_mock.get(
+def test_lost_answer_to_create_is_reconciled_by_path(api: rm.Mocker) -> None:
+    api.get(
         f"{API}/projects/dataops-user%2Fsales-mart",
         [
             {"status_code": 404, "json": {"message": "404 Project Not Found"}},
             {"json": {**CREATED, "path_with_namespace": "dataops-user/sales-mart"}},
         ],
     )
-    requests_mock.post(f"{API}/projects", exc=requests.ReadTimeout("read timed out"))
+    api.post(f"{API}/projects", exc=requests.ReadTimeout("read timed out"))
     assert create(namespace=None).execute(make_context()) == 44
-    assert len([r for r in requests_mock.request_history if r.method == "POST"]) == 1
+    assert len([r for r in api.request_history if r.method == "POST"]) == 1
 
 
 def test_deferrable_sensor_soft_fail_applies_to_its_first_poke(hook, requests_mock: rm.Mocker) -> None:
@@ -276,19 +290,17 @@ def test_templated_project_arguments_are_checked_before_any_request(hook, reques
     assert requests_mock.call_count == 0
 
 
-def test_a_moved_projects_old_path_counts_as_free(hook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{API}/namespaces/demo", json=NS)
-    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", json={**CREATED, "path_with_namespace": "other/sales-mart"})
-    requests_mock.post(f"{API}/projects", json=CREATED, status_code=201)
+def test_a_moved_projects_old_path_counts_as_free(api: rm.Mocker) -> None:
+    api.get(f"{API}/projects/demo%2Fsales-mart", json={**CREATED, "path_with_namespace": "other/sales-mart"})
+    api.post(f"{API}/projects", json=CREATED, status_code=201)
     assert create().execute(make_context()) == 44
-    assert requests_mock.last_request.method == "POST"
+    assert api.last_request.method == "POST"
 
 
-def test_retry_accepts_the_project_its_earlier_try_created(hook, requests_mock: rm.Mocker) -> None:
+def test_retry_accepts_the_project_its_earlier_try_created(api: rm.Mocker) -> None:
     from .test_pipeline_operator import FakeStateStore
 
-    requests_mock.get(f"{API}/namespaces/demo", json=NS)
-    requests_mock.get(f"{API}/projects/demo%2Fsales-mart", json=CREATED)
+    api.get(f"{API}/projects/demo%2Fsales-mart", json=CREATED)
     context = make_context(try_number=2)
     context["task_state_store"] = FakeStateStore(dataops_created_project_id=44)
     assert create(if_exists="fail").execute(context) == 44

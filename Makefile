@@ -6,7 +6,7 @@ AIRFLOW3_SPEC ?= apache-airflow>=3.3,<3.4
 AIRFLOW2_SPEC ?= apache-airflow>=2.11,<2.12
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck docs unit integration test-airflow2 benchmark clean
+.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 benchmark clean
 
 # A stamp per environment: reinstall only when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -36,13 +36,20 @@ typecheck: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html
 
-# Airflow 3.3: the whole suite, unit and integration (emulator + DAG runs).
-unit integration: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -m "$(if $(filter unit,$@),not integration,integration)"
+# Airflow 3.3: unit tests, integration tests (emulator + DAG runs), and the deployment suite (a real
+# multi-process Airflow on PostgreSQL; see docs/deployment-tests.rst).
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -m "not integration and not deployment"
+
+integration: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -m integration
+
+deployment: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -m deployment
 
 # Airflow 2.11: the unit tests, so both supported lines are checked.
 test-airflow2: $(VENV_AF2)/.installed
-	$(VENV_AF2)/bin/pytest -q -m "not integration"
+	$(VENV_AF2)/bin/pytest -q -m "not integration and not deployment"
 
 test: lint typecheck docs $(VENV)/.installed
 	$(VENV)/bin/pytest -q

@@ -1,0 +1,71 @@
+"""Test-only DAGs for the deployment suite: one DataOps task each, shaped by the run's conf.
+
+The pipeline each try starts is described by ``dag_run.conf``: ``seconds``/``outcome`` for the
+first try, ``later_seconds``/``later_outcome`` for every later try (a retry or a clear), so a test
+can make the first pipeline outlive its action and the next one finish soon. Not too soon: a
+deferred task whose trigger fires within a few seconds can lose a race in Airflow 3.3.2's scheduler
+(the executor's late "success" for the deferring try arrives after the resume is queued, and the
+scheduler fails the task: "finished with state success, but the task instance's state attribute
+is queued"). Every template
+here is valid for a run without a logical date (Airflow 3's default for API-triggered runs).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
+
+PROJECT = "demo/dataops-project"
+VARIABLES = {
+    "DATAOPS_EMULATOR_SECONDS": "{{ dag_run.conf.get('seconds', 600) if ti.try_number == 1 "
+    "else dag_run.conf.get('later_seconds', 12) }}",
+    "DATAOPS_EMULATOR_OUTCOME": "{{ dag_run.conf.get('outcome', 'success') if ti.try_number == 1 "
+    "else dag_run.conf.get('later_outcome', 'success') }}",
+    "RUN_AFTER": "{{ dag_run.run_after }}",
+}
+
+
+def _dag(dag_id: str, **task_kwargs: Any) -> DAG:
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=32,
+        tags=["deployment-test"],
+    ) as dag:
+        DataOpsTriggerPipelineOperator(
+            task_id="run",
+            project=task_kwargs.pop("project", PROJECT),
+            ref="main",
+            pipeline_file="full-ci.yml",
+            variables=VARIABLES,
+            poll_interval=2,
+            retries=task_kwargs.pop("retries", 0),
+            retry_delay=timedelta(seconds=2),
+            **task_kwargs,
+        )
+    return dag
+
+
+# Waiting on the worker, and deferred (waiting in the triggerer).
+deploy_worker = _dag("deploy_worker", deferrable=False)
+deploy_deferred = _dag("deploy_deferred", deferrable=True)
+# Retries: a crash re-attaches; a failed pipeline gets a new one, or its failed jobs retried.
+deploy_worker_retry = _dag("deploy_worker_retry", deferrable=False, retries=2)
+deploy_worker_retry_failed = _dag("deploy_worker_retry_failed", deferrable=False, retries=1, retry_failed_pipeline=True)
+# Limits: Airflow's execution_timeout and the operator's own timeout, each with one retry.
+deploy_worker_execution_timeout = _dag(
+    "deploy_worker_execution_timeout", deferrable=False, retries=1, execution_timeout=timedelta(seconds=30)
+)
+deploy_deferred_execution_timeout = _dag(
+    "deploy_deferred_execution_timeout", deferrable=True, retries=1, execution_timeout=timedelta(seconds=30)
+)
+deploy_worker_timeout = _dag("deploy_worker_timeout", deferrable=False, retries=1, timeout=25)
+deploy_deferred_timeout = _dag("deploy_deferred_timeout", deferrable=True, retries=1, timeout=25)
+# Fails before any pipeline exists (no such project): the extra link must stay quiet.
+deploy_no_pipeline = _dag("deploy_no_pipeline", project="demo/no-such-project")

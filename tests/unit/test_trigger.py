@@ -332,5 +332,7 @@ async def test_cancel_is_retried_whatever_the_transport_failure(transport, failu
     ],
 )
 def test_httpx_failures_say_whether_the_request_was_sent(failure: type, sent: bool) -> None:
+    from airflow_provider_dataops.transport import Delivery
+
     request = httpx.Request("POST", API)
-    assert dataops_async._transport_error(failure("x", request=request), "POST", "/p", ()).sent is sent
+    assert dataops_async._delivery(failure("x", request=request)) is (Delivery.SENT if sent else Delivery.UNSENT)

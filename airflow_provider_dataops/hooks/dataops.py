@@ -67,6 +67,8 @@ _OFFSET_LIMIT_HINT = "keyset pagination"
 #: The connection test answers a person waiting in the UI: fail fast rather than back off for minutes.
 _TEST_POLICY = RetryPolicy(max_attempts=2, max_total_wait=5.0)
 # Colour codes and collapsible-section markers that GitLab job logs carry.
+# Threads sharing a hook must not each make a session; one lock for all hooks keeps hooks copyable.
+_SESSION_LOCK = threading.Lock()
 _LOG_NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]+(?:\[[^\]]*\])?\r?")
 
 
@@ -119,7 +121,6 @@ class DataOpsHook(TransportCore, BaseHook):
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
-        self._session_lock = threading.Lock()
 
     # -- connection form (Airflow 2.11-3.1; 3.2+ reads the same fields from provider info) -------
 
@@ -154,10 +155,11 @@ class DataOpsHook(TransportCore, BaseHook):
 
         It carries the token, TLS and proxy settings, and a pool of :data:`POOL_SIZE` connections.
         """
-        with self._session_lock:
+        settings = self.settings  # read outside the lock: it may take a while
+        with _SESSION_LOCK:
             session = self.__dict__.get("_session")
             if session is None:
-                session = self.__dict__["_session"] = self._new_session(self.settings)
+                session = self.__dict__["_session"] = self._new_session(settings)
             return session
 
     @staticmethod
@@ -180,7 +182,7 @@ class DataOpsHook(TransportCore, BaseHook):
 
     def close(self) -> None:
         """Close the session's pooled connections (a later call opens a new session)."""
-        with self._session_lock:
+        with _SESSION_LOCK:
             session = self.__dict__.pop("_session", None)
         if session is not None:
             session.close()

@@ -25,8 +25,7 @@ import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dataops import __version__
@@ -73,8 +72,7 @@ class Delivery(enum.Enum):
     SENT = "sent"
 
 
-@dataclass(frozen=True)
-class ApiRequest:
+class ApiRequest(NamedTuple):
     """One request as the core prepared it; a followed redirect is a new one with ``hops + 1``.
 
     :param method: Upper-case HTTP method.
@@ -197,6 +195,11 @@ def _causes(exc: BaseException) -> Iterable[BaseException]:
         yield current
         pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None), *current.args))
         pending.extend(getattr(current, "exceptions", ()) or ())
+
+
+def caused_by(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or anything it wraps is a ``kind``."""
+    return any(isinstance(cause, kind) for cause in _causes(exc))
 
 
 def local_leaf(exc: BaseException) -> bool:
@@ -326,7 +329,7 @@ class TransportCore:
         if urlsplit(target)[:2] != urlsplit(settings.api_url)[:2]:
             headers_next.pop(TOKEN_HEADER, None)
         # The target carries its own query.
-        return dataclasses.replace(request, url=target, headers=headers_next, params=None, hops=request.hops + 1)
+        return request._replace(url=target, headers=headers_next, params=None, hops=request.hops + 1)
 
     def _check(self, request: ApiRequest, response: HTTPResponseLike, settings: ConnectionSettings) -> None:
         """Note throttling, then raise the right error for a non-2xx answer.
@@ -384,7 +387,7 @@ class TransportCore:
         """
         where = f"{request.method} {request.path}"
         for cause in _causes(exc):
-            if isinstance(cause, ssl.SSLError):
+            if isinstance(cause, ssl.SSLError):  # requests and httpx wrap it differently
                 return DataOpsTLSError(
                     f"{where}: TLS handshake failed ({safe_detail(cause, settings.secrets) or 'details withheld'}); "
                     "check the connection's host, or set its verify_ssl extra to the path of a CA bundle that "

@@ -47,6 +47,7 @@ from airflow_provider_dataops.transport import (
     ApiRequest,
     Delivery,
     TransportCore,
+    caused_by,
     default_headers,
     first_item,
     local_leaf,
@@ -88,8 +89,8 @@ def _delivery(exc: BaseException) -> Delivery | None:
     if isinstance(exc, local):
         return Delivery.LOCAL
     if isinstance(exc, requests.RequestException):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError):
+        # NewConnectionError: no TCP connection, to the server or to the proxy, was ever opened.
+        if isinstance(exc, requests.ConnectTimeout) or caused_by(exc, NewConnectionError):
             return Delivery.UNSENT
         return Delivery.SENT
     return Delivery.LOCAL if local_leaf(exc) else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops import retry
@@ -40,16 +39,17 @@ POOL_SIZE = 50
 SETTINGS_TTL = 60.0
 
 
-@dataclass
 class _LoopShared:
     """What every trigger on one event loop shares: clients, request slots, connection settings."""
 
-    clients: dict[tuple[Any, ...], httpx.AsyncClient] = field(default_factory=dict)
-    # httpcore rescans its whole pool for every queued request each time a request starts or ends,
-    # so a thousand triggers polling at once (a triggerer restart) stalled the event loop for 11 s
-    # (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's queue empty.
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(POOL_SIZE))
-    settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.clients: dict[tuple[Any, ...], httpx.AsyncClient] = {}
+        # httpcore rescans its whole pool for every queued request each time a request starts or
+        # ends, so a thousand triggers polling at once (a triggerer restart) stalled the event loop
+        # for 11 s (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's
+        # queue empty.
+        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = {}
 
 
 _SHARED: dict[asyncio.AbstractEventLoop, _LoopShared] = {}

@@ -616,3 +616,16 @@ def test_netrc_credentials_are_never_added(
     requests_mock.get(PIPELINE_URL, json=PIPELINE)
     DataOpsHook().get_pipeline(1, 7)
     assert "Authorization" not in requests_mock.last_request.headers
+
+
+def test_an_unreachable_proxy_means_a_write_never_left(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], requests_mock: rm.Mocker
+) -> None:
+    from urllib3.exceptions import ProxyError
+
+    reason = ProxyError("Unable to connect to proxy", NewConnectionError(None, "[Errno 111] refused"))  # type: ignore[arg-type]
+    unreachable = requests.exceptions.ProxyError(MaxRetryError(None, "/", reason=reason))  # type: ignore[arg-type]
+    set_connection(monkeypatch, extra={"proxy": "http://127.0.0.1:9"})
+    requests_mock.post(f"{API}/projects", [{"exc": unreachable}, {"json": {"id": 3}, "status_code": 201}])
+    assert DataOpsHook().request("POST", "/projects", json={"name": "x"}) == {"id": 3}
+    assert requests_mock.call_count == 2

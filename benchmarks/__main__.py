@@ -1,4 +1,4 @@
-"""``python -m benchmarks [pagination|deferral|retries ...]``: run the benchmarks, print their figures.
+"""``python -m benchmarks [pagination|deferral|retries|imports ...]``: run the benchmarks, print their figures.
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed

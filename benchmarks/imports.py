@@ -6,8 +6,13 @@ side by side, in alternating order: one imports ``airflow.sdk``, the other ``air
 the task modules. Both time their imports in-process as CPU time (``time.process_time``):
 start-up is left out, and time spent waiting for a busy machine's CPU does not count. Byte code
 is cached as for an installed package (``PYTHONDONTWRITEBYTECODE`` is dropped for the probes, so
-the warm-up run writes it). The figure is the ratio of the two medians; the provider's own
-share, timed inside the second interpreter, is printed beside it as a steadier cross-check.
+the warm-up run writes it).
+
+Two ratios are printed: the ratio of the two medians, and the ratio within each interpreter that
+imported both (its whole import time over its ``airflow.sdk`` part). On a busy machine
+``airflow.sdk`` alone varies by more than the 2% target between interpreters, which buries a
+2% difference between medians; the same interpreter's two parts share its CPU state, so the
+target is judged on the second ratio.
 
 The check: importing the task modules loads no HTTP library that ``airflow.sdk`` did not already
 load (``requests``/``urllib3`` are imported when a hook first connects). Optionally
@@ -112,16 +117,23 @@ def run(repetitions: int, importtime: bool = False) -> Report:
 
     base_median = statistics.median(probe.total for probe in baseline)
     with_median = statistics.median(probe.total for probe in provider)
-    own_median = statistics.median(probe.provider for probe in provider)
+    quartiles = statistics.quantiles([probe.total for probe in baseline], n=4) if len(baseline) > 1 else [0, 0, 0]
+    spread = (quartiles[2] - quartiles[0]) / base_median
     ratio = with_median / base_median
-    report.figure("import airflow.sdk (median)", fmt_seconds(base_median))
+    own_median = statistics.median(probe.provider for probe in provider)
+    # Within one interpreter: its airflow.sdk import and the task modules, on the same CPU state.
+    own_ratio = statistics.median(probe.total / (probe.total - probe.provider) for probe in provider)
+    report.figure("import airflow.sdk (median)", f"{fmt_seconds(base_median)} (interquartile spread {spread:.1%})")
     report.figure("import airflow.sdk + task modules (median)", fmt_seconds(with_median))
-    report.figure("ratio of the medians", f"{ratio:.3f} ({(ratio - 1) * 100:+.1f}%)")
-    report.figure(
-        "task modules alone, timed in-process (median)",
-        f"{fmt_seconds(own_median)} ({own_median / base_median * 100:+.1f}% of airflow.sdk)",
-    )
-    report.note("CPU time in each fresh interpreter, median over the runs; start-up excluded")
+    report.figure("ratio of the medians (separate interpreters)", f"{ratio:.3f} ({(ratio - 1) * 100:+.1f}%)")
+    report.figure("task modules alone, same interpreter (median)", fmt_seconds(own_median))
+    report.figure("ratio within the same interpreter (median)", f"{own_ratio:.3f} ({(own_ratio - 1) * 100:+.1f}%)")
+    report.note("CPU time in each fresh interpreter; start-up excluded")
+    if spread > TARGET_RATIO - 1:
+        report.note(
+            f"the baseline varies by {spread:.1%} between interpreters, more than the target's margin: the "
+            "ratio of the medians is within noise here, so the target is judged within each interpreter"
+        )
 
     baseline_modules = frozenset.intersection(*(probe.modules for probe in baseline))
     added = frozenset.union(*(probe.modules for probe in provider)) - baseline_modules
@@ -131,7 +143,11 @@ def run(repetitions: int, importtime: bool = False) -> Report:
         not http_added,
         ", ".join(http_added[:5]) or f"{len(added)} modules added, none of {', '.join(HTTP_STACK)}",
     )
-    report.target(f"ratio <= {TARGET_RATIO:g}", ratio <= TARGET_RATIO, f"{ratio:.3f}")
+    report.target(
+        f"task modules add <= {(TARGET_RATIO - 1) * 100:g}% to import airflow.sdk (same interpreter)",
+        own_ratio <= TARGET_RATIO,
+        f"{own_ratio:.3f}",
+    )
 
     if importtime:
         report.section("largest imports the task modules add (python -X importtime, self time)")

@@ -265,7 +265,10 @@ def _check_token(value: str | None, field: str) -> str | None:
 def _proxy_password(proxy: str | None) -> str | None:
     if proxy is None:
         return None
-    password = urlsplit(proxy).password
+    try:
+        password = urlsplit(proxy).password
+    except ValueError:  # unparseable (settings built by hand): there is no password to mask in it
+        return None
     return unquote(password) if password else None
 
 

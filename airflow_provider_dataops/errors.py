@@ -121,6 +121,14 @@ class DataOpsServerError(DataOpsAPIError):
     """5xx: the server or a proxy in front of it failed."""
 
 
+class DataOpsMalformedResponseError(DataOpsAPIError):
+    """A 2xx answer whose body is not the JSON expected (a proxy's page, a body cut short).
+
+    Retried like a transient failure for a read; to a write it becomes
+    :class:`DataOpsRequestMaybeAppliedError`, since the server probably acted.
+    """
+
+
 class DataOpsRedirectError(DataOpsAPIError):
     """3xx on a request that must not be redirected (anything but GET)."""
 

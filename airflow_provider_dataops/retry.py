@@ -18,24 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
+    DataOpsMalformedResponseError,
     DataOpsRateLimitError,
     DataOpsRequestMaybeAppliedError,
     DataOpsServerError,
     DataOpsTransportError,
 )
 from airflow_provider_dataops.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +48,26 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, *range(520, 531)})
 
 # GitLab sends RateLimit-Reset as epoch seconds; a smaller number can only be a delay in seconds.
 _EPOCH_THRESHOLD = 1_000_000_000
+#: Shortest wait a server's throttling headers can ask for.
+MIN_SERVER_WAIT = 1.0
 
 
 def _parse_delay(value: str, now: float) -> float | None:
-    """Seconds until ``value``, which is a number of seconds or an HTTP-date."""
+    """Seconds until ``value``, which is a number of seconds or an HTTP-date (None if neither)."""
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) else None
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        return parsedate_to_datetime(value).timestamp() - now
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
-def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked the client to wait before the next request, or None.
-
-    :param headers: Response headers (case-insensitive mapping).
-    :param now: Current epoch time; defaults to ``time.time()``.
-    """
-    now = time.time() if now is None else now
+def _wait_from_headers(headers: Mapping[str, str], now: float) -> float | None:
     if retry_after := headers.get("retry-after"):
         delay = _parse_delay(retry_after, now)
         if delay is not None:
@@ -75,12 +76,26 @@ def retry_after_from_headers(headers: Mapping[str, str], now: float | None = Non
         try:
             value = float(reset)
         except ValueError:
-            value = None
-        if value is not None:
-            return max(0.0, value - now) if value >= _EPOCH_THRESHOLD else max(0.0, value)
+            value = math.nan
+        if math.isfinite(value):
+            return value - now if value >= _EPOCH_THRESHOLD else value
     if reset_time := headers.get("ratelimit-resettime"):
         return _parse_delay(reset_time, now)
     return None
+
+
+def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asked the client to wait before the next request, or None.
+
+    A wait of zero, a negative one, or a reset time already past (clock skew, a proxy's stale
+    header) becomes :data:`MIN_SERVER_WAIT`: an immediate retry against a throttling server would
+    only be refused again.
+
+    :param headers: Response headers (case-insensitive mapping).
+    :param now: Current epoch time; defaults to ``time.time()``.
+    """
+    delay = _wait_from_headers(headers, time.time() if now is None else now)
+    return None if delay is None else max(MIN_SERVER_WAIT, delay)
 
 
 def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -121,7 +136,7 @@ def guard_write(error: DataOpsError, *, idempotent: bool) -> DataOpsError:
 
 def is_retryable(error: BaseException) -> bool:
     """Whether another attempt may succeed. Writes were already filtered by :func:`guard_write`."""
-    if isinstance(error, DataOpsRateLimitError):
+    if isinstance(error, DataOpsRateLimitError | DataOpsMalformedResponseError):
         return True
     if isinstance(error, DataOpsServerError):
         return error.status in RETRYABLE_STATUSES
@@ -184,6 +199,8 @@ class RetryPolicy:
         return self.backoff(attempt_number)
 
     def _tenacity_kwargs(self) -> dict[str, Any]:
+        import tenacity  # here, not at import: the task modules load without the retry machinery
+
         def wait(state: tenacity.RetryCallState) -> float:
             return self.wait_for(state.outcome.exception() if state.outcome else None, state.attempt_number)
 
@@ -212,8 +229,12 @@ class RetryPolicy:
 
     def retrying(self) -> tenacity.Retrying:
         """A tenacity controller for synchronous calls."""
+        import tenacity
+
         return tenacity.Retrying(sleep=sleep, **self._tenacity_kwargs())
 
     def async_retrying(self) -> tenacity.AsyncRetrying:
         """A tenacity controller for coroutines, with the same decisions as :meth:`retrying`."""
+        import tenacity
+
         return tenacity.AsyncRetrying(sleep=async_sleep, **self._tenacity_kwargs())

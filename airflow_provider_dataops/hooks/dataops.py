@@ -1,83 +1,105 @@
 """DataOpsHook: the synchronous client of the DataOps.live (GitLab v4) REST API.
 
-It owns every HTTP detail: the connection, auth headers, URL encoding, timeouts, redirects,
-pagination, retries and error mapping. Operators and sensors only call its methods.
+Its policy (request building, redirects, error mapping, retries, masking) comes from
+:class:`~airflow_provider_dataops.transport.TransportCore`, shared with the asynchronous hook; this
+module holds the ``requests`` send loop and the typed API methods operators and sensors call.
+``requests`` is imported when the hook first connects, not when a DAG file imports the provider.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
-import time
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
-from urllib3.exceptions import NewConnectionError
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_dataops import retry as retry_module
-from airflow_provider_dataops._client import (
-    MAX_REDIRECTS,
-    SAFE_METHODS,
-    TOKEN_HEADER,
-    check_method,
-    default_headers,
-    raise_for_response,
-    redirect_target,
-    tls_error,
-)
-from airflow_provider_dataops.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import (
-    CONN_FIELDS,
     CONN_TYPE,
     DEFAULT_CONN_ID,
     HOOK_NAME,
-    UI_FIELD_BEHAVIOUR,
+    connection_form_widgets,
+    ui_field_behaviour,
 )
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsAuthenticationError,
     DataOpsConfigError,
     DataOpsError,
+    DataOpsMalformedResponseError,
     DataOpsNotFoundError,
     DataOpsPermissionError,
-    DataOpsTransportError,
     redact,
 )
-from airflow_provider_dataops.paths import api_path, check_endpoint, check_ref, numeric_id, pipeline_path, resource_id
-from airflow_provider_dataops.retry import RetryPolicy, throttle_delay
+from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
+from airflow_provider_dataops.project_rules import check_project_attributes
+from airflow_provider_dataops.retry import RetryPolicy
 from airflow_provider_dataops.status import check_job_scope
+from airflow_provider_dataops.transport import (
+    TOKEN_HEADER,
+    ApiRequest,
+    Delivery,
+    TransportCore,
+    caused_by,
+    default_headers,
+    first_item,
+    local_leaf,
+    newest_pipeline_query,
+    read_settings,
+)
 from airflow_provider_dataops.variables import pipeline_variables
+
+if TYPE_CHECKING:
+    import requests
 
 #: GitLab's page size ceiling.
 MAX_PER_PAGE = 100
-_VISIBILITIES = ("private", "internal", "public")
+#: Connections the hook's session keeps per host. A hook shared by more threads than this makes
+#: the extra threads wait for a free connection instead of opening and discarding one each.
+POOL_SIZE = 50
 _OFFSET_LIMIT_HINT = "keyset pagination"
 #: The connection test answers a person waiting in the UI: fail fast rather than back off for minutes.
 _TEST_POLICY = RetryPolicy(max_attempts=2, max_total_wait=5.0)
 # Colour codes and collapsible-section markers that GitLab job logs carry.
+# Threads sharing a hook must not each make a session; one lock for all hooks keeps hooks copyable.
+_SESSION_LOCK = threading.Lock()
 _LOG_NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]+(?:\[[^\]]*\])?\r?")
 
 
-def _transport_error(
-    exc: requests.RequestException, method: str, path: str, secrets: tuple[str, ...]
-) -> DataOpsTransportError:
-    """Map a ``requests`` failure, noting whether the request can have reached the server."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    sent = not (isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError))
-    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
-    return DataOpsTransportError(
-        f"{method} {path} failed without a response ({detail})", method=method, path=path, sent=sent
+def _delivery(exc: BaseException) -> Delivery | None:
+    """What a ``requests`` failure says about the request; None for an exception not to map."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    local = (
+        requests.exceptions.InvalidURL,  # a bad host or port, and InvalidProxyURL
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,  # also a proxy scheme (SOCKS) that cannot be used
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.InvalidJSONError,
+        requests.exceptions.URLRequired,
     )
+    if isinstance(exc, local):
+        return Delivery.LOCAL
+    if isinstance(exc, requests.RequestException):
+        # NewConnectionError: no TCP connection, to the server or to the proxy, was ever opened.
+        if isinstance(exc, requests.ConnectTimeout) or caused_by(exc, NewConnectionError):
+            return Delivery.UNSENT
+        return Delivery.SENT
+    return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(BaseHook):
+class DataOpsHook(TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
+
+    One hook may be shared by threads: its session keeps up to :data:`POOL_SIZE` connections.
 
     :param dataops_conn_id: Id of a ``dataops`` connection: host (default
         ``https://app.dataops.live``), password = access token, extras ``trigger_token``,
@@ -99,68 +121,27 @@ class DataOpsHook(BaseHook):
         timeout: float | None = None,
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.dataops_conn_id = check_conn_id(dataops_conn_id)
-        self.timeout_override = None if timeout is None else check_read_timeout(timeout)
-        self.retry_policy = (
-            retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(retry_policy)
-        )
-        self._not_before = 0.0
+        super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
 
     # -- connection form (Airflow 2.11-3.1; 3.2+ reads the same fields from provider info) -------
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """WTForms widgets for the extra fields, generated from the declarative ``conn-fields``."""
-        from wtforms import BooleanField, IntegerField, PasswordField, StringField
-
-        try:
-            from flask_babel import lazy_gettext
-        except ImportError:  # Airflow 3.0/3.1 API server without Flask-Babel
-
-            def lazy_gettext(text: str) -> str:
-                return text
-
-        try:
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-
-            text_widget: Any = BS3TextFieldWidget()
-            password_widget: Any = BS3PasswordFieldWidget()
-        except ImportError:
-            text_widget = password_widget = None
-
-        widgets: dict[str, Any] = {}
-        for name, field in CONN_FIELDS.items():
-            schema = field["schema"]
-            types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-            label = lazy_gettext(field["label"])
-            options: dict[str, Any] = {"description": field.get("description", "")}
-            if schema.get("format") == "password":
-                widgets[name] = PasswordField(label, widget=password_widget, **options)
-            elif "boolean" in types:
-                widgets[name] = BooleanField(label, default=schema.get("default", False), **options)
-            elif "integer" in types or "number" in types:
-                widgets[name] = IntegerField(label, widget=text_widget, **options)
-            else:
-                widgets[name] = StringField(label, widget=text_widget, **options)
-        return widgets
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden, relabelled and placeholder fields, from the declarative ``ui-field-behaviour``."""
-        return {
-            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-        }
+        return ui_field_behaviour()
 
     # -- connection and session -----------------------------------------------------------------
 
     @cached_property
     def settings(self) -> ConnectionSettings:
-        """The connection, read once and validated."""
+        """The connection, read once and validated; its tokens are registered with the masker."""
         conn = self.get_connection(self.dataops_conn_id)
-        settings = ConnectionSettings.from_connection(
+        settings = read_settings(
             self.dataops_conn_id,
             host=conn.host,
             port=conn.port,
@@ -168,11 +149,7 @@ class DataOpsHook(BaseHook):
             extra=conn.extra_dejson,
             raw_extra=conn.extra,
         )
-        for secret in settings.secrets:
-            mask_secret(secret)
-        if self.timeout_override is not None:
-            settings = dataclasses.replace(settings, timeout=float(self.timeout_override))
-        return settings
+        return self._with_overrides(settings)
 
     @property
     def api_url(self) -> str:
@@ -180,129 +157,111 @@ class DataOpsHook(BaseHook):
         return self.settings.api_url
 
     def get_conn(self) -> requests.Session:
-        """The hook's one ``requests.Session``, created on first use and reused for every call."""
-        return self._session
+        """The hook's one ``requests.Session``, created on first use and reused for every call.
 
-    @cached_property
-    def _session(self) -> requests.Session:
-        settings = self.settings
+        It carries the token, TLS and proxy settings, and a pool of :data:`POOL_SIZE` connections.
+        """
+        settings = self.settings  # read outside the lock: it may take a while
+        with _SESSION_LOCK:
+            session = self.__dict__.get("_session")
+            if session is None:
+                session = self.__dict__["_session"] = self._new_session(settings)
+            return session
+
+    @staticmethod
+    def _new_session(settings: ConnectionSettings) -> requests.Session:
+        import requests
+        from requests.adapters import HTTPAdapter
+
         session = requests.Session()
         session.headers.update(default_headers(settings))
         session.verify = settings.verify
         if settings.proxy:
             session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        # Threads beyond the pool wait for a connection (pool_block) rather than open one that
+        # urllib3 would discard with "Connection pool is full".
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, HTTPAdapter(pool_maxsize=POOL_SIZE, pool_block=True))
+        # Not ~/.netrc: the connection's token is the only credential sent, as on the async path.
+        session.auth = _no_auth
         return session
 
     def close(self) -> None:
         """Close the session's pooled connections (a later call opens a new session)."""
-        if "_session" in self.__dict__:
-            self.__dict__.pop("_session").close()
+        with _SESSION_LOCK:
+            session = self.__dict__.pop("_session", None)
+        if session is not None:
+            session.close()
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        *,
-        url: str,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Any,
-        idempotent: bool,
-        trigger_route: bool,
-        stream: bool,
-    ) -> requests.Response:
+    def _send_once(self, request: ApiRequest, stream: bool, decode: bool) -> tuple[requests.Response, Any]:
+        """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
+        import requests
+
         settings = self.settings
-        if (delay := self._not_before - time.time()) > 0:
+        if (delay := self._hold()) > 0:
             self.log.info("Rate limit quota used up; waiting %.1fs before the next request.", delay)
             retry_module.sleep(delay)
-        headers: dict[str, Any] = {}
-        for _ in range(MAX_REDIRECTS + 1):
+        session = self.get_conn()
+        while True:
             try:
-                response = self.get_conn().request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
+                response = session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    json=request.json,
+                    data=request.data,
+                    # None removes a session header: the token after a redirect to another origin
+                    headers={TOKEN_HEADER: None, **request.headers},
                     timeout=(settings.connect_timeout, settings.timeout),
                     allow_redirects=False,
                     stream=stream,
+                    # Per request as well: requests merges REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
+                    # HTTP(S)_PROXY over the session's own settings, and the connection must win.
+                    verify=settings.verify,
+                    proxies=dict(session.proxies),
                 )
-            except requests.RequestException as exc:
-                if tls_failure := tls_error(exc, method, path):
-                    raise tls_failure from None
-                error = _transport_error(exc, method, path, settings.secrets)
-                raise retry_module.guard_write(error, idempotent=idempotent) from None
-            if not (response.is_redirect and method in SAFE_METHODS):
+            except (requests.RequestException, ValueError, OverflowError) as exc:
+                delivery = _delivery(exc)
+                if delivery is None:
+                    raise
+                raise self._failure(exc, request, settings, delivery) from None
+            follow = self._redirect(request, response.status_code, response.headers, settings)
+            if follow is None:
                 break
-            url, same_origin = redirect_target(url, response.headers["location"], settings.api_url)
-            params = None
-            if not same_origin:
-                headers = {TOKEN_HEADER: None}  # None removes the session's header
             response.close()
-        self._not_before = time.time() + (throttle_delay(response.headers) or 0.0)
+            request = follow
         if not 200 <= response.status_code < 300:
             response.content  # noqa: B018 - read the body of a streamed error before mapping it
-        raise_for_response(
-            response,
-            method=method,
-            path=path,
-            settings=settings,
-            idempotent=idempotent,
-            trigger_route=trigger_route,
-        )
-        return response
+        self._check(request, response, settings)
+        body = self._decode(request, response.status_code, response.headers, response.content) if decode else None
+        return response, body
 
-    def _send(
+    def _exchange(
         self,
         method: str,
         endpoint: str,
         *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        idempotent: bool | None = None,
-        trigger_route: bool = False,
         stream: bool = False,
-        url: str | None = None,
+        decode: bool = True,
         retry_policy: RetryPolicy | None = None,
-        anonymous: bool = False,
-    ) -> requests.Response:
-        """Send one request with the retry policy; returns a 2xx response or raises.
+        **request: Any,
+    ) -> tuple[requests.Response, Any]:
+        """Send one request under the retry policy; returns the 2xx response and its JSON body.
 
-        :param idempotent: Whether repeating it is harmless; defaults to True for GET and HEAD only.
-        :param url: Absolute URL to fetch instead of ``endpoint`` (pagination links, already
-            checked to stay on the API host).
+        :param stream: Leave the body unread, for :meth:`get_job_log` (implies ``decode=False``).
+        :param decode: Decode the body as JSON inside the attempt, so a malformed body is retried.
         :param retry_policy: Overrides the hook's policy for this request.
-        :param anonymous: The request is meant to go without an access token.
+        :param request: ``params``, ``json``, ``data``, ``idempotent``, ``trigger_route``,
+            ``anonymous``, ``url``: see :meth:`TransportCore._prepare`.
         """
-        method = check_method(method)
-        path = check_endpoint(endpoint)
-        if not (self.settings.access_token or trigger_route or anonymous):
-            raise DataOpsConfigError(
-                f"connection {self.dataops_conn_id!r} holds only a pipeline trigger token, which can call "
-                f"nothing but the trigger endpoint; add an access token (the password) to {method} {path}"
-            )
-        safe = method in SAFE_METHODS if idempotent is None else idempotent
-        return (retry_policy or self.retry_policy).retrying()(
-            self._send_once,
-            method,
-            path,
-            url=url or self.api_url + path,
-            params=params,
-            json=json,
-            data=data,
-            idempotent=safe,
-            trigger_route=trigger_route,
-            stream=stream,
-        )
+        prepared = self._prepare(self.settings, method, endpoint, **request)
+        retrying = (retry_policy or self.retry_policy).retrying()
+        return retrying(self._send_once, prepared, stream, decode and not stream)
 
-    def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        response = self._send(method, endpoint, **kwargs)
-        return _decode_json(response, method, endpoint) if response.content else None
+    def _json(self, method: str, endpoint: str, **request: Any) -> Any:
+        return self._exchange(method, endpoint, **request)[1]
 
     def request(
         self,
@@ -382,7 +341,7 @@ class DataOpsHook(BaseHook):
         pages = 0
         while max_pages is None or pages < max_pages:
             try:
-                response = self._send("GET", endpoint, params=None if url else query, url=url)
+                response, items = self._exchange("GET", endpoint, params=None if url else query, url=url)
             except DataOpsAPIError as error:
                 if keyset or error.status != 405 or _OFFSET_LIMIT_HINT not in error.server_message.lower():
                     raise
@@ -392,9 +351,8 @@ class DataOpsHook(BaseHook):
                 query.pop("page", None)
                 continue
             pages += 1
-            items = _decode_json(response, "GET", endpoint)
             if not isinstance(items, list):
-                raise DataOpsAPIError(
+                raise DataOpsMalformedResponseError(
                     f"GET {endpoint} did not return a list",
                     status=response.status_code,
                     method="GET",
@@ -452,7 +410,7 @@ class DataOpsHook(BaseHook):
         # A trigger token can call nothing but the trigger endpoint, which always starts a
         # pipeline; so check only that the server answers.
         with contextlib.suppress(DataOpsAuthenticationError):  # the expected answer: the server is there
-            self._send("GET", "/version", retry_policy=_TEST_POLICY, anonymous=True)
+            self._exchange("GET", "/version", retry_policy=_TEST_POLICY, anonymous=True, decode=False)
         return (
             True,
             f"{settings.api_url} is reachable. The connection holds only a pipeline trigger token: it "
@@ -583,9 +541,8 @@ class DataOpsHook(BaseHook):
 
     def newest_pipeline(self, project: int | str, ref: str) -> dict[str, Any] | None:
         """The newest pipeline on ``ref`` (short form), or None when there is none yet."""
-        path = api_path("projects", resource_id(project, "project"), "pipelines")
-        params = {"ref": check_ref(ref), "order_by": "id", "sort": "desc"}
-        return next(self.paginate(path, params=params, per_page=1, max_pages=1), None)
+        path, params = newest_pipeline_query(project, ref)
+        return first_item(self._json("GET", path, params=params), path)
 
     def get_pipeline_variables(self, project: int | str, pipeline_id: int | str) -> list[dict[str, Any]]:
         """The variables a pipeline was started with: ``[{key, value, variable_type}]``."""
@@ -678,7 +635,7 @@ class DataOpsHook(BaseHook):
         if tail_lines is not None and (not isinstance(tail_lines, int) or tail_lines < 1):
             raise DataOpsConfigError(f"tail_lines must be a positive integer or None, got {tail_lines!r}")
         path = api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "trace")
-        response = self._send("GET", path, stream=True)
+        response, _ = self._exchange("GET", path, stream=True)
         with response:
             if not response.encoding or response.encoding.lower() == "iso-8859-1":
                 response.encoding = "utf-8"  # GitLab sends UTF-8 text/plain without a charset
@@ -690,20 +647,6 @@ class DataOpsHook(BaseHook):
                         continue
                 lines.append(line)
         return "\n".join(lines)
-
-
-def _decode_json(response: requests.Response, method: str, path: str) -> Any:
-    """The JSON body, or a clear error when a 2xx came back as something else (a proxy's page)."""
-    try:
-        return response.json()
-    except ValueError:
-        raise DataOpsAPIError(
-            f"{method} {path} -> HTTP {response.status_code}: expected a JSON body, got "
-            f"{response.headers.get('content-type', 'no content type')}",
-            status=response.status_code,
-            method=method,
-            path=path,
-        ) from None
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:
@@ -731,40 +674,6 @@ def _query_value(value: Any) -> Any:
     return value
 
 
-def check_project_attributes(
-    name: str | None,
-    path: str | None,
-    description: str | None = None,
-    visibility: str | None = None,
-    initialize_with_readme: bool | None = None,
-    default_branch: str | None = None,
-) -> dict[str, Any]:
-    """Validate ``POST /projects`` attributes before anything is sent; returns the request body."""
-    if not name and not path:
-        raise DataOpsConfigError("create_project needs name or path (or both)")
-    for label, value in (("name", name), ("path", path), ("description", description)):
-        if value is not None and not isinstance(value, str):
-            raise DataOpsConfigError(f"{label} must be a string, got {type(value).__name__}")
-    if path is not None and not re.fullmatch(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", path):
-        raise DataOpsConfigError(
-            f"path must be letters, digits, '_', '-' or '.', not starting or ending with '-' or '.', got {path!r}"
-        )
-    if initialize_with_readme is not None and not isinstance(initialize_with_readme, bool):
-        raise DataOpsConfigError(f"initialize_with_readme must be True or False, got {initialize_with_readme!r}")
-    if visibility is not None and visibility not in _VISIBILITIES:
-        raise DataOpsConfigError(f"visibility must be one of {', '.join(_VISIBILITIES)}, got {visibility!r}")
-    if default_branch is not None:
-        if not isinstance(default_branch, str) or default_branch.startswith("refs/"):
-            raise DataOpsConfigError(
-                f"default_branch must be a short branch name such as 'main', got {default_branch!r}"
-            )
-        check_ref(default_branch)
-    body: dict[str, Any] = {
-        "name": name,
-        "path": path,
-        "description": description,
-        "visibility": visibility,
-        "initialize_with_readme": initialize_with_readme,
-        "default_branch": default_branch,
-    }
-    return {key: value for key, value in body.items() if value is not None}
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A session auth that adds nothing; setting one stops requests from reading ``~/.netrc``."""
+    return request

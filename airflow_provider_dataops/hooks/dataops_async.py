@@ -1,36 +1,36 @@
 """DataOpsAsyncHook: the non-blocking client the trigger uses inside the triggerer's event loop.
 
-It reads the connection through Airflow's async connection API, sends with one ``httpx.AsyncClient``
-shared by every trigger of the process (per event loop and TLS/proxy setting), and reuses the
-synchronous hook's rules: the same :class:`~airflow_provider_dataops.retry.RetryPolicy`, headers,
-path encoding and error mapping.
+It reads the connection through Airflow's async connection API and sends with one
+``httpx.AsyncClient`` shared by every trigger of the process (per event loop and TLS/proxy setting).
+Its policy (request building, redirects, error mapping, retries, masking) is the synchronous hook's:
+both inherit :class:`~airflow_provider_dataops.transport.TransportCore`. ``httpx`` is imported when
+the first client is made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from airflow_provider_dataops._client import (
-    MAX_REDIRECTS,
-    SAFE_METHODS,
-    TOKEN_HEADER,
-    default_headers,
-    raise_for_response,
-    redirect_target,
-    tls_error,
-)
-from airflow_provider_dataops.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsTransportError, redact
-from airflow_provider_dataops.paths import api_path, check_ref, pipeline_path, resource_id
-from airflow_provider_dataops.retry import RetryPolicy, guard_write
+from airflow_provider_dataops.paths import pipeline_path
+from airflow_provider_dataops.retry import RetryPolicy
+from airflow_provider_dataops.transport import (
+    ApiRequest,
+    Delivery,
+    TransportCore,
+    first_item,
+    local_leaf,
+    newest_pipeline_query,
+    read_settings,
+)
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Connections one shared client keeps open, and requests in flight per event loop. Each poll is one
 #: short GET, so 50 sockets serve a thousand deferred tasks.
@@ -39,16 +39,17 @@ POOL_SIZE = 50
 SETTINGS_TTL = 60.0
 
 
-@dataclass
 class _LoopShared:
     """What every trigger on one event loop shares: clients, request slots, connection settings."""
 
-    clients: dict[tuple[Any, ...], httpx.AsyncClient] = field(default_factory=dict)
-    # httpcore rescans its whole pool for every queued request each time a request starts or ends,
-    # so a thousand triggers polling at once (a triggerer restart) stalled the event loop for 11 s
-    # (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's queue empty.
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(POOL_SIZE))
-    settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.clients: dict[tuple[Any, ...], httpx.AsyncClient] = {}
+        # httpcore rescans its whole pool for every queued request each time a request starts or
+        # ends, so a thousand triggers polling at once (a triggerer restart) stalled the event loop
+        # for 11 s (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's
+        # queue empty.
+        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = {}
 
 
 _SHARED: dict[asyncio.AbstractEventLoop, _LoopShared] = {}
@@ -70,6 +71,8 @@ def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
 
     Tokens travel per request, so connections with different tokens share one pool.
     """
+    import httpx
+
     clients = loop_shared().clients
     key = (settings.verify, settings.proxy)
     client = clients.get(key)
@@ -88,7 +91,7 @@ async def _read_settings(conn_id: str) -> ConnectionSettings:
 
     conn = await get_async_connection(conn_id)
     extra = await get_async_extra_dejson(conn)
-    return ConnectionSettings.from_connection(
+    return read_settings(
         conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra, raw_extra=conn.extra
     )
 
@@ -109,23 +112,27 @@ async def shared_settings(conn_id: str) -> ConnectionSettings:
     return await asyncio.shield(fetch)
 
 
-def _transport_error(
-    exc: httpx.TransportError, method: str, path: str, secrets: tuple[str, ...]
-) -> DataOpsTransportError:
-    """Map an ``httpx`` failure, noting whether the request can have reached the server."""
-    never_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-    return DataOpsTransportError(
-        f"{method} {path} failed without a response ({redact(f'{type(exc).__name__}: {exc}', secrets)})",
-        method=method,
-        path=path,
-        sent=not isinstance(exc, never_sent),
-    )
+def _delivery(exc: BaseException) -> Delivery | None:
+    """What an ``httpx`` failure says about the request; None for an exception not to map."""
+    import httpx
+
+    # UnsupportedProtocol: a URL scheme httpx cannot send; LocalProtocolError: a header h11 refuses.
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return Delivery.LOCAL
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Delivery.UNSENT
+    if isinstance(exc, httpx.TransportError):
+        return Delivery.SENT
+    return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsAsyncHook:
-    """Asynchronous access to the few endpoints a trigger needs; never blocks the event loop.
+class DataOpsAsyncHook(TransportCore):
+    """Asynchronous access to every read a trigger needs, and the cancel; never blocks the event loop.
+
+    Arguments and checks are :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`'s.
 
     :param dataops_conn_id: Id of a ``dataops`` connection.
+    :param timeout: Read timeout in seconds, overriding the connection's ``timeout`` extra.
     :param retry_policy: The same policy as :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`.
     """
 
@@ -136,47 +143,51 @@ class DataOpsAsyncHook:
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> None:
-        self.dataops_conn_id = check_conn_id(dataops_conn_id)
-        self.retry_policy = (
-            retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(retry_policy)
-        )
-        self.timeout_override = None if timeout is None else check_read_timeout(timeout)
+        super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
         self._settings: ConnectionSettings | None = None
 
     async def get_settings(self) -> ConnectionSettings:
         """The connection, read through the async connection API (no sync call in the loop)."""
         if self._settings is None:
-            settings = await shared_settings(self.dataops_conn_id)
-            if self.timeout_override is not None:
-                settings = dataclasses.replace(settings, timeout=float(self.timeout_override))
-            self._settings = settings
+            self._settings = self._with_overrides(await shared_settings(self.dataops_conn_id))
         return self._settings
 
-    async def _send_once(
-        self, method: str, path: str, *, idempotent: bool, params: Mapping[str, Any] | None
-    ) -> httpx.Response:
+    async def _send_once(self, request: ApiRequest) -> Any:
+        """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
+        import httpx
+
         settings = await self.get_settings()
-        client = shared_client(settings)
-        headers: dict[str, str] = default_headers(settings)
+        if (delay := self._hold()) > 0:
+            await retry.async_sleep(delay)
         timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
-        url = settings.api_url + path
-        for _ in range(MAX_REDIRECTS + 1):
+        while True:
             try:
+                client = shared_client(settings)
                 async with loop_shared().slots:
-                    response = await client.request(method, url, headers=headers, params=params, timeout=timeout)
-            except httpx.TransportError as exc:
-                if tls_failure := tls_error(exc, method, path):
-                    raise tls_failure from None
-                error = _transport_error(exc, method, path, settings.secrets)
-                raise guard_write(error, idempotent=idempotent) from None
-            if not (response.has_redirect_location and method in SAFE_METHODS):
+                    response = await client.request(
+                        request.method,
+                        request.url,
+                        params=request.params,
+                        json=request.json,
+                        data=request.data,
+                        headers=dict(request.headers),
+                        timeout=timeout,
+                    )
+            except (httpx.TransportError, httpx.InvalidURL, ValueError, OverflowError, ImportError) as exc:
+                delivery = _delivery(exc)
+                if delivery is None:
+                    raise
+                raise self._failure(exc, request, settings, delivery) from None
+            except Exception as exc:  # an exception group from anyio (a port out of range)
+                if not local_leaf(exc):
+                    raise
+                raise self._failure(exc, request, settings, Delivery.LOCAL) from None
+            follow = self._redirect(request, response.status_code, response.headers, settings)
+            if follow is None:
                 break
-            url, same_origin = redirect_target(url, response.headers["location"], settings.api_url)
-            params = None  # the redirect target carries its own query
-            if not same_origin:
-                headers.pop(TOKEN_HEADER, None)
-        raise_for_response(response, method=method, path=path, settings=settings, idempotent=idempotent)
-        return response
+            request = follow
+        self._check(request, response, settings)
+        return self._decode(request, response.status_code, response.headers, response.content)
 
     async def request_json(
         self,
@@ -184,17 +195,22 @@ class DataOpsAsyncHook:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
+        json: Any = None,
         idempotent: bool | None = None,
     ) -> Any:
-        """Send one request under the retry policy and return its JSON body.
+        """Send one request under the retry policy and return its JSON body (None for an empty one).
+
+        Checked like :meth:`DataOpsHook.request <airflow_provider_dataops.hooks.dataops.DataOpsHook.request>`
+        before anything is sent.
 
         :param path: An API path built with :func:`~airflow_provider_dataops.paths.api_path`.
         :param params: Query parameters.
+        :param json: JSON body.
+        :param idempotent: Whether repeating it is harmless; defaults to True for GET, HEAD, OPTIONS.
         """
-        safe = method in SAFE_METHODS if idempotent is None else idempotent
-        retrying = self.retry_policy.async_retrying()
-        response: httpx.Response = await retrying(self._send_once, method, path, idempotent=safe, params=params)
-        return response.json() if response.content else None
+        settings = await self.get_settings()
+        request = self._prepare(settings, method, path, params=params, json=json, idempotent=idempotent)
+        return await self.retry_policy.async_retrying()(self._send_once, request)
 
     async def get_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Get one pipeline, as :meth:`DataOpsHook.get_pipeline`."""
@@ -202,10 +218,8 @@ class DataOpsAsyncHook:
 
     async def newest_pipeline(self, project: int | str, ref: str) -> dict[str, Any] | None:
         """The newest pipeline on ``ref`` (short form), or None when there is none yet."""
-        path = api_path("projects", resource_id(project, "project"), "pipelines")
-        params = {"ref": check_ref(ref), "order_by": "id", "sort": "desc", "per_page": 1}
-        pipelines = await self.request_json("GET", path, params=params)
-        return pipelines[0] if pipelines else None
+        path, params = newest_pipeline_query(project, ref)
+        return first_item(await self.request_json("GET", path, params=params), path)
 
     async def cancel_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Cancel a pipeline, as :meth:`DataOpsHook.cancel_pipeline` (idempotent, so retried)."""

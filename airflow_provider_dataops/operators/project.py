@@ -17,7 +17,6 @@ from airflow_provider_dataops.errors import (
     DataOpsNotFoundError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.hooks.dataops import check_project_attributes
 from airflow_provider_dataops.links import DataOpsProjectLink, publish_project
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
@@ -28,6 +27,7 @@ from airflow_provider_dataops.operators._base import (
 )
 from airflow_provider_dataops.operators._validation import is_template
 from airflow_provider_dataops.paths import resource_id
+from airflow_provider_dataops.project_rules import check_project_attributes
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -47,6 +47,10 @@ CASES = {
             "CHECK  async: Retry-After honoured (gap >= 1 s): PASS",
         ],
     ),
+    "imports": (
+        ["--repetitions", "2", "--importtime"],
+        ["CHECK  task modules import no HTTP library airflow.sdk did not: PASS"],
+    ),
 }
 
 

@@ -161,6 +161,37 @@ async def test_permanent_errors_become_an_error_event(transport, status: int) ->
     assert ACCESS_TOKEN not in events[0]["message"]
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        httpx.Response(200, text="<html>proxy login</html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(200, content=b'{"id": 7, "sta', headers={"Content-Type": "application/json"}),
+    ],
+)
+async def test_a_malformed_200_is_retried_as_transient(transport, sleeps: list[float], malformed) -> None:
+    replies = iter([malformed] * 12 + [httpx.Response(200, json={"id": 7, "status": "success"})])
+    seen = transport(lambda request: next(replies))
+    events = await collect(make_trigger(retry_policy={"max_attempts": 3}))
+    assert [e["status"] for e in events] == ["success"]
+    assert len(seen) == 13  # 3 attempts per poll for 4 polls, then the good answer
+
+
+async def test_a_malformed_200_until_the_deadline_is_a_timeout_not_a_decode_error(
+    transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport(lambda request: httpx.Response(200, text="<html>login</html>", headers={"Content-Type": "text/html"}))
+    clock = {"now": 1000.0}
+    monkeypatch.setattr("airflow_provider_dataops.triggers.pipeline.time.time", lambda: clock["now"])
+
+    async def advance(seconds: float) -> None:
+        clock["now"] += seconds
+
+    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", advance)
+    events = await collect(make_trigger(deadline=1030.0, retry_policy={"max_attempts": 1}))
+    assert [e["status"] for e in events] == ["timeout"]
+    assert "JSONDecodeError" not in events[0]["message"]
+
+
 async def test_unexpected_exception_becomes_an_error_event(transport) -> None:
     transport(lambda request: httpx.Response(200, json={"no": "status"}))
     events = await collect(make_trigger())
@@ -332,5 +363,7 @@ async def test_cancel_is_retried_whatever_the_transport_failure(transport, failu
     ],
 )
 def test_httpx_failures_say_whether_the_request_was_sent(failure: type, sent: bool) -> None:
+    from airflow_provider_dataops.transport import Delivery
+
     request = httpx.Request("POST", API)
-    assert dataops_async._transport_error(failure("x", request=request), "POST", "/p", ()).sent is sent
+    assert dataops_async._delivery(failure("x", request=request)) is (Delivery.SENT if sent else Delivery.UNSENT)

@@ -399,12 +399,20 @@ class DataOpsHook(TransportCore, BaseHook):
                 message += "; a trigger token is also set"
             return True, message + "."
         except DataOpsError as error:
-            return False, redact(str(error), self._secrets_or_empty())
+            return False, self._test_failure(str(error))
         except Exception as error:  # the UI shows the message; never let it crash the test button
-            return False, redact(f"{type(error).__name__}: {error}", self._secrets_or_empty())
+            return False, self._test_failure(f"{type(error).__name__}: {error}")
 
-    def _secrets_or_empty(self) -> tuple[str, ...]:
-        return self.settings.secrets if "settings" in self.__dict__ else ()
+    def _test_failure(self, message: str) -> str:
+        """A failed test's message, naming the API URL rather than the connection id.
+
+        Airflow's test endpoint tests every connection under a random transient id (``'UN7etAgD'``),
+        which means nothing to the person who pressed the button; the URL they typed does.
+        """
+        read = "settings" in self.__dict__
+        where = f"the connection to {self.settings.api_url}" if read else "the connection"
+        message = message.replace(f"connection {self.dataops_conn_id!r}", where)
+        return redact(message, self.settings.secrets if read else ())
 
     def _test_trigger_only(self, settings: ConnectionSettings) -> tuple[bool, str]:
         # A trigger token can call nothing but the trigger endpoint, which always starts a

@@ -17,7 +17,7 @@ from airflow_provider_dataops.errors import (
     DataOpsNotFoundError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.links import DataOpsProjectLink, publish_project
+from airflow_provider_dataops.links import DataOpsProjectLink, begin_publishing, publish_project
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
     check_hook_params,
@@ -133,6 +133,7 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
     def execute(self, context: Context) -> int:
         """Find or create the project; returns its id."""
         path, body = self._validate_arguments()
+        begin_publishing(self)
         user = self.hook.request("GET", "/user")  # the namespace by default, and who creates
         namespace = self.hook.get_namespace(self.namespace) if self.namespace is not None else None
         full_path = f"{namespace['full_path'] if namespace else user['username']}/{path}"

@@ -155,7 +155,29 @@ def test_test_connection_rejected_token(hook: DataOpsHook, requests_mock: rm.Moc
     requests_mock.get(f"{API}/user", status_code=401, json={"message": "401 Unauthorized"})
     ok, message = hook.test_connection()
     assert not ok
-    assert "token of connection 'dataops_default' was rejected" in message
+    assert "token of the connection to https://dataops.example.com/api/v4 was rejected" in message
+
+
+def test_test_connection_names_the_url_not_airflows_transient_id(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    """Airflow's test endpoint uses a random connection id; a failure names what the user typed."""
+    set_connection(monkeypatch, conn_id="UN7etAgD")
+    requests_mock.get(f"{API}/user", status_code=403, json={"message": "403 Forbidden"})
+    ok, message = DataOpsHook("UN7etAgD").test_connection()
+    assert not ok
+    assert "UN7etAgD" not in message
+    assert "https://dataops.example.com/api/v4" in message
+
+
+def test_test_connection_config_error_without_the_transient_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_UN7ETAGD", json.dumps({"conn_type": "dataops", "host": "https://h.example", "extra": {}})
+    )
+    ok, message = DataOpsHook("UN7etAgD").test_connection()
+    assert not ok
+    assert "UN7etAgD" not in message
+    assert message.startswith("the connection: no token")
 
 
 def test_test_connection_trigger_only(conn_trigger_only: None, requests_mock: rm.Mocker) -> None:

@@ -210,3 +210,16 @@ def test_link_elsewhere_reads_xcom(link: Any, xcom_read: Any) -> None:
     """Airflow 2's webserver hands the link a serialized operator, which never ran: XCom decides."""
     never_ran = DataOpsTriggerPipelineOperator(task_id="t", project="demo/p", ref="main")
     assert link.get_link(never_ran, ti_key=mock.MagicMock()) == "https://x/from-xcom"
+
+
+def test_project_link_of_a_task_that_failed_early_is_empty_without_an_xcom_read(
+    hook, requests_mock: rm.Mocker, xcom_read: Any
+) -> None:
+    from airflow_provider_dataops.operators.project import DataOpsCreateProjectOperator
+
+    requests_mock.get(f"{PROJECT.rsplit('/projects', 1)[0]}/user", status_code=401, json={"message": "401"})
+    op = DataOpsCreateProjectOperator(task_id="p", name="Sales")
+    with pytest.raises(Exception, match="401"):
+        op.execute(make_context())
+    assert DataOpsProjectLink().get_link(op, ti_key=mock.MagicMock()) == ""
+    xcom_read.assert_not_called()

@@ -38,6 +38,7 @@ from airflow_provider_dataops.errors import (
     DataOpsPermissionError,
     redact,
 )
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_PAGES, check_count
 from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
 from airflow_provider_dataops.project_rules import check_project_attributes
 from airflow_provider_dataops.retry import RetryPolicy
@@ -327,8 +328,8 @@ class DataOpsHook(TransportCore, BaseHook):
         """
         if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
             raise DataOpsConfigError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}, got {per_page!r}")
-        if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
-            raise DataOpsConfigError(f"max_pages must be a positive integer or None, got {max_pages!r}")
+        if max_pages is not None:
+            check_count(max_pages, "max_pages", minimum=1, maximum=MAX_PAGES)
         query: dict[str, Any] = {**(params or {}), "per_page": per_page}
         keyset = query.get("pagination") == "keyset"
         if keyset:
@@ -575,6 +576,7 @@ class DataOpsHook(TransportCore, BaseHook):
         :raises DataOpsError: when more pipelines than that match the filters: "not found" could
             then be wrong, and a caller would start a duplicate.
         """
+        check_count(max_candidates, "max_candidates", minimum=1, maximum=MAX_PAGES)
         filters: dict[str, Any] = {"order_by": "id", "sort": "desc"}
         if ref is not None:
             filters["ref"] = check_ref(ref)
@@ -640,8 +642,8 @@ class DataOpsHook(TransportCore, BaseHook):
         :param tail_lines: Lines to keep from the end; None keeps the whole log.
         :param strip_formatting: Remove ANSI colours and GitLab section markers.
         """
-        if tail_lines is not None and (not isinstance(tail_lines, int) or tail_lines < 1):
-            raise DataOpsConfigError(f"tail_lines must be a positive integer or None, got {tail_lines!r}")
+        if tail_lines is not None:
+            check_count(tail_lines, "tail_lines", minimum=1, maximum=MAX_LOG_LINES)
         path = api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "trace")
         response, _ = self._exchange("GET", path, stream=True)
         with response:

@@ -154,3 +154,29 @@ def test_seconds_message_names_the_bound() -> None:
         "poll_interval must be a number of seconds (or a timedelta) greater than 0 and at most 86400 (1 day), "
         "got inf (not a finite number)"
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda hook: list(hook.paginate("/projects", max_pages=True)), "max_pages"),
+        (lambda hook: list(hook.paginate("/projects", max_pages=0)), "max_pages"),
+        (lambda hook: hook.get_job_log("demo/p", 1, tail_lines=True), "tail_lines"),
+        (lambda hook: hook.get_job_log("demo/p", 1, tail_lines=1.5), "tail_lines"),
+        (
+            lambda hook: hook.find_pipeline_by_variable("demo/p", key="K", value="v", max_candidates=True),
+            "max_candidates",
+        ),
+    ],
+)
+def test_hook_counts_are_whole_numbers_before_any_request(
+    call: Any, name: str, monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+    from .conftest import set_connection
+
+    set_connection(monkeypatch)
+    with pytest.raises(DataOpsConfigError, match=f"^{name} must be an integer"):
+        call(DataOpsHook())
+    assert requests_mock.call_count == 0

@@ -115,15 +115,6 @@ class DataOpsHook(TransportCore, BaseHook):
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
 
-    def __init__(
-        self,
-        dataops_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        timeout: float | None = None,
-        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
-
     # -- connection form (Airflow 2.11-3.1; 3.2+ reads the same fields from provider info) -------
 
     @classmethod

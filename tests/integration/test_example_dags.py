@@ -16,6 +16,7 @@ EXPECTED = {
     "dataops_trigger_then_sensor": ("success", 1),
     "dataops_create_project_then_run": ("success", 1),
     "dataops_failure_report": ("failed", 1),
+    "dataops_manual_gate": ("success", 1),
 }
 
 
@@ -35,12 +36,22 @@ def test_example_reaches_its_state(
     assert len(created) == pipelines
     final = "failed" if state == "failed" else "success"
     assert [p["status"] for p in created] == [final]
+    if dag_id == "dataops_manual_gate":
+        [deploy] = [job for job in _jobs(dataops_connection_env, created[0]["id"]) if job["stage"] == "Deploy"]
+        assert (deploy["name"], deploy["status"]) == ("Deploy to Production", "success")
     if dag_id == "dataops_failure_report":
         out, err = capfd.readouterr()
         log = out + err
         assert "failed job(s)" in log
         assert "script_failure" in log
         assert created[0]["web_url"] in log
+
+
+def _jobs(emulator: DataOpsEmulator, pipeline_id: int) -> list[dict[str, Any]]:
+    import requests
+
+    url = f"{emulator.api_url}/projects/1/pipelines/{pipeline_id}/jobs"
+    return requests.get(url, headers={"PRIVATE-TOKEN": emulator.access_token}, timeout=10).json()
 
 
 def test_create_project_example_is_idempotent(example_dag_bag: Any, dataops_connection_env: DataOpsEmulator) -> None:

@@ -9,11 +9,7 @@ if find_spec("starlette") is None or find_spec("uvicorn") is None:  # pragma: no
     # The emulator is an optional extra; without it there is nothing here to test.
     collect_ignore_glob = ["test_*.py"]
 else:
-    from airflow_provider_dataops.emulator.pytest_plugin import (  # noqa: F401
-        dataops_connection_env,
-        dataops_emulator,
-        dataops_emulator_server,
-    )
+    # The fixtures come from the test kit, which pytest loads by itself.
 
     @pytest.fixture(scope="session")
     def dataops_emulator_options() -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import shlex
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from airflow_provider_dataops.emulator.server import DataOpsEmulator
@@ -58,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a pipeline file every project has (repeatable; default: full-ci.yml)",
     )
     parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="once listening, also write the KEY=value lines to PATH, for `set -a; . PATH; set +a`; removed on exit",
+    )
+    parser.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default="warning",
@@ -66,10 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def write_env_file(path: Path, lines: str) -> None:
+    """Write ``lines`` to ``path`` in one step, so a reader never sees half a file.
+
+    :param path: the env file.
+    :param lines: its content.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(lines)
+    partial.chmod(0o600)
+    os.replace(partial, path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator until SIGINT or SIGTERM.
 
     Prints ``KEY=value`` lines (shell-quoted where needed) once it is listening, then serves.
+    With ``--env-file`` the same lines go to that file, which exists only while the server runs.
 
     :param argv: the arguments (default: ``sys.argv[1:]``).
     :returns: the exit status.
@@ -95,18 +117,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    env_file: Path | None = args.env_file
+    if env_file is not None:
+        # A script waiting for the file must not pick up one left by an earlier run.
+        env_file.unlink(missing_ok=True)
     with emulator:
-        lines = {
+        values = {
             "DATAOPS_EMULATOR_URL": emulator.url,
             "DATAOPS_EMULATOR_API_URL": emulator.api_url,
             "DATAOPS_EMULATOR_ACCESS_TOKEN": emulator.access_token,
             "DATAOPS_EMULATOR_TRIGGER_TOKEN": emulator.trigger_token,
             "AIRFLOW_CONN_DATAOPS_DEFAULT": emulator.airflow_connection_json(),
         }
-        for key, value in lines.items():
-            print(f"{key}={shlex.quote(value)}", flush=True)
-        while not stop.wait(0.5):
-            pass
+        lines = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
+        try:
+            if env_file is not None:
+                write_env_file(env_file, lines)
+            print(lines, end="", flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            if env_file is not None:
+                with contextlib.suppress(OSError):
+                    env_file.unlink()
     return 0
 
 

@@ -1,14 +1,14 @@
-"""Example ``conftest.py`` for testing your own DAGs against the emulator (copied and run by the tests)."""
+"""Example ``conftest.py`` for tests that drive the emulator directly (copied and run by the tests)."""
 
 # [START emulator_conftest]
 import pytest
-
-pytest_plugins = ["airflow_provider_dataops.emulator.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
 def dataops_emulator_options():
     # Optional: how the session's emulator starts (any DataOpsEmulator keyword argument).
+    # A manual clock stands still until the test calls advance(); only dataops_run_dag
+    # moves it by itself.
     return {"pipeline_seconds": 10, "clock": "manual"}
 
 

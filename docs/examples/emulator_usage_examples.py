@@ -60,7 +60,8 @@ def test_airflow_connection_points_at_the_emulator(dataops_connection_env):
         "password": emu.access_token,
         "extra": {"trigger_token": emu.trigger_token},
     }
-    # Run your DAG here (e.g. dag.test()); then assert on emu.pipelines() and emu.requests().
+    # Code that reads the default connection now talks to the emulator. To run a whole DAG,
+    # use dataops_run_dag instead: it sets this up too.
 
 
 # [END emulator_connection_test]

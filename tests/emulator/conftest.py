@@ -9,7 +9,9 @@ if find_spec("starlette") is None or find_spec("uvicorn") is None:  # pragma: no
     # The emulator is an optional extra; without it there is nothing here to test.
     collect_ignore_glob = ["test_*.py"]
 else:
-    from airflow_provider_dataops.emulator.pytest_plugin import (  # noqa: F401
+    # A server of this folder's own: a session fixture is computed once, with the options of the
+    # first test that asks, so sharing the kit's would give the integration tests this manual clock.
+    from airflow_provider_dataops.testing.pytest_plugin import (  # noqa: F401
         dataops_connection_env,
         dataops_emulator,
         dataops_emulator_server,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import signal
 import subprocess
@@ -91,4 +93,55 @@ def test_parser_defaults():
         10.0,
         None,
         "warning",
+    )
+
+
+def test_env_file_exports_the_connection_into_a_shell(tmp_path):
+    env_file = tmp_path / "emulator.env"
+    env_file.write_text("AIRFLOW_CONN_DATAOPS_DEFAULT=stale-from-an-earlier-run\n")
+    process, values = start(
+        [sys.executable, "-m", "airflow_provider_dataops.emulator", "--port", "0", "--env-file", str(env_file)]
+    )
+    try:
+        # The documented route: set -a; . FILE; set +a exports every line to the commands that follow.
+        shell = subprocess.run(
+            [
+                "bash",
+                "-c",
+                'set -a; . "$1"; set +a; bash -c \'printf "%s" "$AIRFLOW_CONN_DATAOPS_DEFAULT"\'',
+                "_",
+                env_file,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert json.loads(shell.stdout) == json.loads(values["AIRFLOW_CONN_DATAOPS_DEFAULT"])
+        assert json.loads(shell.stdout)["host"] == values["DATAOPS_EMULATOR_URL"]
+        assert env_file.stat().st_mode & 0o077 == 0
+    finally:
+        returncode, _ = stop(process)
+    assert returncode == 0
+    assert not env_file.exists()  # it exists only while the server runs
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the package's console script is not installed")
+def test_help_without_the_emulator_extra_is_one_clear_message(tmp_path):
+    # Shadow Starlette with a module that fails the way a missing package does.
+    (tmp_path / "starlette.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'starlette'\", name='starlette')\n"
+    )
+    result = subprocess.run(
+        [str(CONSOLE_SCRIPT), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "dataops-emulator: The DataOps.live emulator needs Starlette and uvicorn: "
+        "pip install 'airflow-provider-dataops[emulator]'"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -35,3 +36,22 @@ def test_pytest_plugin_example_in_a_fresh_project(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+def test_cli_route_script(tmp_path):
+    # The shell route, as documented: the emulator with --env-file, then Airflow's own CLI.
+    shutil.copytree(EXAMPLES / "user_project" / "dags", tmp_path / "dags")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "emulator_cli_route.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-5000:]
+    assert "Pipeline 1 finished as success" in log
+    assert not (tmp_path / "emulator.env").exists()  # the server stopped with the script

@@ -1,4 +1,4 @@
-"""Integration fixtures: the emulator (fast pipelines), an Airflow metadata DB and the example DAGs."""
+"""Integration fixtures: the emulator (fast pipelines) and the example DAGs (the test kit runs them)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,7 @@ def dataops_emulator_options() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """An empty SQLite metadata DB in the test session's AIRFLOW_HOME (``dag.test()`` needs one)."""
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="session")
-def example_dag_bag(airflow_db: None) -> Any:
+def example_dag_bag(dataops_airflow: Any) -> Any:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 2

@@ -88,9 +88,14 @@ def test_declarative_form_and_hook_methods_stay_in_sync() -> None:
 def test_providers_manager_discovers_the_provider_and_hook() -> None:
     from airflow.providers_manager import ProvidersManager
 
+    try:  # Airflow 3.2+: hooks moved to the task SDK's manager (ProvidersManager.hooks warns)
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as HookManager
+    except ImportError:
+        HookManager = ProvidersManager
+
     manager = ProvidersManager()
     assert "airflow-provider-dataops" in manager.providers
-    hook = manager.hooks["dataops"]
+    hook = HookManager().hooks["dataops"]
     assert hook is not None
     assert hook.hook_class_name == "airflow_provider_dataops.hooks.dataops.DataOpsHook"
     assert hook.connection_testable

@@ -10,7 +10,8 @@ Guarantees, in order of importance:
   starts;
 * never an orphaned pipeline: a timeout, ``execution_timeout`` or a kill cancels it
   (``cancel_on_kill``; a kill while deferred needs Airflow 3.3's trigger ``on_kill``);
-* a failure says why: the task log lists each failed job with its reason, URL and last log lines.
+* a failure says why: the task log lists each failed job with its reason, URL and last log lines,
+  and each failed test case with the first lines of its output.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from airflow_provider_dataops.operators._base import (
     check_hook_params,
     dag_run_started,
     look_for,
+    publish_test_summary,
     reconcile_patience,
 )
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
@@ -46,6 +48,7 @@ from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
+from airflow_provider_dataops.test_reports import PipelineTestSummary, describe_failures, has_failures
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
@@ -62,6 +65,13 @@ STORED_ID, STORED_MARKER, STORED_URL = "pipeline_id", "marker", "web_url"
 
 class DataOpsPipelineFailedError(AirflowException):
     """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
+
+
+class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
+    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
+
+    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
+    """
 
 
 class DataOpsPipelineTimeoutError(AirflowException):
@@ -104,6 +114,9 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
     :param retry_failed_pipeline: On a task retry after the pipeline failed, re-run its failed jobs
         (``POST .../retry``) instead of starting a new pipeline.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param fail_on_test_failures: Fail the task (:class:`DataOpsTestsFailedError`, no retries) when
+        the pipeline succeeded but test cases in its test report failed or errored (jobs with
+        ``allow_failure``).
     :param dataops_conn_id: A ``dataops`` connection.
     :param hook_params: Extra :class:`DataOpsHook` arguments, e.g. ``{"retry_policy": {"max_attempts": 5}}``.
     """
@@ -129,6 +142,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         manual_policy: str = ManualPolicy.FAIL.value,
         retry_failed_pipeline: bool = False,
         failure_log_lines: int = 25,
+        fail_on_test_failures: bool = False,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -146,6 +160,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -290,14 +305,16 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
                 method_name="execute_complete",
                 timeout=None,  # the trigger enforces the deadline, so the operator can cancel
             )
-        self._finish(self._wait(pipeline, context))
+        self._finish(self._wait(pipeline, context), context)
 
     def get_job_result(self, external_id: Any, context: Context) -> int:
         """The task's return value: the pipeline id (published again when a retry found it finished)."""
         pipeline_id = stored_pipeline_id(external_id)
         if self._pipeline_id != pipeline_id:  # the mixin skipped poll_until_complete
             self._pipeline_id = pipeline_id
-            publish_pipeline(context, self.hook.get_pipeline(self.project, pipeline_id))
+            pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+            publish_pipeline(context, pipeline)
+            self._finish(pipeline, context)  # its tests, as the try that waited for it saw them
         return pipeline_id
 
     # -- deferred resume -------------------------------------------------------------------------
@@ -315,7 +332,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
             self._cancel(f"the {deadline_name} passed")
             self._raise_timeout(deadline_name, str(event.get("message")))
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
-        self._finish(pipeline)
+        self._finish(pipeline, context)
         return self._pipeline_id
 
     # -- kill ------------------------------------------------------------------------------------
@@ -409,16 +426,27 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
                 self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
         return pipeline
 
-    def _finish(self, pipeline: Mapping[str, Any]) -> None:
-        """Succeed quietly, or fail with the pipeline URL and the failed jobs in the log."""
+    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
+        gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
+        tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
+        if gated and tests is not None and has_failures(tests):
+            self._report(pipeline, tests)
+            raise DataOpsTestsFailedError(
+                f"Pipeline {pipeline['id']} succeeded, but {describe_failures(tests)}: {pipeline.get('web_url')}"
+            )
         if outcome is Outcome.SUCCESS:
             self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
             return
-        self.log.error("%s", failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines))
+        self._report(pipeline, tests)
         raise DataOpsPipelineFailedError(
             f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
         )
+
+    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
+        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
+        self.log.error("%s", report)
 
     def _raise_timeout(self, deadline_name: str, message: str) -> None:
         if deadline_name == "execution_timeout":

@@ -72,6 +72,11 @@ def describe_failures(summary: PipelineTestSummary) -> str:
     return f"{summary['failed'] + summary['error']} of {summary['total']} test case(s) failed or errored"
 
 
+def tests_failed_message(pipeline: Mapping[str, Any], summary: PipelineTestSummary) -> str:
+    """The error of a task that fails a succeeded pipeline for its tests (``fail_on_test_failures``)."""
+    return f"Pipeline {pipeline.get('id')} succeeded, but {describe_failures(summary)}: {pipeline.get('web_url')}"
+
+
 def failed_case_lines(
     report: Any, *, max_cases: int = MAX_REPORTED_CASES, max_lines: int = MAX_CASE_LINES
 ) -> list[str]:

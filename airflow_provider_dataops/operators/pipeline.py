@@ -48,7 +48,7 @@ from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
-from airflow_provider_dataops.test_reports import PipelineTestSummary, describe_failures, has_failures
+from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
@@ -433,9 +433,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
         if gated and tests is not None and has_failures(tests):
             self._report(pipeline, tests)
-            raise DataOpsTestsFailedError(
-                f"Pipeline {pipeline['id']} succeeded, but {describe_failures(tests)}: {pipeline.get('web_url')}"
-            )
+            raise DataOpsTestsFailedError(tests_failed_message(pipeline, tests))
         if outcome is Outcome.SUCCESS:
             self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
             return

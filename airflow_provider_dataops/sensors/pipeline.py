@@ -25,7 +25,7 @@ from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.test_reports import PipelineTestSummary, describe_failures, has_failures
+from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             return
         pipeline = self.hook.get_pipeline(self.project, pipeline_id)
         self._report(pipeline, tests)
-        message = f"Pipeline {pipeline_id} succeeded, but {describe_failures(tests)}: {pipeline.get('web_url')}"
+        message = tests_failed_message(pipeline, tests)
         if self.soft_fail:
             raise AirflowSkipException(f"Skipping: {message}")
         raise DataOpsTestsFailedError(message)

@@ -36,6 +36,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_dataops.operators.pipeline",
                     "airflow_provider_dataops.operators.project",
+                    "airflow_provider_dataops.operators.jobs",
+                    "airflow_provider_dataops.operators.schedules",
                 ],
             }
         ],

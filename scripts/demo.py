@@ -23,7 +23,8 @@ from airflow_provider_dataops.emulator import DataOpsEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".demo"
-AIRFLOW_HOME = DEMO_DIR / "airflow"
+#: One home per Airflow version: Airflow 2.11 cannot migrate (down) a DB that Airflow 3 made.
+AIRFLOW_HOME = DEMO_DIR / f"airflow-{importlib.metadata.version('apache-airflow')}"
 AIRFLOW_LOG = DEMO_DIR / "airflow.log"
 #: Holds the Airflow version the demo's DB was migrated for, so an unchanged DB is not migrated again.
 MIGRATED_STAMP = AIRFLOW_HOME / "migrated-for-airflow"

@@ -26,7 +26,7 @@ from airflow_provider_dataops.emulator.filters import (
     truthy,
     variable_list,
 )
-from airflow_provider_dataops.emulator.model import Pipeline, Project, User
+from airflow_provider_dataops.emulator.model import Job, Pipeline, Project, User
 from airflow_provider_dataops.emulator.pagination import (
     check_offset_limit,
     keyset_next_link,
@@ -86,7 +86,8 @@ def request_token(request: Request) -> str | None:
     return request.query_params.get("private_token") or None
 
 
-def _base_url(request: Request) -> str:
+def base_url(request: Request) -> str:
+    """The server's base URL as the client sees it, for ``web_url`` fields."""
     return str(request.base_url).rstrip("/")
 
 
@@ -127,6 +128,10 @@ class Api:
             ("/projects/{id}/pipelines/{pipeline_id:int}/test_report_summary", self.test_report_summary, "GET"),
             ("/projects/{id}/jobs/{job_id:int}", self.get_job, "GET"),
             ("/projects/{id}/jobs/{job_id:int}/trace", self.job_trace, "GET"),
+            ("/projects/{id}/jobs/{job_id:int}/play", self.play_job, "POST"),
+            ("/projects/{id}/jobs/{job_id:int}/cancel", self.cancel_job, "POST"),
+            ("/projects/{id}/jobs/{job_id:int}/retry", self.retry_job, "POST"),
+            *self.extra_routes(),
         ]
         merged: dict[str, dict[str, Callable[[Request], Any]]] = {}
         for path, handler, method in table:
@@ -134,6 +139,10 @@ class Api:
         return [
             Route(PREFIX + path, self._dispatch(handlers), methods=list(handlers)) for path, handlers in merged.items()
         ]
+
+    def extra_routes(self) -> list[tuple[str, Callable[[Request], Any], str]]:
+        """``(path, handler, method)`` rows a subclass adds to :meth:`routes`."""
+        return []
 
     @staticmethod
     def _dispatch(handlers: dict[str, Callable[[Request], Any]]) -> Callable[[Request], Any]:
@@ -175,14 +184,14 @@ class Api:
 
     def _pipeline_response(self, request: Request, pipeline: Pipeline, status: int = 200) -> JSONResponse:
         with self.state.lock:
-            body = pipeline_json(pipeline, self.state.now(), _base_url(request), self.state.user)
+            body = pipeline_json(pipeline, self.state.now(), base_url(request), self.state.user)
         return JSONResponse(body, status_code=status)
 
     # -- identity ---------------------------------------------------------------------------------
 
     async def current_user(self, request: Request) -> Response:
         """``GET /user``."""
-        return JSONResponse(user_json(self._user(request), _base_url(request)))
+        return JSONResponse(user_json(self._user(request), base_url(request)))
 
     async def version(self, request: Request) -> Response:
         """``GET /version`` (and ``/metadata``)."""
@@ -210,7 +219,7 @@ class Api:
         if truthy(query.get("top_level_only")):
             found = [ns for ns in found if ns.parent_id is None]
         page, headers = offset_page(found, request.url, query)
-        base = _base_url(request)
+        base = base_url(request)
         return JSONResponse([namespace_json(ns, base) for ns in page], headers=headers)
 
     async def get_namespace(self, request: Request) -> Response:
@@ -219,7 +228,7 @@ class Api:
         namespace = self.state.find_namespace(unquote(request.path_params["id"]))
         if namespace is None:
             raise errors.not_found("Namespace")
-        return JSONResponse(namespace_json(namespace, _base_url(request)))
+        return JSONResponse(namespace_json(namespace, base_url(request)))
 
     async def list_groups(self, request: Request) -> Response:
         """``GET /groups`` with ``search`` and ``top_level_only``."""
@@ -232,7 +241,7 @@ class Api:
             groups = [group for group in groups if group.parent_id is None]
         groups.sort(key=lambda group: group.name.lower(), reverse=query.get("sort") == "desc")
         page, headers = offset_page(groups, request.url, query)
-        base = _base_url(request)
+        base = base_url(request)
         return JSONResponse([group_json(group, base) for group in page], headers=headers)
 
     async def get_group(self, request: Request) -> Response:
@@ -241,7 +250,7 @@ class Api:
         group = self.state.find_namespace(unquote(request.path_params["id"]))
         if group is None or group.kind != "group":
             raise errors.not_found("Group")
-        return JSONResponse(group_json(group, _base_url(request)))
+        return JSONResponse(group_json(group, base_url(request)))
 
     # -- projects ---------------------------------------------------------------------------------
 
@@ -271,14 +280,14 @@ class Api:
                 headers["link"] = keyset_next_link(request.url, page[-1].id, ascending)
         else:
             page, headers = offset_page(ordered, request.url, query)
-        base, simple = _base_url(request), truthy(query.get("simple"))
+        base, simple = base_url(request), truthy(query.get("simple"))
         return JSONResponse([project_json(project, base, simple=simple) for project in page], headers=headers)
 
     async def get_project(self, request: Request) -> Response:
         """``GET /projects/:id`` by id or URL-encoded path."""
         user = self._optional_user(request)
         project = self._project(request, user)
-        return JSONResponse(project_json(project, _base_url(request)))
+        return JSONResponse(project_json(project, base_url(request)))
 
     async def create_project(self, request: Request) -> Response:
         """``POST /projects`` (JSON or form)."""
@@ -298,7 +307,7 @@ class Api:
             visibility=text_or_none(params.get("visibility")),
             default_branch=text_or_none(params.get("default_branch")),
         )
-        return JSONResponse(project_json(project, _base_url(request)), status_code=201)
+        return JSONResponse(project_json(project, base_url(request)), status_code=201)
 
     # -- pipelines --------------------------------------------------------------------------------
 
@@ -357,7 +366,7 @@ class Api:
             name: time_param(query, name)
             for name in ("created_after", "created_before", "updated_after", "updated_before")
         }
-        base = _base_url(request)
+        base = base_url(request)
         with self.state.lock:
             now = self.state.now()
             rows = [
@@ -414,7 +423,7 @@ class Api:
         if scopes - PIPELINE_STATUSES:
             raise errors.param_error("scope does not have a valid value")
         include_retried = truthy(query.get("include_retried"))
-        base = _base_url(request)
+        base = base_url(request)
         with self.state.lock:
             now = self.state.now()
             jobs = sorted(
@@ -438,17 +447,42 @@ class Api:
         with self.state.lock:
             return JSONResponse(test_report_summary_json(pipeline, self.state.now()))
 
-    async def get_job(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/:job_id``."""
+    def _job(self, request: Request) -> tuple[Job, Pipeline]:
         user = self._user(request)
         project = self._project(request, user)
         found = self.state.find_job(project, request.path_params["job_id"])
         if found is None:
             raise errors.message(404, "404 Not found")
-        job, pipeline = found
+        return found
+
+    def _job_response(self, request: Request, job: Job, pipeline: Pipeline, status: int = 200) -> JSONResponse:
         with self.state.lock:
-            body = job_json(job, pipeline, self.state.now(), _base_url(request), user)
-        return JSONResponse(body)
+            body = job_json(job, pipeline, self.state.now(), base_url(request), self.state.user)
+        return JSONResponse(body, status_code=status)
+
+    async def get_job(self, request: Request) -> Response:
+        """``GET /projects/:id/jobs/:job_id``."""
+        return self._job_response(request, *self._job(request))
+
+    async def play_job(self, request: Request) -> Response:
+        """``POST .../jobs/:job_id/play`` with ``job_variables_attributes``: 200; 400 unless ``manual``."""
+        job, pipeline = self._job(request)
+        variables = (await request_params(request)).get("job_variables_attributes") or []
+        if not isinstance(variables, list) or not all(isinstance(item, dict) for item in variables):
+            raise errors.param_error("job_variables_attributes is invalid")
+        self.state.play_job(job, pipeline, variables)
+        return self._job_response(request, job, pipeline)
+
+    async def cancel_job(self, request: Request) -> Response:
+        """``POST .../jobs/:job_id/cancel``: 201 in any state; a finished job stays as it is."""
+        job, pipeline = self._job(request)
+        self.state.cancel_job(job, pipeline)
+        return self._job_response(request, job, pipeline, 201)
+
+    async def retry_job(self, request: Request) -> Response:
+        """``POST .../jobs/:job_id/retry``: 201 with the new job; 403 unless the job finished."""
+        job, pipeline = self._job(request)
+        return self._job_response(request, self.state.retry_job(job, pipeline), pipeline, 201)
 
     async def job_trace(self, request: Request) -> Response:
         """``GET /projects/:id/jobs/:job_id/trace``: the log as plain text; 404 if the job never ran."""

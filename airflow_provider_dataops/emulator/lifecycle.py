@@ -14,9 +14,17 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("Generate Docs", "Generate Docs"),
 )
 
+#: The job that publishes a JUnit report: the last of :data:`STAGES`, whose ending the outcome decides.
+REPORTING_JOB = STAGES[-1][1]
+
+#: The manual deployment stage that ``DATAOPS_EMULATOR_OUTCOME=manual_deploy`` adds after :data:`STAGES`.
+DEPLOY_STAGE = ("Deploy", "Deploy to Production")
+
 #: Values of the ``DATAOPS_EMULATOR_OUTCOME`` pipeline variable. ``tests_failed``: the last job fails
 #: but is allowed to (``allow_failure``), so the pipeline succeeds with failed tests.
-OUTCOMES = ("success", "failed", "canceled", "manual", "skipped", "tests_failed")
+OUTCOMES = ("success", "failed", "canceled", "manual", "manual_deploy", "skipped", "tests_failed")
+#: Values of ``DATAOPS_EMULATOR_OUTCOME`` as a job variable of a play: how the played job ends.
+PLAY_OUTCOMES = ("success", "failed")
 
 #: A pipeline is ``created`` for this share of its duration, then ``pending`` ...
 PENDING_SHARE = 0.1
@@ -30,6 +38,11 @@ def cancel_delay(seconds: float) -> float:
     :param seconds: the pipeline's duration.
     """
     return min(1.0, seconds / 10)
+
+
+def stages_for(outcome: str) -> tuple[tuple[str, str], ...]:
+    """The ``(stage, job name)`` pairs of a pipeline with ``outcome``: a gated one has a deploy stage."""
+    return (*STAGES, DEPLOY_STAGE) if outcome == "manual_deploy" else STAGES
 
 
 def plan_jobs(
@@ -55,6 +68,8 @@ def plan_jobs(
     :param pipeline_file: the pipeline file, for the logs.
     :returns: the jobs, in stage order.
     """
+    if outcome == "manual_deploy":
+        outcome = "manual"
     end = start + seconds
     run_start = start + RUNNING_SHARE * seconds
     if outcome == "skipped":
@@ -82,12 +97,30 @@ def plan_jobs(
             job.log_lines = job_log(
                 stage, name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=job.final_status == "failed"
             )
-            if is_last:  # the job whose ending the outcome decides publishes the JUnit report
+            if name == REPORTING_JOB:
                 job.test_cases = junit_cases(failed=job.final_status == "failed")
         elif outcome == "manual":
             job.final_status, job.when = "manual", "manual"
         jobs.append(job)
     return jobs
+
+
+def plan_play(job: Job, *, now: float, seconds: float, outcome: str, ref: str, sha: str, pipeline_file: str) -> None:
+    """Plan a played manual job: ``pending`` now, then ``running`` for a stage's share of the duration.
+
+    :param job: a job whose status is ``manual``.
+    :param now: when it was played.
+    :param seconds: the pipeline's duration; the job takes the time one stage of it takes.
+    :param outcome: one of :data:`PLAY_OUTCOMES`.
+    :param ref: the pipeline's ref, for the log.
+    :param sha: the pipeline's commit, for the log.
+    :param pipeline_file: the pipeline file, for the log.
+    """
+    slot = seconds * (1 - RUNNING_SHARE) / len(STAGES)
+    job.pending_at, job.started_at, job.end_at = now, now + PENDING_SHARE * slot, now + slot
+    failed = outcome == "failed"
+    job.final_status, job.failure_reason = ("failed", "script_failure") if failed else ("success", None)
+    job.log_lines = job_log(job.stage, job.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=failed)
 
 
 _STAGE_LINES = {
@@ -110,6 +143,10 @@ _STAGE_LINES = {
     "Generate Docs": (
         "[INFO] Generating MATE documentation",
         "[INFO] Catalog written to target/catalog.json",
+    ),
+    "Deploy": (
+        "[INFO] Promoting TRANSFORM to PRODUCTION",
+        "[INFO] Swapped schema PRODUCTION.MARTS with TRANSFORM.MARTS",
     ),
 }
 

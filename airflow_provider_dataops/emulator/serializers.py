@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_dataops.emulator.clock import iso
 from airflow_provider_dataops.emulator.model import AccessToken, Job, Namespace, Pipeline, Project, User
+from airflow_provider_dataops.emulator.schedules import Schedule
 from airflow_provider_dataops.emulator.state import pipeline_web_url
 
 # status -> (icon, text, label, group)
@@ -333,3 +334,59 @@ def _elapsed(since: float | None, until: float | None, now: float) -> float | No
     if since is None:
         return None
     return round((until if until is not None else now) - since, 3)
+
+
+def schedule_json(schedule: Schedule, now: float, base_url: str) -> dict[str, Any]:
+    """A pipeline schedule as ``GET /projects/:id/pipeline_schedules`` lists it.
+
+    :param schedule: the schedule.
+    :param now: the emulator time.
+    :param base_url: the server's base URL.
+    """
+    return {
+        "id": schedule.id,
+        "description": schedule.description,
+        "ref": schedule.ref,
+        "cron": schedule.cron,
+        "cron_timezone": schedule.cron_timezone,
+        "next_run_at": iso(schedule.next_run_at(now)),
+        "active": schedule.active,
+        "created_at": iso(schedule.created_at),
+        "updated_at": iso(schedule.updated_at),
+        "owner": user_brief(schedule.owner, base_url),
+    }
+
+
+def schedule_detail_json(
+    schedule: Schedule, now: float, base_url: str, last_pipeline: Pipeline | None
+) -> dict[str, Any]:
+    """A pipeline schedule as ``GET .../pipeline_schedules/:id`` returns it: with its last pipeline and variables.
+
+    :param schedule: the schedule.
+    :param now: the emulator time.
+    :param base_url: the server's base URL.
+    :param last_pipeline: the pipeline it last started; ``None`` if it never ran.
+    """
+    last = None
+    if last_pipeline is not None:
+        short = pipeline_short_json(last_pipeline, now, base_url)
+        last = {
+            key: short[key]
+            for key in (
+                "id",
+                "iid",
+                "project_id",
+                "sha",
+                "ref",
+                "status",
+                "source",
+                "created_at",
+                "updated_at",
+                "web_url",
+            )
+        }
+    return {
+        **schedule_json(schedule, now, base_url),
+        "last_pipeline": last,
+        "variables": [{**variable, "variable_type": "env_var", "raw": False} for variable in schedule.variables],
+    }

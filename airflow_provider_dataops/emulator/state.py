@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.clock import Clock, ClockMode, iso
 from airflow_provider_dataops.emulator.faultspec import Fault
-from airflow_provider_dataops.emulator.lifecycle import OUTCOMES, STAGES, cancel_delay, plan_jobs
+from airflow_provider_dataops.emulator.lifecycle import (
+    OUTCOMES,
+    PLAY_OUTCOMES,
+    cancel_delay,
+    plan_jobs,
+    plan_play,
+    stages_for,
+)
 from airflow_provider_dataops.emulator.model import (
     COMPLETED,
     AccessToken,
@@ -30,6 +37,7 @@ from airflow_provider_dataops.emulator.model import (
     User,
 )
 from airflow_provider_dataops.emulator.ratelimit import RateLimiter
+from airflow_provider_dataops.emulator.schedules import ScheduleBook
 
 _Found = TypeVar("_Found")
 
@@ -50,6 +58,9 @@ DEMO_PROJECT_PATH = "demo/dataops-project"
 OUTCOME_VARIABLE = "DATAOPS_EMULATOR_OUTCOME"
 SECONDS_VARIABLE = "DATAOPS_EMULATOR_SECONDS"
 PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
+
+#: Job statuses GitLab can cancel (``Ci::HasStatus::CANCELABLE_STATUSES``, as the emulator has them).
+CANCELABLE = frozenset({"created", "pending", "running"})
 
 #: How many requests the request log keeps (oldest dropped first).
 REQUEST_LOG_SIZE = 50_000
@@ -152,6 +163,7 @@ class EmulatorState:
         self._jobs: dict[int, tuple[Job, Pipeline]] = {}
         self._next_pipeline_id = 1
         self._next_job_id = 1
+        self.schedules = ScheduleBook()
         demo = self._add_project(
             name="DataOps Project",
             path="dataops-project",
@@ -432,7 +444,7 @@ class EmulatorState:
             )
             self._next_pipeline_id += 1
             pipeline.jobs = plan_jobs(
-                STAGES,
+                stages_for(outcome),
                 start=now,
                 seconds=seconds,
                 outcome=outcome,
@@ -507,7 +519,6 @@ class EmulatorState:
                 return
             for job in again:
                 job.retried = True
-            values = {variable["key"]: variable["value"] for variable in pipeline.variables}
             jobs = plan_jobs(
                 [(job.stage, job.name) for job in again],
                 start=now,
@@ -516,12 +527,85 @@ class EmulatorState:
                 new_id=self._new_job_id,
                 ref=pipeline.ref,
                 sha=pipeline.sha,
-                pipeline_file=values.get(PIPELINE_FILE_VARIABLE, self.default_pipeline_file),
+                pipeline_file=self._pipeline_file(pipeline),
             )
             pipeline.jobs.extend(jobs)
             for job in jobs:
                 self._jobs[job.id] = (job, pipeline)
             pipeline.project.last_activity_at = now
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def play_job(self, job: Job, pipeline: Pipeline, variables: Iterable[dict[str, str]]) -> None:
+        """Start a ``manual`` job; the pipeline runs on to that job's end.
+
+        :param job: the job.
+        :param pipeline: its pipeline.
+        :param variables: the play's job variables; ``DATAOPS_EMULATOR_OUTCOME`` (``success`` or
+            ``failed``) says how the job ends.
+        :raises ApiError: 400 *Unplayable Job* unless the job is ``manual``; 400 for a bad outcome.
+        """
+        values = {variable.get("key"): variable.get("value") for variable in variables}
+        outcome = values.get(OUTCOME_VARIABLE) or "success"
+        if outcome not in PLAY_OUTCOMES:
+            raise errors.param_error(f"{OUTCOME_VARIABLE} of a played job must be one of: {', '.join(PLAY_OUTCOMES)}")
+        with self.lock:
+            now = self.now()
+            if job.status(now) != "manual":
+                raise errors.message(400, "400 Bad request - Unplayable Job")
+            plan_play(
+                job,
+                now=now,
+                seconds=pipeline.seconds,
+                outcome=outcome,
+                ref=pipeline.ref,
+                sha=pipeline.sha,
+                pipeline_file=self._pipeline_file(pipeline),
+            )
+            pipeline.project.last_activity_at = now
+
+    def cancel_job(self, job: Job, pipeline: Pipeline) -> None:
+        """Cancel a job that GitLab can cancel (created, pending or running); others stay as they are.
+
+        :param job: the job.
+        :param pipeline: its pipeline.
+        """
+        with self.lock:
+            now = self.now()
+            if job.status(now) in CANCELABLE:
+                job.cancel_at, job.cancel_delay = now, cancel_delay(pipeline.seconds)
+
+    def retry_job(self, job: Job, pipeline: Pipeline) -> Job:
+        """Run a finished job again (this time to success), as a new job that replaces it.
+
+        :param job: the job.
+        :param pipeline: its pipeline.
+        :returns: the new job.
+        :raises ApiError: 403 *Job is not retryable* for a job that has not finished, or was retried.
+        """
+        with self.lock:
+            now = self.now()
+            if job.retried or job.status(now) not in ("success", "failed", "canceled"):
+                raise errors.message(403, "403 Forbidden - Job is not retryable")
+            job.retried = True
+            (again,) = plan_jobs(
+                [(job.stage, job.name)],
+                start=now,
+                seconds=pipeline.seconds,
+                outcome="success",
+                new_id=self._new_job_id,
+                ref=pipeline.ref,
+                sha=pipeline.sha,
+                pipeline_file=self._pipeline_file(pipeline),
+            )
+            pipeline.jobs.append(again)
+            self._jobs[again.id] = (again, pipeline)
+            pipeline.project.last_activity_at = now
+            return again
+
+    def _pipeline_file(self, pipeline: Pipeline) -> str:
+        values = {variable["key"]: variable["value"] for variable in pipeline.variables}
+        return values.get(PIPELINE_FILE_VARIABLE, self.default_pipeline_file)
 
     def pipeline_records(self, base_url: str = "") -> list[dict[str, Any]]:
         """Every pipeline created since the last reset, for assertions in tests.

@@ -38,6 +38,7 @@ from airflow_provider_dataops.errors import (
     DataOpsPermissionError,
     redact,
 )
+from airflow_provider_dataops.hooks._schedules import PipelineScheduleMethods
 from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_PAGES, check_count
 from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
 from airflow_provider_dataops.project_rules import check_project_attributes
@@ -55,7 +56,7 @@ from airflow_provider_dataops.transport import (
     newest_pipeline_query,
     read_settings,
 )
-from airflow_provider_dataops.variables import pipeline_variables
+from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
 if TYPE_CHECKING:
     import requests
@@ -97,7 +98,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(TransportCore, BaseHook):
+class DataOpsHook(PipelineScheduleMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`POOL_SIZE` connections.
@@ -666,6 +667,39 @@ class DataOpsHook(TransportCore, BaseHook):
                         continue
                 lines.append(line)
         return "\n".join(lines)
+
+    def play_job(
+        self, project: int | str, job_id: int | str, *, variables: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a ``manual`` job (``POST /projects/:id/jobs/:job_id/play``); returns the job.
+
+        GitLab refuses a job that is not ``manual`` with 400 *Unplayable Job*, so a job is never
+        played twice; still, the request is not repeated after an ambiguous failure: re-read the job
+        to see whether it started.
+
+        :param variables: Variables for this job only (``job_variables_attributes``); values are
+            converted like pipeline variables, and refused before sending if they cannot be.
+        """
+        path = self._job_path(project, job_id, "play")
+        values = normalize_variables(variables)
+        body = {"job_variables_attributes": [{"key": key, "value": value} for key, value in values.items()]}
+        return self._json("POST", path, json=body if values else None)
+
+    def cancel_job(self, project: int | str, job_id: int | str) -> dict[str, Any]:
+        """Cancel a job (GitLab answers whatever its state); returns the job. Retried like a read."""
+        return self._json("POST", self._job_path(project, job_id, "cancel"), idempotent=True)
+
+    def retry_job(self, project: int | str, job_id: int | str) -> dict[str, Any]:
+        """Run a finished job again; returns the **new** job (another id).
+
+        Every accepted call creates a job, so it is never repeated after an ambiguous failure.
+        GitLab answers 403 *Job is not retryable* for a job that has not finished.
+        """
+        return self._json("POST", self._job_path(project, job_id, "retry"))
+
+    @staticmethod
+    def _job_path(project: int | str, job_id: int | str, *rest: str) -> str:
+        return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), *rest)
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

@@ -16,21 +16,17 @@ Guarantees, in order of importance:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowFailException,
-    AirflowTaskTimeout,
     BaseOperator,
     ResumableJobMixin,
     conf,
 )
 
-from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
 from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
@@ -40,16 +36,22 @@ from airflow_provider_dataops.operators._base import (
     check_hook_params,
     dag_run_started,
     look_for,
-    publish_test_summary,
     reconcile_patience,
 )
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators._waiting import (
+    DataOpsPipelineFailedError as DataOpsPipelineFailedError,  # re-exported: raised by this operator
+)
+from airflow_provider_dataops.operators._waiting import (
+    DataOpsPipelineTimeoutError as DataOpsPipelineTimeoutError,
+)
+from airflow_provider_dataops.operators._waiting import (
+    DataOpsTestsFailedError as DataOpsTestsFailedError,
+)
+from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
 from airflow_provider_dataops.paths import check_ref, resource_id
-from airflow_provider_dataops.reporting import failure_report
-from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
-from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
-from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
+from airflow_provider_dataops.triggers.pipeline import check_event
 from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
 
 if TYPE_CHECKING:
@@ -61,21 +63,6 @@ MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
 LOOKBACK_MARGIN = timedelta(minutes=10)
 #: Keys of the task-state-store record naming the pipeline this task instance started.
 STORED_ID, STORED_MARKER, STORED_URL = "pipeline_id", "marker", "web_url"
-
-
-class DataOpsPipelineFailedError(AirflowException):
-    """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
-
-
-class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
-    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
-
-    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
-    """
-
-
-class DataOpsPipelineTimeoutError(AirflowException):
-    """The pipeline did not finish within the operator's ``timeout``."""
 
 
 def task_marker(context: Context) -> str:
@@ -93,7 +80,7 @@ def task_marker(context: Context) -> str:
     )
 
 
-class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOperator):
+class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, ResumableJobMixin, BaseOperator):
     """Trigger a DataOps.live pipeline, then wait for it on the worker or in the triggerer.
 
     :param project: Project id or full path (``group/sub/project``). Templated.
@@ -165,8 +152,8 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._pipeline_id: int | None = None
-        self._cancelled = False  # the cancel request was sent (or deliberately skipped)
-        self._killed = False  # Airflow called on_kill: stop waiting
+        self._cancelled = False
+        self._killed = False
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""
@@ -287,25 +274,7 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         publish_pipeline(context, pipeline)
         if not self.wait_for_completion:
             return
-        if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
-            deadline, deadline_name = self._deadline(context)
-            self.defer(
-                trigger=DataOpsPipelineTrigger(
-                    project=self.project,
-                    pipeline_id=self._pipeline_id,
-                    dataops_conn_id=self.dataops_conn_id,
-                    poll_interval=self.poll_interval,
-                    deadline=deadline,
-                    deadline_name=deadline_name,
-                    manual_policy=self.manual_policy.value,
-                    cancel_on_kill=self.cancel_on_kill,
-                    retry_policy=self.hook.retry_policy.to_dict(),
-                    timeout=self.hook.timeout_override,
-                ),
-                method_name="execute_complete",
-                timeout=None,  # the trigger enforces the deadline, so the operator can cancel
-            )
-        self._finish(self._wait(pipeline, context), context)
+        self._wait_until_done(pipeline, context)
 
     def get_job_result(self, external_id: Any, context: Context) -> int:
         """The task's return value: the pipeline id (published again when a retry found it finished)."""
@@ -324,28 +293,8 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
         event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
-        status = event["status"]
-        if status == "error":
-            raise DataOpsError(str(event.get("message")))
-        if status == "timeout":
-            deadline_name = str(event.get("deadline_name", "timeout"))
-            self._cancel(f"the {deadline_name} passed")
-            self._raise_timeout(deadline_name, str(event.get("message")))
-        pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
-        self._finish(pipeline, context)
+        self._complete(event, context)
         return self._pipeline_id
-
-    # -- kill ------------------------------------------------------------------------------------
-
-    def on_kill(self) -> None:
-        """Cancel the pipeline (when ``cancel_on_kill``) and stop waiting for it.
-
-        Airflow 3 calls this from its SIGTERM handler and lets ``execute`` run on, so the wait loop
-        checks ``_killed`` to end within one poll instead of watching the cancel for ever.
-        """
-        self._killed = True
-        if self._pipeline_id is not None:
-            self._cancel("the task was killed")
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -388,101 +337,6 @@ class DataOpsTriggerPipelineOperator(DataOpsHookMixin, ResumableJobMixin, BaseOp
             return None if found is None else self.hook.get_pipeline(self.project, found["id"])
 
         return look_for(find, patience)
-
-    def _deadline(self, context: Context) -> tuple[float | None, str]:
-        """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
-        candidates: list[tuple[float, str]] = []
-        if self.timeout is not None:
-            candidates.append((time.time() + self.timeout, "timeout"))
-        if self.execution_timeout is not None:
-            start = getattr(context["ti"], "start_date", None)
-            begun = start.timestamp() if start else time.time()
-            candidates.append((begun + self.execution_timeout.total_seconds(), "execution_timeout"))
-        if not candidates:
-            return None, "timeout"
-        return min(candidates)
-
-    def _wait(self, pipeline: dict[str, Any], context: Context) -> dict[str, Any]:
-        """Poll on the worker until the pipeline is no longer running or the deadline passes."""
-        deadline, deadline_name = self._deadline(context)
-        while classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
-            self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
-            remaining = None if deadline is None else deadline - time.time()
-            if remaining is not None and remaining <= 0:
-                message = f"Pipeline {pipeline['id']} did not finish before the {deadline_name}."
-                self._cancel(f"the {deadline_name} passed")
-                self._raise_timeout(deadline_name, message)
-            retry.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
-            if self._killed:
-                raise AirflowException(
-                    f"The task was killed while waiting for pipeline {pipeline['id']}; "
-                    f"{self._left_behind(pipeline['id'])}"
-                )
-            try:
-                pipeline = self.hook.get_pipeline(self.project, pipeline["id"])
-            except DataOpsError as error:
-                if not is_retryable(error):
-                    raise
-                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
-        return pipeline
-
-    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
-        outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
-        gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
-        tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
-        if gated and tests is not None and has_failures(tests):
-            self._report(pipeline, tests)
-            raise DataOpsTestsFailedError(tests_failed_message(pipeline, tests))
-        if outcome is Outcome.SUCCESS:
-            self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
-            return
-        self._report(pipeline, tests)
-        raise DataOpsPipelineFailedError(
-            f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
-        )
-
-    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
-        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
-        self.log.error("%s", report)
-
-    def _raise_timeout(self, deadline_name: str, message: str) -> None:
-        if deadline_name == "execution_timeout":
-            raise AirflowTaskTimeout(message)
-        raise DataOpsPipelineTimeoutError(message)
-
-    def _cancel(self, reason: str) -> None:
-        """Cancel the pipeline once, best effort, and log what it left behind; never waits.
-
-        Once only: a timeout cancels, then Airflow's timeout handling calls ``on_kill`` too.
-        """
-        if self._pipeline_id is None or self._cancelled:
-            return
-        self._cancelled = True
-        if not self.cancel_on_kill:
-            self.log.warning("Leaving pipeline %s running (cancel_on_kill=False).", self._pipeline_id)
-            return
-        try:
-            self.hook.cancel_pipeline(self.project, self._pipeline_id)
-        except DataOpsError as error:
-            self.log.error("Could not cancel pipeline %s: %s", self._pipeline_id, error)
-            return
-        self.log.warning("Canceled pipeline %s because %s; %s", self._pipeline_id, reason, self._left_behind())
-
-    def _left_behind(self, pipeline_id: int | None = None) -> str:
-        """One read, no waiting: the pipeline's state, for the last words of a task that stops."""
-        pipeline_id = pipeline_id or self._pipeline_id
-        if pipeline_id is None:
-            return "no pipeline was started."
-        try:
-            status = str(self.hook.get_pipeline(self.project, pipeline_id)["status"])
-        except DataOpsError as error:
-            return f"its state could not be read ({error})."
-        if classify_pipeline_status(status, ManualPolicy.WAIT) is not Outcome.RUNNING:
-            return f"it is now {status}."
-        if self._cancelled and self.cancel_on_kill:
-            return f"it is still {status}; DataOps.live finishes canceling it on its own."
-        return f"it is still {status} and keeps running."
 
 
 def stored_pipeline_id(stored: Any) -> int:

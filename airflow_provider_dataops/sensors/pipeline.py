@@ -20,7 +20,7 @@ from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MA
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, publish_test_summary
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
-from airflow_provider_dataops.operators.pipeline import DataOpsTestsFailedError
+from airflow_provider_dataops.operators._waiting import DataOpsTestsFailedError
 from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable

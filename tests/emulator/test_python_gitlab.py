@@ -76,3 +76,29 @@ def test_python_gitlab_keyset_and_errors(emu):
     with pytest.raises(gitlab.exceptions.GitlabGetError) as no_pipeline:
         gl.projects.get(1, lazy=True).pipelines.get(999, lazy=True).test_report.get()
     assert no_pipeline.value.response_code == 404
+
+
+def test_python_gitlab_manual_jobs_and_schedules(emu):
+    gl = gitlab.Gitlab(emu.url, private_token=emu.access_token)
+    project = gl.projects.get(1)
+    variables = [{"key": "DATAOPS_EMULATOR_OUTCOME", "value": "manual_deploy"}]
+    pipeline = project.pipelines.create({"ref": "main", "variables": variables})
+    emu.advance(10)
+    pipeline.refresh()
+    assert pipeline.status == "manual"
+    [gate] = pipeline.jobs.list(scope=["manual"], get_all=True)
+    assert gate.name == "Deploy to Production"
+    project.jobs.get(gate.id, lazy=True).play()
+    emu.advance(2)
+    pipeline.refresh()
+    assert pipeline.status == "success"
+
+    schedule = project.pipelineschedules.create({"description": "Nightly", "ref": "main", "cron": "0 1 * * *"})
+    schedule.active = False
+    schedule.save()
+    assert project.pipelineschedules.get(schedule.id).active is False
+    schedule.take_ownership()
+    schedule.play()  # GitLab answers {"message": "201 Created"}, which replaces the object's attributes
+    assert [p.source for p in project.pipelines.list(source="schedule", get_all=True)] == ["schedule"]
+    project.pipelineschedules.delete(project.pipelineschedules.list(get_all=True)[0].id)
+    assert project.pipelineschedules.list(get_all=True) == []

@@ -17,6 +17,7 @@ EXPECTED = {
     "dataops_trigger_then_sensor": ("success", {"start_pipeline": "success", "wait_for_pipeline": "success"}),
     "dataops_create_project_then_run": ("success", {"create_project": "success", "run_pipeline": "success"}),
     "dataops_failure_report": ("failed", {"run_failing_pipeline": "failed"}),
+    "dataops_manual_gate": ("success", {"build": "success", "deploy": "success"}),
 }
 
 
@@ -41,6 +42,9 @@ def test_example_reaches_its_state(
     final = "failed" if state == "failed" else "success"
     assert [p["status"] for p in result.pipelines] == [final]
     assert result.pipelines == dataops_emulator.pipelines()
+    if dag_id == "dataops_manual_gate":
+        [deploy] = [job for job in _jobs(dataops_emulator, result.pipelines[0]["id"]) if job["stage"] == "Deploy"]
+        assert (deploy["name"], deploy["status"]) == ("Deploy to Production", "success")
     if dag_id == "dataops_failure_report":
         out, err = capfd.readouterr()
         log = out + err
@@ -64,6 +68,13 @@ def test_trigger_and_wait_example_pushes_the_test_summary(dataops_run_dag: Any) 
         (summary,) = session.query(XCom).filter(XCom.run_id == result.run_id, XCom.key == "test_summary").all()
         value = summary.value if isinstance(summary.value, dict) else json.loads(summary.value)
     assert value == {"total": 3, "success": 3, "failed": 0, "skipped": 0, "error": 0}
+
+
+def _jobs(emulator: DataOpsEmulator, pipeline_id: int) -> list[dict[str, Any]]:
+    import requests
+
+    url = f"{emulator.api_url}/projects/1/pipelines/{pipeline_id}/jobs"
+    return requests.get(url, headers={"PRIVATE-TOKEN": emulator.access_token}, timeout=10).json()
 
 
 def test_create_project_example_is_idempotent(dataops_run_dag: Any) -> None:

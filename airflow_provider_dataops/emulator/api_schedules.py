@@ -1,0 +1,160 @@
+"""``/projects/:id/pipeline_schedules``: list, get, create, update, delete, take ownership, play."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from airflow_provider_dataops.emulator import errors
+from airflow_provider_dataops.emulator.api import Api, base_url
+from airflow_provider_dataops.emulator.filters import truthy
+from airflow_provider_dataops.emulator.pagination import offset_page
+from airflow_provider_dataops.emulator.params import request_params
+from airflow_provider_dataops.emulator.schedules import Schedule
+from airflow_provider_dataops.emulator.serializers import schedule_detail_json, schedule_json
+
+SCOPES = frozenset({"active", "inactive"})
+#: One cron field: numbers, ranges, steps, lists, ``*`` and month or weekday names.
+_CRON_FIELD = re.compile(
+    r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
+)
+EDITABLE = ("description", "ref", "cron", "cron_timezone", "active")
+_PATH = "/projects/{id}/pipeline_schedules"
+_ONE = _PATH + "/{schedule_id:int}"
+
+
+def _valid_cron(cron: str) -> bool:
+    fields = cron.split()
+    return len(fields) == 5 and all(_CRON_FIELD.match(part) for part in fields)
+
+
+def _valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def checked_attributes(params: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The schedule attributes among ``params``, checked the way GitLab checks them.
+
+    :param params: the request parameters.
+    :param creating: ``description``, ``ref`` and ``cron`` are then required.
+    :raises ApiError: 400 ``{"error": "... is missing"}`` or ``{"message": {field: [...]}}``.
+    """
+    if creating:
+        missing = [name for name in ("description", "ref", "cron") if params.get(name) in (None, "")]
+        if missing:
+            raise errors.param_error(", ".join(f"{name} is missing" for name in missing))
+    found = {name: params[name] for name in EDITABLE if params.get(name) is not None}
+    for name in ("description", "ref", "cron", "cron_timezone"):
+        if name in found:
+            found[name] = str(found[name])
+    if "active" in found:
+        active = found["active"]
+        found["active"] = active if isinstance(active, bool) else truthy(str(active))
+    invalid: dict[str, list[str]] = {}
+    if "cron" in found and not _valid_cron(found["cron"]):
+        invalid["cron"] = [" is invalid syntax"]
+    if "cron_timezone" in found and not _valid_timezone(found["cron_timezone"]):
+        invalid["cron_timezone"] = [" is invalid syntax"]
+    for name in ("description", "ref"):
+        if name in found and not found[name].strip():
+            invalid[name] = ["can't be blank"]
+    if invalid:
+        raise errors.message(400, invalid)
+    return found
+
+
+class ApiWithSchedules(Api):
+    """The API, with GitLab's pipeline schedule routes."""
+
+    def extra_routes(self) -> list[tuple[str, Callable[[Request], Any], str]]:
+        """The schedule routes."""
+        return [
+            (_PATH, self.list_schedules, "GET"),
+            (_PATH, self.create_schedule, "POST"),
+            (_ONE, self.get_schedule, "GET"),
+            (_ONE, self.update_schedule, "PUT"),
+            (_ONE, self.delete_schedule, "DELETE"),
+            (_ONE + "/take_ownership", self.take_ownership, "POST"),
+            (_ONE + "/play", self.play_schedule, "POST"),
+        ]
+
+    def _schedule(self, request: Request) -> Schedule:
+        project = self._project(request, self._user(request))
+        return self.state.schedules.find(project, request.path_params["schedule_id"])
+
+    def _schedule_response(self, request: Request, schedule: Schedule, status: int = 200) -> JSONResponse:
+        with self.state.lock:
+            last = None
+            if schedule.last_pipeline_id is not None:
+                last = self.state.find_pipeline(schedule.project, schedule.last_pipeline_id)
+            body = schedule_detail_json(schedule, self.state.now(), base_url(request), last)
+        return JSONResponse(body, status_code=status)
+
+    async def list_schedules(self, request: Request) -> Response:
+        """``GET .../pipeline_schedules`` with ``scope`` (``active`` or ``inactive``)."""
+        project = self._project(request, self._user(request))
+        scope = request.query_params.get("scope")
+        if scope and scope not in SCOPES:
+            raise errors.param_error("scope does not have a valid value")
+        schedules = [
+            schedule
+            for schedule in self.state.schedules.of(project)
+            if not scope or schedule.active == (scope == "active")
+        ]
+        page, headers = offset_page(schedules, request.url, request.query_params)
+        now, base = self.state.now(), base_url(request)
+        return JSONResponse([schedule_json(schedule, now, base) for schedule in page], headers=headers)
+
+    async def create_schedule(self, request: Request) -> Response:
+        """``POST .../pipeline_schedules``: 201; ``description``, ``ref`` and ``cron`` required."""
+        user = self._user(request)
+        project = self._project(request, user)
+        attributes = checked_attributes(await request_params(request), creating=True)
+        schedule = self.state.schedules.create(project, user, self.state.now(), attributes)
+        return self._schedule_response(request, schedule, 201)
+
+    async def get_schedule(self, request: Request) -> Response:
+        """``GET .../pipeline_schedules/:id``: with ``last_pipeline`` and ``variables``."""
+        return self._schedule_response(request, self._schedule(request))
+
+    async def update_schedule(self, request: Request) -> Response:
+        """``PUT .../pipeline_schedules/:id``: changes the given attributes."""
+        schedule = self._schedule(request)
+        attributes = checked_attributes(await request_params(request), creating=False)
+        self.state.schedules.update(schedule, self.state.now(), attributes)
+        return self._schedule_response(request, schedule)
+
+    async def delete_schedule(self, request: Request) -> Response:
+        """``DELETE .../pipeline_schedules/:id``: 204."""
+        self.state.schedules.delete(self._schedule(request))
+        return Response(status_code=204)
+
+    async def take_ownership(self, request: Request) -> Response:
+        """``POST .../take_ownership``: 201; the token's user becomes the owner."""
+        schedule = self._schedule(request)
+        self.state.schedules.update(schedule, self.state.now(), {"owner": self.state.user})
+        return self._schedule_response(request, schedule, 201)
+
+    async def play_schedule(self, request: Request) -> Response:
+        """``POST .../play``: 201 ``{"message": "201 Created"}``; starts a ``schedule`` pipeline.
+
+        GitLab starts it in the background, so the answer does not carry it; here it exists at once.
+        """
+        schedule = self._schedule(request)
+        pipeline = self.state.create_pipeline(
+            schedule.project,
+            ref=schedule.ref,
+            variables=[{**variable, "variable_type": "env_var"} for variable in schedule.variables],
+            source="schedule",
+        )
+        schedule.last_pipeline_id = pipeline.id
+        return JSONResponse({"message": "201 Created"}, status_code=201)

@@ -1,0 +1,214 @@
+"""Waiting for a pipeline to finish, shared by the operators that own a pipeline's outcome.
+
+One loop on the worker, one deferral to :class:`DataOpsPipelineTrigger`, one way to judge the end
+(status semantics in :mod:`~airflow_provider_dataops.status`), and one cancel on a kill or a timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowTaskTimeout
+
+from airflow_provider_dataops import retry
+from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.operators._base import publish_test_summary
+from airflow_provider_dataops.reporting import failure_report
+from airflow_provider_dataops.retry import is_retryable
+from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
+from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import BaseOperator, Context
+
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+    _OperatorBase = BaseOperator  # what the mixin is mixed into, for the type checker
+else:
+    _OperatorBase = object
+
+
+class DataOpsPipelineFailedError(AirflowException):
+    """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
+
+
+class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
+    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
+
+    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
+    """
+
+
+class DataOpsPipelineTimeoutError(AirflowException):
+    """The pipeline did not finish within the operator's ``timeout``."""
+
+
+class PipelineWaitMixin(_OperatorBase):
+    """Wait for ``_pipeline_id`` on the worker or in the triggerer, cancel it on a kill or a timeout.
+
+    The operator sets the attributes below in its constructor and ``_pipeline_id`` once it knows the
+    pipeline; it calls :meth:`_wait_until_done`, and :meth:`_complete` from ``execute_complete``.
+    """
+
+    project: int | str
+    manual_policy: ManualPolicy
+    poll_interval: float
+    timeout: float | None
+    deferrable: bool
+    cancel_on_kill: bool
+    failure_log_lines: int
+    fail_on_test_failures: bool = False  # an operator that offers the option sets it
+    dataops_conn_id: str
+    execution_timeout: timedelta | None
+    _pipeline_id: int | None
+    _cancelled: bool  # the cancel request was sent (or deliberately skipped)
+    _killed: bool  # Airflow called on_kill: stop waiting
+
+    if TYPE_CHECKING:
+        hook: DataOpsHook
+
+    def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
+        """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).
+
+        :param resume_kwargs: Passed on to ``execute_complete`` after a deferral.
+        """
+        if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
+            deadline, deadline_name = self._deadline(context)
+            self.defer(
+                trigger=DataOpsPipelineTrigger(
+                    project=self.project,
+                    pipeline_id=self._pipeline_id,
+                    dataops_conn_id=self.dataops_conn_id,
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    deadline_name=deadline_name,
+                    manual_policy=self.manual_policy.value,
+                    cancel_on_kill=self.cancel_on_kill,
+                    retry_policy=self.hook.retry_policy.to_dict(),
+                    timeout=self.hook.timeout_override,
+                ),
+                method_name="execute_complete",
+                kwargs=resume_kwargs or None,
+                timeout=None,  # the trigger enforces the deadline, so the operator can cancel
+            )
+        self._finish(self._wait(pipeline, context), context)
+
+    def _complete(self, event: Mapping[str, Any], context: Context) -> None:
+        """Finish after the trigger's (checked) event: raise its error or timeout, or judge the pipeline."""
+        status = event["status"]
+        if status == "error":
+            raise DataOpsError(str(event.get("message")))
+        if status == "timeout":
+            deadline_name = str(event.get("deadline_name", "timeout"))
+            self._cancel(f"the {deadline_name} passed")
+            self._raise_timeout(deadline_name, str(event.get("message")))
+        self._finish(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
+
+    def on_kill(self) -> None:
+        """Cancel the pipeline (when ``cancel_on_kill``) and stop waiting for it.
+
+        Airflow 3 calls this from its SIGTERM handler and lets ``execute`` run on, so the wait loop
+        checks ``_killed`` to end within one poll instead of watching the cancel for ever.
+        """
+        self._killed = True
+        if self._pipeline_id is not None:
+            self._cancel("the task was killed")
+
+    def _deadline(self, context: Context) -> tuple[float | None, str]:
+        """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
+        candidates: list[tuple[float, str]] = []
+        if self.timeout is not None:
+            candidates.append((time.time() + self.timeout, "timeout"))
+        if self.execution_timeout is not None:
+            start = getattr(context["ti"], "start_date", None)
+            begun = start.timestamp() if start else time.time()
+            candidates.append((begun + self.execution_timeout.total_seconds(), "execution_timeout"))
+        if not candidates:
+            return None, "timeout"
+        return min(candidates)
+
+    def _wait(self, pipeline: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Poll on the worker until the pipeline is no longer running or the deadline passes."""
+        deadline, deadline_name = self._deadline(context)
+        while classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
+            self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
+            remaining = None if deadline is None else deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                message = f"Pipeline {pipeline['id']} did not finish before the {deadline_name}."
+                self._cancel(f"the {deadline_name} passed")
+                self._raise_timeout(deadline_name, message)
+            retry.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+            if self._killed:
+                raise AirflowException(
+                    f"The task was killed while waiting for pipeline {pipeline['id']}; "
+                    f"{self._left_behind(pipeline['id'])}"
+                )
+            try:
+                pipeline = self.hook.get_pipeline(self.project, pipeline["id"])
+            except DataOpsError as error:
+                if not is_retryable(error):
+                    raise
+                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
+        return pipeline
+
+    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
+        outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
+        gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
+        tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
+        if gated and tests is not None and has_failures(tests):
+            self._report(pipeline, tests)
+            raise DataOpsTestsFailedError(tests_failed_message(pipeline, tests))
+        if outcome is Outcome.SUCCESS:
+            self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
+            return
+        self._report(pipeline, tests)
+        raise DataOpsPipelineFailedError(
+            f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
+        )
+
+    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
+        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
+        self.log.error("%s", report)
+
+    def _raise_timeout(self, deadline_name: str, message: str) -> None:
+        if deadline_name == "execution_timeout":
+            raise AirflowTaskTimeout(message)
+        raise DataOpsPipelineTimeoutError(message)
+
+    def _cancel(self, reason: str) -> None:
+        """Cancel the pipeline once, best effort, and log what it left behind; never waits.
+
+        Once only: a timeout cancels, then Airflow's timeout handling calls ``on_kill`` too.
+        """
+        if self._pipeline_id is None or self._cancelled:
+            return
+        self._cancelled = True
+        if not self.cancel_on_kill:
+            self.log.warning("Leaving pipeline %s running (cancel_on_kill=False).", self._pipeline_id)
+            return
+        try:
+            self.hook.cancel_pipeline(self.project, self._pipeline_id)
+        except DataOpsError as error:
+            self.log.error("Could not cancel pipeline %s: %s", self._pipeline_id, error)
+            return
+        self.log.warning("Canceled pipeline %s because %s; %s", self._pipeline_id, reason, self._left_behind())
+
+    def _left_behind(self, pipeline_id: int | None = None) -> str:
+        """One read, no waiting: the pipeline's state, for the last words of a task that stops."""
+        pipeline_id = pipeline_id or self._pipeline_id
+        if pipeline_id is None:
+            return "no pipeline was started."
+        try:
+            status = str(self.hook.get_pipeline(self.project, pipeline_id)["status"])
+        except DataOpsError as error:
+            return f"its state could not be read ({error})."
+        if classify_pipeline_status(status, ManualPolicy.WAIT) is not Outcome.RUNNING:
+            return f"it is now {status}."
+        if self._cancelled and self.cancel_on_kill:
+            return f"it is still {status}; DataOps.live finishes canceling it on its own."
+        return f"it is still {status} and keeps running."

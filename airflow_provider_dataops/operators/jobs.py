@@ -1,0 +1,213 @@
+"""DataOpsPlayJobOperator: play a manual job of a pipeline (an approval gate) and wait for the pipeline.
+
+It plays the job only while the job is ``manual``. A job that already left ``manual`` was played,
+by an earlier try or by a person, so a retry or a clear attaches to the pipeline instead of playing
+again; GitLab refuses a second play anyway (400 *Unplayable Job*), and that answer is read as
+"already played" too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
+
+from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
+from airflow_provider_dataops.errors import (
+    DataOpsBadRequestError,
+    DataOpsConfigError,
+    DataOpsError,
+    DataOpsRequestMaybeAppliedError,
+)
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, look_for, reconcile_patience
+from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
+from airflow_provider_dataops.paths import numeric_id, resource_id
+from airflow_provider_dataops.status import ManualPolicy
+from airflow_provider_dataops.triggers.pipeline import check_event
+from airflow_provider_dataops.variables import normalize_variables
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: XCom key of the played (or found) job's id.
+JOB_ID_KEY = "job_id"
+#: Job statuses before the pipeline reaches the job: there is nothing to play yet.
+NOT_REACHED = frozenset({"created", "waiting_for_resource"})
+
+
+def check_job_name(value: Any) -> str:
+    """A job name as the pipeline lists it (``"Deploy to Production"``)."""
+    if not isinstance(value, str) or not value.strip():
+        raise DataOpsConfigError(f"job_name must be the non-empty name of a job in the pipeline, got {value!r}")
+    return value
+
+
+class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
+    """Play a ``manual`` job of a pipeline by name, then wait for the pipeline like the trigger operator.
+
+    :param project: Project id or full path. Templated.
+    :param pipeline_id: The pipeline, e.g. ``"{{ ti.xcom_pull('trigger', key='pipeline_id') }}"``.
+        Templated.
+    :param job_name: The job's name, such as ``"Deploy to Production"``. Templated.
+    :param variables: Variables for this job only; numbers and booleans become strings. Templated.
+    :param wait_for_completion: Wait until the pipeline finishes.
+    :param poll_interval: Seconds between status reads while waiting.
+    :param timeout: Longest wait in seconds (or a timedelta); on expiry the pipeline is canceled (when
+        ``cancel_on_kill``) and the task fails. None: no limit beyond ``execution_timeout``.
+    :param deferrable: Wait in the triggerer instead of holding a worker slot.
+    :param cancel_on_kill: Cancel the pipeline when the task is killed or times out.
+    :param manual_policy: What the pipeline stopping in ``manual`` again (at a later gate) means:
+        ``fail``, ``succeed`` or ``wait``.
+    :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param dataops_conn_id: A ``dataops`` connection with an access token.
+    :param hook_params: Extra :class:`DataOpsHook` arguments.
+    """
+
+    template_fields: Sequence[str] = ("project", "pipeline_id", "job_name", "variables")
+    template_fields_renderers = {"variables": "json"}
+    operator_extra_links = (DataOpsPipelineLink(),)
+    ui_color = "#e8f1ff"
+
+    def __init__(
+        self,
+        *,
+        project: int | str,
+        pipeline_id: int | str,
+        job_name: str,
+        variables: Mapping[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        timeout: float | timedelta | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = True,
+        manual_policy: str = ManualPolicy.FAIL.value,
+        failure_log_lines: int = 25,
+        dataops_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.pipeline_id = pipeline_id
+        self.job_name = job_name
+        self.variables = variables
+        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.dataops_conn_id = dataops_conn_id
+        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._validate_arguments()
+        self._pipeline_id: int | None = None
+        self._cancelled = False
+        self._killed = False
+
+    def _validate_arguments(self) -> None:
+        """Check the templated arguments; at parse time only those that hold no template yet."""
+        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
+        validate_when_rendered(self.pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
+        validate_when_rendered(self.job_name, check_job_name)
+        validate_when_rendered(self.variables, normalize_variables)
+
+    def execute(self, context: Context) -> int:
+        """Play the job unless it was already played, publish the pipeline, wait; returns the job id."""
+        self._validate_arguments()
+        begin_publishing(self)
+        pipeline_id = numeric_id(self.pipeline_id, "pipeline_id")
+        job = self._find_job(pipeline_id)
+        if job["status"] == "manual":
+            job = self._play(pipeline_id, job)
+        else:
+            self.log.info(
+                "Job %r (%s) is %s: it was already played, so this task attaches to pipeline %s instead.",
+                self.job_name,
+                job["id"],
+                job["status"],
+                pipeline_id,
+            )
+        job_id = int(job["id"])
+        context["ti"].xcom_push(key=JOB_ID_KEY, value=job_id)
+        pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+        self._pipeline_id = pipeline_id  # from now on, a kill or a timeout cancels it
+        publish_pipeline(context, pipeline)
+        if self.wait_for_completion:
+            self._wait_until_done(self._settled(pipeline, job_id), context, job_id=job_id)
+        return job_id
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None, job_id: int = 0) -> int:
+        """Resume after the trigger's event; validates it before trusting it."""
+        event = check_event(event)
+        self._pipeline_id = int(event["pipeline_id"])
+        begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
+        self._complete(event, context)
+        return job_id
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _find_job(self, pipeline_id: int) -> dict[str, Any]:
+        """The newest job named ``job_name`` (a retried job is replaced by its re-run)."""
+        jobs = self.hook.list_pipeline_jobs(self.project, pipeline_id)
+        named = [job for job in jobs if job.get("name") == self.job_name]
+        if not named:
+            names = ", ".join(sorted({str(job.get("name")) for job in jobs})) or "none"
+            raise AirflowFailException(
+                f"Pipeline {pipeline_id} has no job named {self.job_name!r}; its jobs are: {names}"
+            )
+        job = max(named, key=lambda item: int(item["id"]))
+        if job["status"] in NOT_REACHED:
+            raise DataOpsError(
+                f"Job {self.job_name!r} of pipeline {pipeline_id} is {job['status']}: the pipeline has not reached "
+                "it yet. Run this task once the pipeline stops at the job (trigger it with "
+                "manual_policy='succeed')."
+            )
+        return job
+
+    def _play(self, pipeline_id: int, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Play the job; an answer that was lost, or a 400 *Unplayable Job*, is checked by re-reading it."""
+        try:
+            played = self.hook.play_job(self.project, job["id"], variables=self.variables)
+        except (DataOpsRequestMaybeAppliedError, DataOpsBadRequestError) as error:
+            if isinstance(error, DataOpsBadRequestError) and "Unplayable" not in str(error.server_message):
+                raise
+            self.log.warning("%s Reading job %s to see whether it was played.", error, job["id"])
+            found = look_for(lambda: self._left_manual(pipeline_id, int(job["id"])), reconcile_patience(self.hook))
+            if found is None:
+                raise
+            self.log.info("Job %s was played (it is %s).", found["id"], found["status"])
+            return found
+        self.log.info("Played job %r (%s): %s", self.job_name, played["id"], played.get("web_url"))
+        return played
+
+    def _left_manual(self, pipeline_id: int, job_id: int) -> dict[str, Any] | None:
+        job = next(
+            (job for job in self.hook.list_pipeline_jobs(self.project, pipeline_id) if job["id"] == job_id), None
+        )
+        return job if job is not None and job["status"] != "manual" else None
+
+    def _settled(self, pipeline: dict[str, Any], job_id: int) -> dict[str, Any]:
+        """The pipeline once GitLab has noticed the play.
+
+        GitLab updates a pipeline's status in the background, so just after a play it can still
+        read ``manual``. Until it changes, or the played job finishes (then a later gate is what
+        stops it), the pipeline is read again every few seconds, for at most the read timeout
+        plus a margin.
+        """
+        if pipeline["status"] != "manual":
+            return pipeline
+
+        def moved_on() -> dict[str, Any] | None:
+            current = self.hook.get_pipeline(self.project, pipeline["id"])
+            if current["status"] != "manual":
+                return current
+            job = self._left_manual(int(pipeline["id"]), job_id)
+            return current if job is not None and job["status"] not in ("pending", "running") else None
+
+        return look_for(moved_on, reconcile_patience(self.hook)) or pipeline

@@ -21,6 +21,8 @@ PIPELINE_URL_KEY = "pipeline_url"
 PROJECT_ID_KEY = "project_id"
 PROJECT_PATH_KEY = "project_path"
 PROJECT_URL_KEY = "project_url"
+#: Pushed by the trigger operator and the sensor when the finished pipeline has a test report.
+TEST_SUMMARY_KEY = "test_summary"
 
 
 #: The operator attribute holding the URLs it published in this process (absent: it did not run here).

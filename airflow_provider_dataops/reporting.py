@@ -1,4 +1,4 @@
-"""What a failed pipeline did wrong, for the task log: each failed job, its reason and its last lines."""
+"""What a failed pipeline did wrong, for the task log: its failed jobs and its failed test cases."""
 
 from __future__ import annotations
 
@@ -7,30 +7,52 @@ from typing import Any
 
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.test_reports import (
+    PipelineTestSummary,
+    describe_failures,
+    failed_case_lines,
+    has_failures,
+)
 
 #: Failed jobs described in full; a pipeline with more lists only their names.
 MAX_JOBS_WITH_LOGS = 5
 
 
-def failure_report(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], *, log_lines: int = 25) -> str:
-    """Describe a failed, canceled, skipped or blocked pipeline.
+def failure_report(
+    hook: DataOpsHook,
+    project: int | str,
+    pipeline: Mapping[str, Any],
+    *,
+    log_lines: int = 25,
+    test_summary: PipelineTestSummary | None = None,
+) -> str:
+    """Describe a pipeline that failed, was canceled, skipped or blocked, or whose tests failed.
 
-    Reading the jobs or logs can fail too; that is noted in the report instead of hiding the
-    pipeline's own failure.
+    Reading the jobs, logs or test report can fail too; that is noted in the report instead of hiding
+    the pipeline's own failure.
 
     :param log_lines: Lines kept from the end of each failed job's log; 0 leaves the logs out.
+    :param test_summary: The pipeline's test counts; when some failed or errored, the full test
+        report is read and those cases are listed.
     """
     header = f"Pipeline {pipeline.get('id')} ended as {pipeline.get('status')}: {pipeline.get('web_url')}"
+    return "\n".join(
+        [header, *_job_lines(hook, project, pipeline, log_lines), *_test_lines(hook, project, pipeline, test_summary)]
+    )
+
+
+def _job_lines(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], log_lines: int) -> list[str]:
     try:
         jobs = hook.list_pipeline_jobs(project, pipeline["id"], scope=["failed"])
     except DataOpsError as error:
-        return f"{header}\n  (could not list its jobs: {error})"
+        return [f"  (could not list its jobs: {error})"]
     if not jobs:
-        return f"{header}\n  No failed jobs."
-    lines = [header, f"  {len(jobs)} failed job(s):"]
+        return ["  No failed jobs."]
+    lines = [f"  {len(jobs)} failed job(s):"]
     for index, job in enumerate(jobs):
+        allowed = " (allowed to fail)" if job.get("allow_failure") else ""
         lines.append(
-            f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'} "
+            f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}{allowed} "
             f"{job.get('web_url', '')}".rstrip()
         )
         if index >= MAX_JOBS_WITH_LOGS or not log_lines:
@@ -41,4 +63,17 @@ def failure_report(hook: DataOpsHook, project: int | str, pipeline: Mapping[str,
             lines.append(f"      (log unavailable: {error})")
             continue
         lines.extend(f"      | {line}" for line in log.splitlines())
-    return "\n".join(lines)
+    return lines
+
+
+def _test_lines(
+    hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], summary: PipelineTestSummary | None
+) -> list[str]:
+    if summary is None or not has_failures(summary):
+        return []
+    header = f"  {describe_failures(summary)}:"
+    try:
+        report = hook.get_test_report(project, pipeline["id"])
+    except DataOpsError as error:
+        return [header, f"  (could not read the test report: {error})"]
+    return [header, *failed_case_lines(report)]

@@ -34,6 +34,7 @@ from airflow_provider_dataops.emulator.pagination import (
     page_size,
 )
 from airflow_provider_dataops.emulator.params import request_params
+from airflow_provider_dataops.emulator.reports import test_report_json, test_report_summary_json
 from airflow_provider_dataops.emulator.serializers import (
     group_json,
     job_json,
@@ -123,6 +124,8 @@ class Api:
             ("/projects/{id}/pipelines/{pipeline_id:int}/retry", self.retry_pipeline, "POST"),
             ("/projects/{id}/pipelines/{pipeline_id:int}/variables", self.pipeline_variables, "GET"),
             ("/projects/{id}/pipelines/{pipeline_id:int}/jobs", self.pipeline_jobs, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/test_report", self.test_report, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:int}/test_report_summary", self.test_report_summary, "GET"),
             ("/projects/{id}/jobs/{job_id:int}", self.get_job, "GET"),
             ("/projects/{id}/jobs/{job_id:int}/trace", self.job_trace, "GET"),
             ("/projects/{id}/jobs/{job_id:int}/play", self.play_job, "POST"),
@@ -431,6 +434,18 @@ class Api:
             page, headers = offset_page(jobs, request.url, query)
             body = [job_json(job, pipeline, now, base, self.state.user) for job in page]
         return JSONResponse(body, headers=headers)
+
+    async def test_report(self, request: Request) -> Response:
+        """``GET .../test_report``: every suite with its cases (zero counts before any report)."""
+        pipeline = self._pipeline(request)
+        with self.state.lock:
+            return JSONResponse(test_report_json(pipeline, self.state.now()))
+
+    async def test_report_summary(self, request: Request) -> Response:
+        """``GET .../test_report_summary``: the totals and per-suite counts, without cases."""
+        pipeline = self._pipeline(request)
+        with self.state.lock:
+            return JSONResponse(test_report_summary_json(pipeline, self.state.now()))
 
     def _job(self, request: Request) -> tuple[Job, Pipeline]:
         user = self._user(request)

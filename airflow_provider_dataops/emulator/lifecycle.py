@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from airflow_provider_dataops.emulator.model import Job
+from airflow_provider_dataops.emulator.model import Job, JUnitCase
 
 #: (stage, job name) of every emulated pipeline, in order; one job per stage.
 STAGES: tuple[tuple[str, str], ...] = (
@@ -14,11 +14,15 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("Generate Docs", "Generate Docs"),
 )
 
+#: The job that publishes a JUnit report: the last of :data:`STAGES`, whose ending the outcome decides.
+REPORTING_JOB = STAGES[-1][1]
+
 #: The manual deployment stage that ``DATAOPS_EMULATOR_OUTCOME=manual_deploy`` adds after :data:`STAGES`.
 DEPLOY_STAGE = ("Deploy", "Deploy to Production")
 
-#: Values of the ``DATAOPS_EMULATOR_OUTCOME`` pipeline variable.
-OUTCOMES = ("success", "failed", "canceled", "manual", "manual_deploy", "skipped")
+#: Values of the ``DATAOPS_EMULATOR_OUTCOME`` pipeline variable. ``tests_failed``: the last job fails
+#: but is allowed to (``allow_failure``), so the pipeline succeeds with failed tests.
+OUTCOMES = ("success", "failed", "canceled", "manual", "manual_deploy", "skipped", "tests_failed")
 #: Values of ``DATAOPS_EMULATOR_OUTCOME`` as a job variable of a play: how the played job ends.
 PLAY_OUTCOMES = ("success", "failed")
 
@@ -85,13 +89,16 @@ def plan_jobs(
             job.pending_at = start + PENDING_SHARE * seconds if index == 0 else job.started_at
             job.final_status = "success"
             is_last = index == len(stages) - 1
-            if is_last and outcome == "failed":
+            if is_last and outcome in ("failed", "tests_failed"):
                 job.final_status, job.failure_reason = "failed", "script_failure"
+                job.allow_failure = outcome == "tests_failed"
             elif is_last and outcome == "canceled":
                 job.final_status, job.cancel_at, job.cancel_delay = "canceled", end - delay, delay
             job.log_lines = job_log(
                 stage, name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=job.final_status == "failed"
             )
+            if name == REPORTING_JOB:
+                job.test_cases = junit_cases(failed=job.final_status == "failed")
         elif outcome == "manual":
             job.final_status, job.when = "manual", "manual"
         jobs.append(job)
@@ -148,6 +155,31 @@ _FAILURE_LINES = (
     "[ERROR]   000904 (42000): SQL compilation error: invalid identifier 'ORDER_TOTAL'",
     "[ERROR] Done. PASS=2 WARN=0 ERROR=1 SKIP=0 TOTAL=3",
 )
+
+
+#: The models the last job checks (its report holds one case each), as in the log's ``TOTAL=3``.
+_TESTED_MODELS = ("stg_orders", "stg_customers", "dim_customers")
+
+
+def junit_cases(*, failed: bool) -> tuple[JUnitCase, ...]:
+    """The JUnit report of the last job: every model passes, or ``dim_customers`` fails.
+
+    :param failed: the job fails (its log ends in the ``DIM_CUSTOMERS`` error).
+    """
+    cases = []
+    for index, model in enumerate(_TESTED_MODELS):
+        broken = failed and model == "dim_customers"
+        cases.append(
+            JUnitCase(
+                name=f"model.dataops.{model}",
+                classname=f"models.{'marts' if model.startswith('dim_') else 'staging'}",
+                status="failed" if broken else "success",
+                execution_time=round(0.4 + 0.3 * index, 2),
+                file=f"models/{'marts' if model.startswith('dim_') else 'staging'}/{model}.sql",
+                system_output="\n".join(_FAILURE_LINES[:2]) if broken else None,
+            )
+        )
+    return tuple(cases)
 
 
 def job_log(stage: str, name: str, *, ref: str, sha: str, pipeline_file: str, failed: bool) -> tuple[str, ...]:

@@ -287,7 +287,7 @@ def job_json(job: Job, pipeline: Pipeline, now: float, base_url: str, user: User
         "ref": pipeline.ref,
         "tag": False,
         "coverage": None,
-        "allow_failure": False,
+        "allow_failure": job.allow_failure,
         "created_at": iso(job.created_at),
         "started_at": iso(started),
         "finished_at": iso(finished),

@@ -621,6 +621,24 @@ class DataOpsHook(PipelineScheduleMethods, TransportCore, BaseHook):
             params["include_retried"] = "true"
         return list(self.paginate(pipeline_path(project, pipeline_id, "jobs"), params=params))
 
+    def get_test_report_summary(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
+        """A pipeline's test counts (``GET .../pipelines/:pipeline_id/test_report_summary``).
+
+        ``{"total": {"time", "count", "success", "failed", "skipped", "error", "suite_error"},
+        "test_suites": [{"name", "total_count", "failed_count", ...}]}``. A pipeline without test
+        reports has a ``count`` of 0. Cheap, unlike :meth:`get_test_report`.
+        """
+        return self._json("GET", pipeline_path(project, pipeline_id, "test_report_summary"))
+
+    def get_test_report(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
+        """A pipeline's full test report (``GET .../pipelines/:pipeline_id/test_report``).
+
+        Totals (``total_count``, ``failed_count``, ...) and every suite with all its ``test_cases``
+        (``status``, ``name``, ``classname``, ``file``, ``execution_time``, ``system_output``,
+        ``stack_trace``). It can be large: read :meth:`get_test_report_summary` first.
+        """
+        return self._json("GET", pipeline_path(project, pipeline_id, "test_report"))
+
     def get_job_log(
         self,
         project: int | str,

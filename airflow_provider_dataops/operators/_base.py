@@ -1,6 +1,7 @@
 """What the operators and the sensor share.
 
-Their hook, built from checked arguments, and how a write whose answer was lost is reconciled.
+Their hook, built from checked arguments, how a write whose answer was lost is reconciled, and how a
+finished pipeline's test summary is read and pushed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import Any, TypeVar
 
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection import check_conn_id
-from airflow_provider_dataops.errors import DataOpsConfigError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.links import TEST_SUMMARY_KEY
+from airflow_provider_dataops.paths import pipeline_path
+from airflow_provider_dataops.test_reports import PipelineTestSummary, summarize
 
 #: The DataOpsHook options an operator may pass through ``hook_params``.
 HOOK_PARAMS = ("timeout", "retry_policy")
@@ -49,6 +53,40 @@ def look_for(find: Callable[[], T | None], patience: float) -> T | None:
         retry.sleep(RECONCILE_DELAY)
         waited += RECONCILE_DELAY
     return found
+
+
+def publish_test_summary(
+    hook: DataOpsHook,
+    project: int | str,
+    pipeline_id: int,
+    context: Mapping[str, Any],
+    log: Any,
+    *,
+    required: bool,
+) -> PipelineTestSummary | None:
+    """Read a finished pipeline's test counts and push them as the ``test_summary`` XCom.
+
+    A pipeline without test cases pushes nothing. Call it once, after the wait: it costs a request.
+
+    :param log: The task's logger.
+    :param required: The task's outcome depends on the tests (``fail_on_test_failures``): an error
+        reading them is raised. Otherwise it is logged as a warning and the task goes on without.
+    :returns: The summary, or None when there is none (or it could not be read).
+    """
+    try:
+        summary = summarize(
+            hook.get_test_report_summary(project, pipeline_id),
+            pipeline_path(project, pipeline_id, "test_report_summary"),
+        )
+    except DataOpsError as error:
+        if required:
+            raise
+        log.warning("Could not read the test report of pipeline %s: %s", pipeline_id, error)
+        return None
+    if summary is not None:
+        context["ti"].xcom_push(key=TEST_SUMMARY_KEY, value=dict(summary))
+        log.info("Tests of pipeline %s: %s", pipeline_id, ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return summary
 
 
 def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> dict[str, Any]:

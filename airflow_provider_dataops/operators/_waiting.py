@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTimeout
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowTaskTimeout
 
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.operators._base import publish_test_summary
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
 if TYPE_CHECKING:
@@ -32,6 +34,13 @@ else:
 
 class DataOpsPipelineFailedError(AirflowException):
     """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
+
+
+class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
+    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
+
+    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
+    """
 
 
 class DataOpsPipelineTimeoutError(AirflowException):
@@ -52,6 +61,7 @@ class PipelineWaitMixin(_OperatorBase):
     deferrable: bool
     cancel_on_kill: bool
     failure_log_lines: int
+    fail_on_test_failures: bool = False  # an operator that offers the option sets it
     dataops_conn_id: str
     execution_timeout: timedelta | None
     _pipeline_id: int | None
@@ -85,9 +95,9 @@ class PipelineWaitMixin(_OperatorBase):
                 kwargs=resume_kwargs or None,
                 timeout=None,  # the trigger enforces the deadline, so the operator can cancel
             )
-        self._finish(self._wait(pipeline, context))
+        self._finish(self._wait(pipeline, context), context)
 
-    def _complete(self, event: Mapping[str, Any]) -> None:
+    def _complete(self, event: Mapping[str, Any], context: Context) -> None:
         """Finish after the trigger's (checked) event: raise its error or timeout, or judge the pipeline."""
         status = event["status"]
         if status == "error":
@@ -96,7 +106,7 @@ class PipelineWaitMixin(_OperatorBase):
             deadline_name = str(event.get("deadline_name", "timeout"))
             self._cancel(f"the {deadline_name} passed")
             self._raise_timeout(deadline_name, str(event.get("message")))
-        self._finish(self.hook.get_pipeline(self.project, event["pipeline_id"]))
+        self._finish(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
 
     def on_kill(self) -> None:
         """Cancel the pipeline (when ``cancel_on_kill``) and stop waiting for it.
@@ -145,16 +155,25 @@ class PipelineWaitMixin(_OperatorBase):
                 self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
         return pipeline
 
-    def _finish(self, pipeline: Mapping[str, Any]) -> None:
-        """Succeed quietly, or fail with the pipeline URL and the failed jobs in the log."""
+    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
+        gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
+        tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
+        if gated and tests is not None and has_failures(tests):
+            self._report(pipeline, tests)
+            raise DataOpsTestsFailedError(tests_failed_message(pipeline, tests))
         if outcome is Outcome.SUCCESS:
             self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
             return
-        self.log.error("%s", failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines))
+        self._report(pipeline, tests)
         raise DataOpsPipelineFailedError(
             f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
         )
+
+    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
+        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
+        self.log.error("%s", report)
 
     def _raise_timeout(self, deadline_name: str, message: str) -> None:
         if deadline_name == "execution_timeout":

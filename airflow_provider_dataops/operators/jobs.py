@@ -147,7 +147,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
         event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
-        self._complete(event)
+        self._complete(event, context)
         return job_id
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ Guarantees, in order of importance:
   starts;
 * never an orphaned pipeline: a timeout, ``execution_timeout`` or a kill cancels it
   (``cancel_on_kill``; a kill while deferred needs Airflow 3.3's trigger ``on_kill``);
-* a failure says why: the task log lists each failed job with its reason, URL and last log lines.
+* a failure says why: the task log lists each failed job with its reason, URL and last log lines,
+  and each failed test case with the first lines of its output.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from airflow_provider_dataops.operators._waiting import (
 )
 from airflow_provider_dataops.operators._waiting import (
     DataOpsPipelineTimeoutError as DataOpsPipelineTimeoutError,
+)
+from airflow_provider_dataops.operators._waiting import (
+    DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
 from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
 from airflow_provider_dataops.paths import check_ref, resource_id
@@ -97,6 +101,9 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
     :param retry_failed_pipeline: On a task retry after the pipeline failed, re-run its failed jobs
         (``POST .../retry``) instead of starting a new pipeline.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param fail_on_test_failures: Fail the task (:class:`DataOpsTestsFailedError`, no retries) when
+        the pipeline succeeded but test cases in its test report failed or errored (jobs with
+        ``allow_failure``).
     :param dataops_conn_id: A ``dataops`` connection.
     :param hook_params: Extra :class:`DataOpsHook` arguments, e.g. ``{"retry_policy": {"max_attempts": 5}}``.
     """
@@ -122,6 +129,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         manual_policy: str = ManualPolicy.FAIL.value,
         retry_failed_pipeline: bool = False,
         failure_log_lines: int = 25,
+        fail_on_test_failures: bool = False,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -139,6 +147,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -272,7 +281,9 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         pipeline_id = stored_pipeline_id(external_id)
         if self._pipeline_id != pipeline_id:  # the mixin skipped poll_until_complete
             self._pipeline_id = pipeline_id
-            publish_pipeline(context, self.hook.get_pipeline(self.project, pipeline_id))
+            pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+            publish_pipeline(context, pipeline)
+            self._finish(pipeline, context)  # its tests, as the try that waited for it saw them
         return pipeline_id
 
     # -- deferred resume -------------------------------------------------------------------------
@@ -282,7 +293,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
-        self._complete(event)
+        self._complete(event, context)
         return self._pipeline_id
 
     # -- helpers ---------------------------------------------------------------------------------

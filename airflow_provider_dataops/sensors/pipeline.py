@@ -18,12 +18,14 @@ from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
+from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, publish_test_summary
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators._waiting import DataOpsTestsFailedError
 from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         ``wait``.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.operators.pipeline.DataOpsTestsFailedError`,
+        a skip with ``soft_fail``) when the pipeline succeeded but test cases failed or errored.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
     :param hook_params: Extra :class:`DataOpsHook` arguments.
     """
@@ -62,6 +66,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         manual_policy: str = ManualPolicy.FAIL.value,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_log_lines: int = 25,
+        fail_on_test_failures: bool = False,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -76,6 +81,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
         self.deferrable = check_bool(deferrable, "deferrable")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
         self.dataops_conn_id = dataops_conn_id
@@ -114,7 +120,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self._publish(context, pipeline)
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
         if outcome is Outcome.FAILURE:
-            self._fail(pipeline)
+            self._fail(pipeline, context)
         self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
         return outcome is Outcome.SUCCESS
 
@@ -122,10 +128,12 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         """Poke, reschedule or defer, by the sensor's mode and ``deferrable``."""
         begin_publishing(self)
         if not self.deferrable:
-            super().execute(context)
+            super().execute(context)  # returns once a poke saw the pipeline succeed
+            self._succeed(context)
             return
         try:
             if self.poke(context):
+                self._succeed(context)
                 return
         except AirflowFailException as error:
             # BaseSensorOperator.execute applies soft_fail/never_fail to poke; this first poke too.
@@ -162,20 +170,41 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         if event["status"] == "success":
             self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))
+            self._succeed(context)
             return
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
         if event["status"] == "error":
             raise DataOpsError(str(event.get("message")))
-        self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]))
+        self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
 
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         if self._published != pipeline["id"]:
             publish_pipeline(context, pipeline)
             self._published = int(pipeline["id"])
 
-    def _fail(self, pipeline: Mapping[str, Any]) -> None:
-        self.log.error("%s", failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines))
+    def _tests(self, pipeline_id: int, context: Context, *, required: bool) -> PipelineTestSummary | None:
+        return publish_test_summary(self.hook, self.project, pipeline_id, context, self.log, required=required)
+
+    def _succeed(self, context: Context) -> None:
+        """After the pipeline succeeded: push its test summary; fail on failed tests when asked to."""
+        pipeline_id = int(self._published or 0)
+        tests = self._tests(pipeline_id, context, required=self.fail_on_test_failures)
+        if not (self.fail_on_test_failures and tests is not None and has_failures(tests)):
+            return
+        pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+        self._report(pipeline, tests)
+        message = tests_failed_message(pipeline, tests)
+        if self.soft_fail:
+            raise AirflowSkipException(f"Skipping: {message}")
+        raise DataOpsTestsFailedError(message)
+
+    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
+        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
+        self.log.error("%s", report)
+
+    def _fail(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        self._report(pipeline, self._tests(int(pipeline["id"]), context, required=False))
         # AirflowFailException: retrying cannot change a finished pipeline; soft_fail makes it a skip.
         raise AirflowFailException(
             f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"

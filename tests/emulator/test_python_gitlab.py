@@ -39,6 +39,12 @@ def test_python_gitlab_end_to_end(emu):
     assert [job.failure_reason for job in failed] == ["script_failure"]
     trace = project.jobs.get(failed[0].id, lazy=True).trace()
     assert b"ERROR: Job failed: exit code 1" in trace
+    summary = pipeline.test_report_summary.get()
+    assert (summary.total["count"], summary.total["failed"]) == (3, 1)
+    report = pipeline.test_report.get()
+    assert report.failed_count == 1
+    failing = [case for case in report.test_suites[0]["test_cases"] if case["status"] == "failed"]
+    assert [case["name"] for case in failing] == ["model.dataops.dim_customers"]
 
     triggered = project.trigger_pipeline("main", emu.trigger_token, variables={"_PIPELINE_FILE_NAME": "full-ci.yml"})
     assert triggered.source == "trigger"
@@ -67,6 +73,9 @@ def test_python_gitlab_keyset_and_errors(emu):
     with pytest.raises(gitlab.exceptions.GitlabGetError) as missing:
         gl.projects.get("demo/nope")
     assert missing.value.response_code == 404
+    with pytest.raises(gitlab.exceptions.GitlabGetError) as no_pipeline:
+        gl.projects.get(1, lazy=True).pipelines.get(999, lazy=True).test_report.get()
+    assert no_pipeline.value.response_code == 404
 
 
 def test_python_gitlab_manual_jobs_and_schedules(emu):

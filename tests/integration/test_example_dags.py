@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -50,6 +51,23 @@ def test_example_reaches_its_state(
         assert "failed job(s)" in log
         assert "script_failure" in log
         assert result.pipelines[0]["web_url"] in log
+        assert "[failed] Generate Docs :: model.dataops.dim_customers" in log
+
+
+def test_trigger_and_wait_example_pushes_the_test_summary(dataops_run_dag: Any) -> None:
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.xcom import XComModel as XCom
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import BaseXCom as XCom
+
+    result = dataops_run_dag("dataops_trigger_and_wait")
+    assert result.state == "success"
+    with create_session() as session:
+        (summary,) = session.query(XCom).filter(XCom.run_id == result.run_id, XCom.key == "test_summary").all()
+        value = summary.value if isinstance(summary.value, dict) else json.loads(summary.value)
+    assert value == {"total": 3, "success": 3, "failed": 0, "skipped": 0, "error": 0}
 
 
 def _jobs(emulator: DataOpsEmulator, pipeline_id: int) -> list[dict[str, Any]]:

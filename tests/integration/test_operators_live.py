@@ -19,6 +19,7 @@ from airflow_provider_dataops.operators.pipeline import (
     MARKER_VARIABLE,
     DataOpsPipelineFailedError,
     DataOpsPipelineTimeoutError,
+    DataOpsTestsFailedError,
     DataOpsTriggerPipelineOperator,
 )
 from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
@@ -82,6 +83,55 @@ def test_failure_report_names_the_failed_job_and_its_log(
     assert "1 failed job(s)" in log
     assert "script_failure" in log
     assert "      | " in log  # the job's last log lines
+
+
+# -- test reports -------------------------------------------------------------------------------
+
+
+def pushed(context: dict[str, Any]) -> dict[str, Any]:
+    return {call.kwargs["key"]: call.kwargs["value"] for call in context["ti"].xcom_push.call_args_list}
+
+
+def test_a_finished_run_pushes_its_test_summary(dataops_connection_env: DataOpsEmulator) -> None:
+    context = task_context()
+    trigger_op().execute(context)
+    assert pushed(context)["test_summary"] == {"total": 3, "success": 3, "failed": 0, "skipped": 0, "error": 0}
+
+
+def test_a_run_without_a_test_report_pushes_no_summary(dataops_connection_env: DataOpsEmulator) -> None:
+    context = task_context()
+    trigger_op(variables={"DATAOPS_EMULATOR_OUTCOME": "manual"}, manual_policy="succeed").execute(context)
+    assert "test_summary" not in pushed(context)
+    assert "pipeline_id" in pushed(context)
+
+
+def test_failure_report_lists_the_failing_test_cases(
+    dataops_connection_env: DataOpsEmulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    context = task_context()
+    with pytest.raises(DataOpsPipelineFailedError):
+        trigger_op(variables={"DATAOPS_EMULATOR_OUTCOME": "failed"}).execute(context)
+    out, err = capfd.readouterr()
+    log = caplog.text + out + err
+    assert "1 of 3 test case(s) failed or errored:" in log
+    assert "  - [failed] Generate Docs :: model.dataops.dim_customers (models.marts)" in log
+    assert "invalid identifier 'ORDER_TOTAL'" in log
+    assert pushed(context)["test_summary"]["failed"] == 1
+
+
+def test_tests_that_fail_in_a_succeeded_pipeline(dataops_connection_env: DataOpsEmulator) -> None:
+    variables = {"DATAOPS_EMULATOR_OUTCOME": "tests_failed"}
+    context = task_context()
+    assert trigger_op(variables=variables).execute(context) > 0  # off by default: the pipeline succeeded
+    assert pushed(context)["test_summary"]["failed"] == 1
+    with pytest.raises(DataOpsTestsFailedError, match="succeeded, but 1 of 3 test case"):
+        trigger_op(variables=variables, fail_on_test_failures=True).execute(task_context(run_id="manual__it2"))
+    assert statuses(dataops_connection_env) == ["success", "success"]
+    sensor = DataOpsPipelineSensor(
+        task_id="watch", project=PROJECT, ref="main", poke_interval=0.2, timeout=30, fail_on_test_failures=True
+    )
+    with pytest.raises(DataOpsTestsFailedError):
+        sensor.execute(task_context())
 
 
 # -- cancel and timeouts ------------------------------------------------------------------------

@@ -312,7 +312,12 @@ def test_first_try_does_not_look_for_earlier_pipelines(hook, requests_mock: rm.M
     requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
     reads(requests_mock, 7, "success")
     operator().execute(make_context())
-    assert [r.method for r in requests_mock.request_history] == ["POST", "GET"]
+    # The trigger, one read, and the finished pipeline's test summary: no search for earlier pipelines.
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in requests_mock.request_history] == [
+        ("POST", "pipeline"),
+        ("GET", "7"),
+        ("GET", "test_report_summary"),
+    ]
 
 
 def test_ambiguous_post_that_took_effect_is_not_repeated(hook, requests_mock: rm.Mocker) -> None:

@@ -22,7 +22,7 @@ with DAG(
         ref="main",
         pipeline_file="full-ci.yml",
         deferrable=True,  # or set [operators] default_deferrable = True
-        poll_interval=5,
+        poll_interval=15,  # the triggerer reads the pipeline this often
         execution_timeout=timedelta(hours=3),  # honoured while deferred: the pipeline is canceled
     )
     # [END howto_deferrable]

@@ -29,7 +29,7 @@ with DAG(
         project="demo/dataops-project",
         pipeline_id="{{ ti.xcom_pull(task_ids='start_pipeline', key='pipeline_id') }}",
         mode="reschedule",  # free the worker slot between pokes; or deferrable=True
-        poke_interval=5,
+        poke_interval=30,  # each poke starts a task: not less in reschedule mode (see the docs)
         timeout=60 * 60,
     )
     start >> wait

@@ -205,8 +205,15 @@ class AirflowAPI:
 class Emulator:
     """The DataOps.live emulator's control API: pipelines and the request log, shared by every test."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, access_token: str) -> None:
         self.url = url.rstrip("/")
+        self.headers = {"PRIVATE-TOKEN": access_token}
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call to the emulated DataOps.live API (``/api/v4``) with the access token, as a user makes."""
+        response = requests.request(method, f"{self.url}/api/v4{path}", headers=self.headers, timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
 
     def pipelines(self) -> list[dict[str, Any]]:
         return list(requests.get(f"{self.url}/-/emulator/pipelines", timeout=30).json())
@@ -223,6 +230,39 @@ class Emulator:
             if marker.startswith(wanted) and (task_id is None or f" task={task_id} " in marker):
                 found.append({**pipeline, "marker": marker})
         return sorted(found, key=lambda p: p["id"])
+
+    def new_project(self, namespace: str) -> str:
+        """A project of its own in a new group ``namespace``, so a test can count every pipeline in it."""
+        seeded = {"count": 1, "namespace": namespace}
+        requests.post(f"{self.url}/-/emulator/projects/seed", json=seeded, timeout=30).raise_for_status()
+        newest = self.api("GET", "/projects", params={"order_by": "id", "sort": "desc", "per_page": 100})
+        (project,) = [p for p in newest if p["namespace"]["full_path"] == namespace]
+        return str(project["path_with_namespace"])
+
+    def start_pipeline(self, project: str, seconds: float) -> dict[str, Any]:
+        """Start a pipeline that takes ``seconds``, as a user or another system does."""
+        body = {
+            "ref": "main",
+            "variables": [{"key": "DATAOPS_EMULATOR_SECONDS", "value": str(seconds)}],
+        }
+        return dict(self.api("POST", f"/projects/{quote(project, safe='')}/pipeline", json=body))
+
+    def cancel_pipeline(self, project: str, pipeline_id: int) -> None:
+        self.api("POST", f"/projects/{quote(project, safe='')}/pipelines/{pipeline_id}/cancel")
+
+    def pipelines_in(self, project: str) -> list[dict[str, Any]]:
+        """Every pipeline of a project, oldest first."""
+        return sorted((p for p in self.pipelines() if p["project"] == project), key=lambda p: p["id"])
+
+    def projects_named(self, name: str) -> list[dict[str, Any]]:
+        """Every project called ``name``."""
+        found = self.api("GET", "/projects", params={"search": name, "per_page": 100})
+        return [p for p in found if p["name"] == name]
+
+    def delay_creates(self, seconds: float) -> None:
+        """Hold the next ``POST /projects`` for ``seconds``: it takes effect after a short-timeout client gave up."""
+        fault = {"action": "latency", "method": "POST", "path": "^/api/v4/projects$", "times": 1, "seconds": seconds}
+        requests.post(f"{self.url}/-/emulator/faults", json=fault, timeout=30).raise_for_status()
 
     def delay_cancel(self, pipeline_id: int, seconds: float) -> None:
         """Hold the next cancel request of a pipeline for ``seconds`` (other requests go on)."""

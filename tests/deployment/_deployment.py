@@ -61,7 +61,7 @@ class Deployment:
         wait_for(self._healthy, 180, "the api-server, scheduler, dag-processor and triggerer to report healthy")
         self.api = AirflowAPI(self.base_url, "admin", self.password)
         wait_for(self._all_dag_files_parsed, 180, "the dag-processor to parse every DAG file")
-        self.emulator = Emulator(self.emulator_url)
+        self.emulator = Emulator(self.emulator_url, self.access_token)
         self.timings["ready"] = time.monotonic() - started
 
     def _start_database(self) -> str:
@@ -148,7 +148,7 @@ class Deployment:
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",

@@ -8,16 +8,35 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import psutil
+
 from tests.deployment._api import AirflowAPI, Emulator
 
 #: Pipeline statuses that are not final: "none left running at the end" means none of these.
 UNSETTLED = frozenset({"created", "waiting_for_resource", "preparing", "pending", "running", "canceling"})
 
 
+#: Seconds between the starts of two scenarios: a burst of task starts on 2 cores makes every
+#: worker slow to report a try's end, which is what Airflow 3.3's scheduler race needs (see
+#: "Airflow behaviour the suite works around" in docs/deployment-tests.rst).
+STAGGER = 1.5
+
+
 def run_concurrently(scenarios: Mapping[str, Callable[[], Any]]) -> dict[str, Future[Any]]:
-    """Start every scenario at once (each drives its own DAG run); tests then wait on their own result."""
+    """Start every scenario (each drives its own DAG run), ``STAGGER`` seconds apart, in the given order.
+
+    Tests then wait on their own result. List the longest scenarios first.
+    """
+
+    def delayed(scenario: Callable[[], Any], delay: float) -> Any:
+        time.sleep(delay)
+        return scenario()
+
     pool = ThreadPoolExecutor(max_workers=len(scenarios), thread_name_prefix="scenario")
-    futures = {name: pool.submit(scenario) for name, scenario in scenarios.items()}
+    futures = {
+        name: pool.submit(delayed, scenario, index * STAGGER)
+        for index, (name, scenario) in enumerate(scenarios.items())
+    }
     pool.shutdown(wait=False)
     return futures
 
@@ -70,14 +89,50 @@ def wait_waiting(
     """Wait until the task is ``running`` (on the worker) or ``deferred`` with its pipeline started."""
     ti = api.wait_ti(dag_id, run_id, "run", [state], timeout)
     pipeline = wait_pipelines(emulator, dag_id, run_id, 1)[0]
-    if state == "deferred":  # and the triggerer runs the trigger (only then can a kill reach it)
-        try_number = int(ti["try_number"])
-        deadline = time.monotonic() + timeout
-        while not re.search(r"trigger \S+ \(ID \d+\) starting", api.log(dag_id, run_id, "run", try_number)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{dag_id}/{run_id}: the triggerer never started the trigger")
-            time.sleep(3)
+    if state == "deferred":
+        wait_trigger_started(api, dag_id, run_id, "run", int(ti["try_number"]), timeout)
     return ti, pipeline
+
+
+def wait_waiting_ti(d: Any, dag_id: str, run_id: str, task_id: str, state: str, timeout: float = 180) -> dict[str, Any]:
+    """Wait until the task instance is in ``state``; when ``deferred``, also until its trigger runs."""
+    ti = d.api.wait_ti(dag_id, run_id, task_id, [state], timeout)
+    if state == "deferred":
+        wait_trigger_started(d.api, dag_id, run_id, task_id, int(ti["try_number"]), timeout)
+    return ti
+
+
+def wait_trigger_started(
+    api: AirflowAPI, dag_id: str, run_id: str, task_id: str, try_number: int, timeout: float
+) -> None:
+    """Wait until the triggerer runs the task's trigger (only then can a kill reach it)."""
+    deadline = time.monotonic() + timeout
+    while not re.search(r"trigger \S+ \(ID \d+\) starting", api.log(dag_id, run_id, task_id, try_number)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{dag_id}/{run_id}: the triggerer never started the trigger")
+        time.sleep(3)
+
+
+def _process_titled(title: str, timeout: float = 30) -> psutil.Process:
+    """The process titled ``title`` (a task's process retitles itself a moment after it starts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in psutil.process_iter(["cmdline"]):
+            if " ".join(process.info["cmdline"] or []).strip() == title:
+                return process
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no process is titled {title!r}")
+        time.sleep(1)
+
+
+def task_process(ti_id: str) -> psutil.Process:
+    """The process that runs the task's code: Airflow 3's task runner titles itself ``airflow worker -- <ti id>``."""
+    return _process_titled(f"airflow worker -- {ti_id}")
+
+
+def supervisor_process(ti_id: str) -> psutil.Process:
+    """The task's supervisor, which heartbeats for it: the ``LocalExecutor`` worker, the task process's parent."""
+    return _process_titled(f"airflow worker -- LocalExecutor: {ti_id}")
 
 
 def cancel_count(emulator: Emulator, pipeline: Mapping[str, Any]) -> int:

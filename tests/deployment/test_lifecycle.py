@@ -13,16 +13,19 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-import psutil
 import pytest
 
 from tests.deployment._deployment import Deployment
+from tests.deployment._project_rows import project_rows
 from tests.deployment._scenario import (
     assert_pipelines,
     cancel_count,
     run_concurrently,
+    supervisor_process,
+    task_process,
     wait_waiting,
 )
+from tests.deployment._sensor_rows import SENSOR_SCENARIOS
 
 pytestmark = pytest.mark.deployment
 
@@ -90,27 +93,71 @@ def _deadline(d: Deployment, dag_id: str, error: str) -> None:
     assert api.task_instance(dag_id, run_id, "run")["state"] == "success"
 
 
-def _task_process(ti_id: str) -> psutil.Process:
-    """The task's own process: Airflow 3's task runner titles itself ``airflow worker -- <ti id>``."""
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if cmdline.startswith("airflow worker -- ") and cmdline.endswith(ti_id):
-            return process
-    raise AssertionError(f"no process runs task instance {ti_id}")
-
-
 def _kill_and_retry(d: Deployment) -> None:
+    """kill -9 of the task's process: its supervisor reports the try failed at once (no heartbeat
+    timeout), and the retry re-attaches to P."""
     api, emulator = d.api, d.emulator
     dag_id = "deploy_worker_retry"
     run_id = api.trigger(dag_id, conf={"seconds": 30}, prefix="kill9")
     ti, pipeline = wait_waiting(api, emulator, dag_id, run_id, "running")
     time.sleep(2)  # well into the wait loop
-    _task_process(ti["id"]).send_signal(signal.SIGKILL)
+    task_process(ti["id"]).send_signal(signal.SIGKILL)
     api.wait_ti(dag_id, run_id, "run", ["success", "failed"], 180, min_try=2)
     (only,) = assert_pipelines(api, emulator, dag_id, run_id, ["success"])
     assert only["id"] == pipeline["id"]
     assert cancel_count(emulator, only) == 0
     assert api.task_instance(dag_id, run_id, "run")["state"] == "success"
+    assert run_id not in _heartbeat_timeouts(d), "the supervisor should have reported the kill"
+
+
+def _heartbeat_timeouts(d: Deployment) -> str:
+    """The scheduler's reports of task instances without a heartbeat."""
+    return "\n".join(line for line in d.processes.logs("scheduler").splitlines() if "without a heartbeat" in line)
+
+
+def _heartbeat_timeout(d: Deployment) -> None:
+    """The whole worker dies (supervisor and task, kill -9): no heartbeat, so the scheduler sets the
+    task instance up_for_retry after ``task_instance_heartbeat_timeout``; the retry re-attaches to P."""
+    api, emulator = d.api, d.emulator
+    dag_id = "deploy_worker_retry"
+    run_id = api.trigger(dag_id, conf={"seconds": 90}, prefix="heartbeat")
+    ti, pipeline = wait_waiting(api, emulator, dag_id, run_id, "running")
+    time.sleep(2)  # well into the wait loop
+    task, supervisor = task_process(str(ti["id"])), supervisor_process(str(ti["id"]))
+    assert task.ppid() == supervisor.pid
+    supervisor.send_signal(signal.SIGKILL)  # first, so that nothing reports the task's end
+    task.send_signal(signal.SIGKILL)
+    api.wait_ti(dag_id, run_id, "run", ["success", "failed"], 300, min_try=2)
+    (only,) = assert_pipelines(api, emulator, dag_id, run_id, ["success"])
+    assert only["id"] == pipeline["id"]
+    assert cancel_count(emulator, only) == 0
+    ti = api.task_instance(dag_id, run_id, "run")
+    assert (ti["state"], ti["try_number"]) == ("success", 2), api.all_logs(dag_id, run_id, "run")
+    assert run_id in _heartbeat_timeouts(d), "the scheduler never reported the task instance without a heartbeat"
+
+
+def _paused_worker_wakes_up(d: Deployment) -> None:
+    """The worker stops (SIGSTOP: a frozen VM, a swap storm) past the heartbeat timeout, and the retry
+    re-attaches to P. Then the old worker wakes up: its supervisor learns its try is gone and
+    SIGTERMs the task, whose ``on_kill`` must not cancel P, which the newer try now watches."""
+    api, emulator = d.api, d.emulator
+    dag_id = "deploy_worker_retry"
+    run_id = api.trigger(dag_id, conf={"seconds": 120}, prefix="paused")
+    ti, pipeline = wait_waiting(api, emulator, dag_id, run_id, "running")
+    time.sleep(2)  # well into the wait loop
+    paused = [supervisor_process(str(ti["id"])), task_process(str(ti["id"]))]
+    for process in paused:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        api.wait_ti(dag_id, run_id, "run", ["running"], 240, min_try=2)
+        time.sleep(5)  # the new try has re-attached to P
+    finally:
+        for process in paused:
+            process.send_signal(signal.SIGCONT)
+    api.wait_ti(dag_id, run_id, "run", ["success", "failed"], 300, min_try=2)
+    (only,) = assert_pipelines(api, emulator, dag_id, run_id, ["success"])
+    assert only["id"] == pipeline["id"]
+    assert cancel_count(emulator, only) == 0
 
 
 def _retry_after_failure(d: Deployment, dag_id: str, expected: list[str]) -> None:
@@ -149,7 +196,12 @@ def _link_without_pipeline(d: Deployment) -> None:
     assert not [line for line in scheduler if "XCom not found" in line], scheduler
 
 
+#: Started in this order, a moment apart (``run_concurrently``): the longest first.
 SCENARIOS: dict[str, Callable[[Deployment], None]] = {
+    "project_rows": project_rows,
+    "heartbeat_timeout_then_retry_reattaches": _heartbeat_timeout,
+    "paused_worker_wakes_after_heartbeat_timeout": _paused_worker_wakes_up,
+    **SENSOR_SCENARIOS,
     "clear_waiting_on_worker": lambda d: _clear_while_waiting(d, "deploy_worker", "running"),
     "clear_deferred": lambda d: _clear_while_waiting(d, "deploy_deferred", "deferred"),
     "clear_deferred_before_the_cancel_lands": lambda d: _clear_while_waiting(
@@ -182,6 +234,23 @@ def scenarios(deployment: Deployment) -> dict[str, Future[Any]]:
     return run_concurrently({name: (lambda s=scenario: s(deployment)) for name, scenario in SCENARIOS.items()})
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+#: Rows the provider does not keep yet: each test fails until the defect is fixed, then must be un-marked.
+KNOWN_DEFECTS = {
+    "paused_worker_wakes_after_heartbeat_timeout": (
+        "the woken try's on_kill cancels the pipeline its retry re-attached to; the retry fails and the "
+        "next one starts a second pipeline"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[name]))
+        if name in KNOWN_DEFECTS
+        else name
+        for name in SCENARIOS
+    ],
+)
 def test_contract_row(scenarios: dict[str, Future[Any]], name: str) -> None:
     scenarios[name].result(timeout=SCENARIO_TIMEOUT)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.deployment
 def _ti_processes(ti_id: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
-        if " ".join(process.info["cmdline"] or []).endswith(ti_id):
+        if " ".join(process.info["cmdline"] or []).strip().endswith(ti_id):
             found.append(process)
     return found
 

@@ -15,7 +15,9 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.operators._base import publish_test_summary
+from airflow_provider_dataops.operators._validation import check_bool
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
@@ -50,11 +52,13 @@ class DataOpsPipelineTimeoutError(AirflowException):
 class PipelineWaitMixin(_OperatorBase):
     """Wait for ``_pipeline_id`` on the worker or in the triggerer, cancel it on a kill or a timeout.
 
-    The operator sets the attributes below in its constructor and ``_pipeline_id`` once it knows the
-    pipeline; it calls :meth:`_wait_until_done`, and :meth:`_complete` from ``execute_complete``.
+    The operator sets the attributes below in its constructor (:meth:`_set_wait_arguments`) and
+    ``_pipeline_id`` once it knows the pipeline; it calls :meth:`_wait_until_done`, and
+    :meth:`_complete` from ``execute_complete``.
     """
 
     project: int | str
+    wait_for_completion: bool
     manual_policy: ManualPolicy
     poll_interval: float
     timeout: float | None
@@ -70,6 +74,29 @@ class PipelineWaitMixin(_OperatorBase):
 
     if TYPE_CHECKING:
         hook: DataOpsHook
+
+    def _set_wait_arguments(
+        self,
+        *,
+        wait_for_completion: Any,
+        poll_interval: Any,
+        timeout: Any,
+        deferrable: Any,
+        cancel_on_kill: Any,
+        manual_policy: Any,
+        failure_log_lines: Any,
+    ) -> None:
+        """Check and keep the arguments every waiting operator takes, naming the bad one."""
+        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self._pipeline_id = None
+        self._cancelled = False
+        self._killed = False
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).

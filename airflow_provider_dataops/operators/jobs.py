@@ -21,10 +21,9 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, look_for, reconcile_patience
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators._validation import validate_when_rendered
 from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
 from airflow_provider_dataops.paths import numeric_id, resource_id
 from airflow_provider_dataops.status import ManualPolicy
@@ -96,19 +95,18 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
         self.pipeline_id = pipeline_id
         self.job_name = job_name
         self.variables = variables
-        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
-        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
-        self.deferrable = check_bool(deferrable, "deferrable")
-        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
-        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self._set_wait_arguments(
+            wait_for_completion=wait_for_completion,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            deferrable=deferrable,
+            cancel_on_kill=cancel_on_kill,
+            manual_policy=manual_policy,
+            failure_log_lines=failure_log_lines,
+        )
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
-        self._pipeline_id: int | None = None
-        self._cancelled = False
-        self._killed = False
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""

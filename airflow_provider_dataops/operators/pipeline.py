@@ -29,7 +29,6 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
-from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
@@ -139,21 +138,20 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         self.ref = ref
         self.pipeline_file = pipeline_file
         self.variables = variables
-        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
-        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
-        self.deferrable = check_bool(deferrable, "deferrable")
-        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
-        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self._set_wait_arguments(
+            wait_for_completion=wait_for_completion,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            deferrable=deferrable,
+            cancel_on_kill=cancel_on_kill,
+            manual_policy=manual_policy,
+            failure_log_lines=failure_log_lines,
+        )
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
-        self._pipeline_id: int | None = None
-        self._cancelled = False
-        self._killed = False
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""

@@ -215,7 +215,11 @@ def test_proxy_credentials_never_appear_in_messages(
 def test_socks_proxy_needs_both_transports_socks_support(
     kind: str, monkeypatch: pytest.MonkeyPatch, no_requests: Callable[[], None]
 ) -> None:
-    # As installed here: neither PySocks (requests) nor socksio (httpx).
+    # Neither PySocks (requests) nor socksio (httpx); which are really installed depends on the
+    # environment (selenium, a dev dependency, brings PySocks), so the test decides.
+    monkeypatch.setattr(
+        connection, "SOCKS_PACKAGES", {"no_such_module_y": "requests[socks]", "no_such_module_x": "httpx[socks]"}
+    )
     error = config_error(kind, monkeypatch, extra={"proxy": "socks5h://proxy.internal:1080"})
     assert "needs requests[socks] and httpx[socks] installed" in str(error)
     # Only one of the two: still refused, since either hook may read the connection.

@@ -517,22 +517,27 @@ class EmulatorState:
             again = [job for job in pipeline.current_jobs() if job.status(now) in ("failed", "canceled")]
             if not again:
                 return
-            for job in again:
-                job.retried = True
-            jobs = plan_jobs(
-                [(job.stage, job.name) for job in again],
-                start=now,
-                seconds=pipeline.seconds,
-                outcome="success",
-                new_id=self._new_job_id,
-                ref=pipeline.ref,
-                sha=pipeline.sha,
-                pipeline_file=self._pipeline_file(pipeline),
-            )
-            pipeline.jobs.extend(jobs)
-            for job in jobs:
-                self._jobs[job.id] = (job, pipeline)
-            pipeline.project.last_activity_at = now
+            self._rerun(pipeline, again, now)
+
+    def _rerun(self, pipeline: Pipeline, retried: list[Job], now: float) -> list[Job]:
+        """New jobs that run ``retried`` again, to success, from ``now`` (call with the lock held)."""
+        for job in retried:
+            job.retried = True
+        jobs = plan_jobs(
+            [(job.stage, job.name) for job in retried],
+            start=now,
+            seconds=pipeline.seconds,
+            outcome="success",
+            new_id=self._new_job_id,
+            ref=pipeline.ref,
+            sha=pipeline.sha,
+            pipeline_file=self._pipeline_file(pipeline),
+        )
+        pipeline.jobs.extend(jobs)
+        for job in jobs:
+            self._jobs[job.id] = (job, pipeline)
+        pipeline.project.last_activity_at = now
+        return jobs
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -587,20 +592,7 @@ class EmulatorState:
             now = self.now()
             if job.retried or job.status(now) not in ("success", "failed", "canceled"):
                 raise errors.message(403, "403 Forbidden - Job is not retryable")
-            job.retried = True
-            (again,) = plan_jobs(
-                [(job.stage, job.name)],
-                start=now,
-                seconds=pipeline.seconds,
-                outcome="success",
-                new_id=self._new_job_id,
-                ref=pipeline.ref,
-                sha=pipeline.sha,
-                pipeline_file=self._pipeline_file(pipeline),
-            )
-            pipeline.jobs.append(again)
-            self._jobs[again.id] = (again, pipeline)
-            pipeline.project.last_activity_at = now
+            (again,) = self._rerun(pipeline, [job], now)
             return again
 
     def _pipeline_file(self, pipeline: Pipeline) -> str:

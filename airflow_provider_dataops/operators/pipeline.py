@@ -27,8 +27,10 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
@@ -79,7 +81,9 @@ def task_marker(context: Context) -> str:
     )
 
 
-class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, ResumableJobMixin, BaseOperator):
+class DataOpsTriggerPipelineOperator(
+    PipelineLineageMixin, PipelineWaitMixin, DataOpsHookMixin, ResumableJobMixin, BaseOperator
+):
     """Trigger a DataOps.live pipeline, then wait for it on the worker or in the triggerer.
 
     :param project: Project id or full path (``group/sub/project``). Templated.
@@ -103,8 +107,14 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
     :param fail_on_test_failures: Fail the task (:class:`DataOpsTestsFailedError`, no retries) when
         the pipeline succeeded but test cases in its test report failed or errored (jobs with
         ``allow_failure``).
+    :param openlineage_inject_parent_job_info: With OpenLineage on, pass the task's OpenLineage parent
+        and root run ids to the pipeline as ``OPENLINEAGE_PARENT_ID`` and ``OPENLINEAGE_ROOT_PARENT_ID``
+        (what ``dbt-ol`` reads); values set in ``variables`` win. See :doc:`/lineage`.
     :param dataops_conn_id: A ``dataops`` connection.
     :param hook_params: Extra :class:`DataOpsHook` arguments, e.g. ``{"retry_policy": {"max_attempts": 5}}``.
+
+    Asset ``outlets`` get an event when the task succeeds, whose ``extra`` holds the pipeline's
+    ``pipeline_id``, ``web_url``, ``ref``, ``sha`` and ``status``.
     """
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
@@ -129,6 +139,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         retry_failed_pipeline: bool = False,
         failure_log_lines: int = 25,
         fail_on_test_failures: bool = False,
+        openlineage_inject_parent_job_info: bool = True,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -149,6 +160,9 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         )
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
+        self.openlineage_inject_parent_job_info = check_bool(
+            openlineage_inject_parent_job_info, "openlineage_inject_parent_job_info"
+        )
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -216,7 +230,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
             pipeline_id = stored_pipeline_id(stored)
             self.log.info("An earlier try already started pipeline %s; not triggering again.", pipeline_id)
             url = stored.get(STORED_URL) if isinstance(stored, Mapping) else store.get(PIPELINE_URL_KEY)
-            publish_pipeline(context, {"id": pipeline_id, "web_url": url})
+            self._publish(context, {"id": pipeline_id, "web_url": url})
             return pipeline_id
         try:
             pipeline = self._post(context)
@@ -229,7 +243,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
             ) from error
         if store is not None:
             store.set(self.external_id_key, self._stored(pipeline, context))
-        publish_pipeline(context, pipeline)
+        self._publish(context, pipeline)
         return int(pipeline["id"])
 
     # -- ResumableJobMixin ------------------------------------------------------------------------
@@ -269,7 +283,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
         self._pipeline_id = stored_pipeline_id(external_id)
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
-        publish_pipeline(context, pipeline)
+        self._publish(context, pipeline)
         if not self.wait_for_completion:
             return
         self._wait_until_done(pipeline, context)
@@ -280,7 +294,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         if self._pipeline_id != pipeline_id:  # the mixin skipped poll_until_complete
             self._pipeline_id = pipeline_id
             pipeline = self.hook.get_pipeline(self.project, pipeline_id)
-            publish_pipeline(context, pipeline)
+            self._publish(context, pipeline)
             self._finish(pipeline, context)  # its tests, as the try that waited for it saw them
         return pipeline_id
 
@@ -295,6 +309,19 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         return self._pipeline_id
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
+        """Push the pipeline to XCom, and remember it for the lineage facet and the asset events."""
+        publish_pipeline(context, pipeline)
+        self._seen(pipeline, context)
+
+    def _seen(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        self._seen_pipeline(pipeline)
+        annotate_outlet_events(context, self.outlets, pipeline_event_extra(pipeline, self.ref))
+
+    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        self._seen(pipeline, context)  # the final state, before it is judged
+        super()._finish(pipeline, context)
 
     def _start_pipeline(self, context: Context) -> dict[str, Any]:
         """POST the trigger; after an ambiguous failure, look for the marker before POSTing again."""
@@ -312,7 +339,8 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         raise DataOpsError(f"Could not start a pipeline in {self.project!r}: the server never confirmed it.")
 
     def _post(self, context: Context) -> dict[str, Any]:
-        variables = {**(self.variables or {}), MARKER_VARIABLE: task_marker(context)}
+        lineage = parent_run_variables(context["ti"]) if self.openlineage_inject_parent_job_info else {}
+        variables = {**lineage, **(self.variables or {}), MARKER_VARIABLE: task_marker(context)}
         pipeline = self.hook.trigger_pipeline(
             self.project, self.ref, variables=variables, pipeline_file=self.pipeline_file
         )

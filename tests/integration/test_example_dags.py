@@ -18,6 +18,7 @@ EXPECTED = {
     "dataops_create_project_then_run": ("success", {"create_project": "success", "run_pipeline": "success"}),
     "dataops_failure_report": ("failed", {"run_failing_pipeline": "failed"}),
     "dataops_manual_gate": ("success", {"build": "success", "deploy": "success"}),
+    "dataops_assets_producer": ("success", {"run_pipeline": "success"}),
 }
 
 

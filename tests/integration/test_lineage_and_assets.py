@@ -1,0 +1,220 @@
+"""OpenLineage events and asset events of real DAG runs (``dag.test()``) against the emulator.
+
+The OpenLineage provider's own listener runs, configured like a user would (a file transport in
+``[openlineage] transport``); the tests read the events it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_dataops.emulator import DataOpsEmulator
+from airflow_provider_dataops.lineage import PARENT_ID_VARIABLE, ROOT_PARENT_ID_VARIABLE, RUN_FACET_NAME
+
+pytestmark = pytest.mark.integration
+
+#: OpenLineage's default namespace. (The provider reads some namespace settings once per process,
+#: so a test cannot change it reliably.)
+NAMESPACE = "default"
+
+
+def _clear_openlineage_caches() -> None:
+    """The provider caches its configuration; the tests change it."""
+    from airflow.providers.openlineage import conf as ol_conf
+
+    for name in dir(ol_conf):
+        cache_clear = getattr(getattr(ol_conf, name), "cache_clear", None)
+        if callable(cache_clear):
+            cache_clear()
+
+
+def _listener_manager() -> Any:
+    try:
+        from airflow.sdk.listener import get_listener_manager  # Airflow 3: task events come from the SDK
+    except ImportError:
+        from airflow.listeners.listener import get_listener_manager
+    return get_listener_manager()
+
+
+class CapturedEvents:
+    """The OpenLineage events the listener wrote to its file transport."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def all(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def for_task(self, dag_id: str, task_id: str) -> list[dict[str, Any]]:
+        return [event for event in self.all() if event.get("job", {}).get("name") == f"{dag_id}.{task_id}"]
+
+
+@pytest.fixture
+def openlineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturedEvents]:
+    """OpenLineage on, for this test: the provider's listener writing events to a file."""
+    pytest.importorskip("airflow.providers.openlineage")
+    from airflow.providers.openlineage.plugins.listener import OpenLineageListener
+
+    # Airflow loads its listener plugins once, with OpenLineage off (tests/conftest.py): so the
+    # provider's plugin registers no listener, and this test adds its own.
+    manager = _listener_manager()
+    path = tmp_path / "openlineage.jsonl"
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__DISABLED", "False")
+    monkeypatch.setenv(
+        "AIRFLOW__OPENLINEAGE__TRANSPORT",
+        json.dumps({"type": "file", "log_file_path": str(path), "append": True}),
+    )
+    # Emit from a thread, not a forked child of the test process (which runs the emulator).
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
+    _clear_openlineage_caches()
+    listener = OpenLineageListener()
+    manager.add_listener(listener)
+    try:
+        yield CapturedEvents(path)
+    finally:
+        manager.pm.unregister(listener)
+        monkeypatch.undo()
+        _clear_openlineage_caches()
+
+
+@pytest.fixture(autouse=True)
+def manual_clock(dataops_emulator: DataOpsEmulator) -> None:
+    dataops_emulator.set_clock_mode("manual")
+
+
+def _variables(pipeline: dict[str, Any]) -> dict[str, str]:
+    return {variable["key"]: variable["value"] for variable in pipeline["variables"]}
+
+
+def _facet(event: dict[str, Any]) -> dict[str, Any]:
+    facet = dict(event["run"]["facets"][RUN_FACET_NAME])
+    assert facet.pop("_schemaURL").endswith("#the-dataops-pipeline-run-facet")
+    facet.pop("_producer")
+    return facet
+
+
+def test_trigger_reports_the_pipeline_and_links_it_to_the_task(
+    dataops_run_dag: Any, openlineage_events: CapturedEvents, dataops_emulator: DataOpsEmulator
+) -> None:
+    result = dataops_run_dag("dataops_trigger_and_wait")
+    assert result.state == "success"
+    [pipeline] = result.pipelines
+
+    events = openlineage_events.for_task("dataops_trigger_and_wait", "run_pipeline")
+    assert [event["eventType"] for event in events] == ["START", "COMPLETE"]
+    start, complete = events
+    assert _facet(start) == {"project": "demo/dataops-project", "ref": "main", "pipelineFile": "full-ci.yml"}
+    assert _facet(complete) == {
+        "pipelineId": pipeline["id"],
+        "webUrl": pipeline["web_url"],
+        "project": "demo/dataops-project",
+        "ref": "main",
+        "sha": pipeline["sha"],
+        "pipelineFile": "full-ci.yml",
+        "status": "success",
+    }
+
+    # The pipeline got the task's run and the DAG run's, as dbt-ol reads them.
+    variables = _variables(pipeline)
+    run_id, job = complete["run"]["runId"], complete["job"]
+    assert variables[PARENT_ID_VARIABLE] == f"{NAMESPACE}/{job['name']}/{run_id}"
+    parent = complete["run"]["facets"]["parent"]
+    assert variables[ROOT_PARENT_ID_VARIABLE] == (
+        f"{parent['job']['namespace']}/{parent['job']['name']}/{parent['run']['runId']}"
+    )
+    assert parent["job"]["name"] == "dataops_trigger_and_wait"
+
+    # No secret anywhere in what was emitted.
+    emitted = openlineage_events.path.read_text()
+    assert dataops_emulator.access_token not in emitted
+    assert dataops_emulator.trigger_token not in emitted
+
+
+def test_a_deferred_task_reports_the_final_status_from_the_worker_that_resumed(
+    dataops_run_dag: Any, openlineage_events: CapturedEvents
+) -> None:
+    result = dataops_run_dag("dataops_deferrable")
+    assert result.state == "success"
+    [pipeline] = result.pipelines
+    events = openlineage_events.for_task("dataops_deferrable", "run_pipeline_deferred")
+    assert events[-1]["eventType"] == "COMPLETE"
+    assert _facet(events[-1])["pipelineId"] == pipeline["id"]
+    assert _facet(events[-1])["status"] == "success"
+    assert PARENT_ID_VARIABLE in _variables(pipeline)
+
+
+def test_a_failed_pipeline_is_reported_in_the_fail_event(
+    dataops_run_dag: Any, openlineage_events: CapturedEvents
+) -> None:
+    result = dataops_run_dag("dataops_failure_report")
+    assert result.state == "failed"
+    [pipeline] = result.pipelines
+    [*_, fail] = openlineage_events.for_task("dataops_failure_report", "run_failing_pipeline")
+    assert fail["eventType"] == "FAIL"
+    assert (_facet(fail)["pipelineId"], _facet(fail)["status"]) == (pipeline["id"], "failed")
+
+
+def test_without_openlineage_the_pipeline_gets_no_lineage_variables(dataops_run_dag: Any) -> None:
+    result = dataops_run_dag("dataops_trigger_and_wait")
+    assert result.state == "success"
+    assert not {PARENT_ID_VARIABLE, ROOT_PARENT_ID_VARIABLE} & set(_variables(result.pipelines[0]))
+
+
+def _xcom_return(dag_id: str, run_id: str, task_id: str) -> Any:
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.xcom import XComModel as XCom
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import BaseXCom as XCom
+
+    with create_session() as session:
+        row = (
+            session.query(XCom)
+            .filter(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == "return_value")
+            .one()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _asset_events(uri: str) -> list[dict[str, Any]]:
+    """The extras of the asset events recorded for ``uri``, oldest first."""
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.asset import AssetEvent, AssetModel
+    except ImportError:  # Airflow 2
+        from airflow.models.dataset import DatasetEvent as AssetEvent  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetModel as AssetModel  # type: ignore[no-redef]
+
+    key = AssetEvent.asset_id if hasattr(AssetEvent, "asset_id") else AssetEvent.dataset_id
+    with create_session() as session:
+        rows = session.query(AssetEvent).join(AssetModel, AssetModel.id == key).filter(AssetModel.uri == uri).all()
+        return [dict(row.extra) for row in sorted(rows, key=lambda row: row.id)]
+
+
+def test_the_consumer_dag_gets_the_asset_event_with_the_pipeline(dataops_run_dag: Any) -> None:
+    produced = dataops_run_dag("dataops_assets_producer")
+    assert produced.state == "success"
+    [pipeline] = produced.pipelines
+
+    expected_extra = {
+        "pipeline_id": pipeline["id"],
+        "web_url": pipeline["web_url"],
+        "ref": "main",
+        "sha": pipeline["sha"],
+        "status": "success",
+    }
+    assert _asset_events("dataops://app.dataops.live/demo/dataops-project?ref=main") == [expected_extra]
+
+    consumed = dataops_run_dag("dataops_assets_consumer")
+    assert consumed.state == "success"
+    assert _xcom_return("dataops_assets_consumer", consumed.run_id, "report_pipeline") == expected_extra

@@ -7,8 +7,6 @@ The OpenLineage provider's own listener runs, configured like a user would (a fi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,74 +14,13 @@ import pytest
 from airflow_provider_dataops.emulator import DataOpsEmulator
 from airflow_provider_dataops.lineage import PARENT_ID_VARIABLE, ROOT_PARENT_ID_VARIABLE, RUN_FACET_NAME
 
-from .conftest import EXAMPLE_DAGS
+from .conftest import EXAMPLE_DAGS, CapturedEvents
 
 pytestmark = pytest.mark.integration
 
 #: OpenLineage's default namespace. (The provider reads some namespace settings once per process,
 #: so a test cannot change it reliably.)
 NAMESPACE = "default"
-
-
-def _clear_openlineage_caches() -> None:
-    """The provider caches its configuration; the tests change it."""
-    from airflow.providers.openlineage import conf as ol_conf
-
-    for name in dir(ol_conf):
-        cache_clear = getattr(getattr(ol_conf, name), "cache_clear", None)
-        if callable(cache_clear):
-            cache_clear()
-
-
-def _listener_manager() -> Any:
-    try:
-        from airflow.sdk.listener import get_listener_manager  # Airflow 3: task events come from the SDK
-    except ImportError:
-        from airflow.listeners.listener import get_listener_manager
-    return get_listener_manager()
-
-
-class CapturedEvents:
-    """The OpenLineage events the listener wrote to its file transport."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def all(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-    def for_task(self, dag_id: str, task_id: str) -> list[dict[str, Any]]:
-        return [event for event in self.all() if event.get("job", {}).get("name") == f"{dag_id}.{task_id}"]
-
-
-@pytest.fixture
-def openlineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturedEvents]:
-    """OpenLineage on, for this test: the provider's listener writing events to a file."""
-    pytest.importorskip("airflow.providers.openlineage")
-    from airflow.providers.openlineage.plugins.listener import OpenLineageListener
-
-    # Airflow loads its listener plugins once, with OpenLineage off (tests/conftest.py): so the
-    # provider's plugin registers no listener, and this test adds its own.
-    manager = _listener_manager()
-    path = tmp_path / "openlineage.jsonl"
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__DISABLED", "False")
-    monkeypatch.setenv(
-        "AIRFLOW__OPENLINEAGE__TRANSPORT",
-        json.dumps({"type": "file", "log_file_path": str(path), "append": True}),
-    )
-    # Emit from a thread, not a forked child of the test process (which runs the emulator).
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
-    _clear_openlineage_caches()
-    listener = OpenLineageListener()
-    manager.add_listener(listener)
-    try:
-        yield CapturedEvents(path)
-    finally:
-        manager.pm.unregister(listener)
-        monkeypatch.undo()
-        _clear_openlineage_caches()
 
 
 @pytest.fixture(autouse=True)

@@ -122,11 +122,8 @@ class PipelineLineageMixin:
     project: Any
     ref: Any
     pipeline_file: Any
-    #: The pipeline as the task last read it (set by :meth:`_seen_pipeline`).
+    #: The pipeline as the task last read it (the operator sets it).
     _lineage_pipeline: Mapping[str, Any] | None = None
-
-    def _seen_pipeline(self, pipeline: Mapping[str, Any]) -> None:
-        self._lineage_pipeline = pipeline
 
     def _lineage(self) -> Any:
         return operator_lineage(describe_pipeline(self.project, self.ref, self.pipeline_file, self._lineage_pipeline))

@@ -313,14 +313,15 @@ class DataOpsTriggerPipelineOperator(
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         """Push the pipeline to XCom, and remember it for the lineage facet and the asset events."""
         publish_pipeline(context, pipeline)
-        self._seen(pipeline, context)
+        self._record(pipeline, context)
 
-    def _seen(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        self._seen_pipeline(pipeline)
+    def _record(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """The pipeline as last read: for the lineage facet and the extra of the asset events."""
+        self._lineage_pipeline = pipeline
         annotate_outlet_events(context, self.outlets, pipeline_event_extra(pipeline, self.ref))
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        self._seen(pipeline, context)  # the final state, before it is judged
+        self._record(pipeline, context)  # the final state, before it is judged
         super()._finish(pipeline, context)
 
     def _start_pipeline(self, context: Context) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import (
@@ -312,13 +312,18 @@ class DataOpsTriggerPipelineOperator(
 
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         """Push the pipeline to XCom, and remember it for the lineage facet and the asset events."""
-        publish_pipeline(context, pipeline)
+        publish_pipeline(context, self._without_secrets(pipeline))
         self._record(pipeline, context)
 
     def _record(self, pipeline: Mapping[str, Any], context: Context) -> None:
         """The pipeline as last read: for the lineage facet and the extra of the asset events."""
-        self._lineage_pipeline = pipeline
+        self._lineage_pipeline = pipeline = self._without_secrets(pipeline)
         annotate_outlet_events(context, self.outlets, pipeline_event_extra(pipeline, self.ref))
+
+    def _without_secrets(self, pipeline: Mapping[str, Any]) -> dict[str, Any]:
+        """The pipeline with the connection's tokens masked: a broken or hostile server may echo them."""
+        secrets = self.hook.settings.secrets
+        return {key: redact(value, secrets) if isinstance(value, str) else value for key, value in pipeline.items()}
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         self._record(pipeline, context)  # the final state, before it is judged

@@ -107,6 +107,10 @@ def test_without_openlineage_the_pipeline_gets_no_lineage_variables(dataops_run_
 
 
 def _xcom_return(dag_id: str, run_id: str, task_id: str) -> Any:
+    return _xcom(dag_id, run_id, task_id, "return_value")
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Any:
     from airflow.utils.session import create_session
 
     try:
@@ -117,11 +121,16 @@ def _xcom_return(dag_id: str, run_id: str, task_id: str) -> Any:
     with create_session() as session:
         row = (
             session.query(XCom)
-            .filter(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == "return_value")
+            .filter(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id, XCom.key == key)
             .one()
         )
         value = row.value
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(value, str | bytes):
+        return value
+    try:  # stored as JSON text by some Airflow versions
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _asset_events(uri: str) -> list[dict[str, Any]]:
@@ -170,3 +179,29 @@ def test_the_consumer_dag_gets_the_asset_event_with_the_pipeline(dataops_run_dag
     consumed = dataops_run_dag("dataops_assets_consumer")
     assert consumed.state == "success"
     assert _xcom_return("dataops_assets_consumer", consumed.run_id, "report_pipeline") == expected_extra
+
+
+def test_a_server_echoing_the_token_gets_it_into_no_event(
+    dataops_run_dag: Any, openlineage_events: CapturedEvents, dataops_emulator: DataOpsEmulator
+) -> None:
+    """A hostile or broken server puts the token in the pipeline it returns: no event carries it."""
+    token = dataops_emulator.access_token
+    hostile = {
+        "id": 1,
+        "status": "success",
+        "ref": "main",
+        "sha": token,
+        "web_url": f"https://evil.example/?token={token}",
+    }
+    dataops_emulator.inject_fault(
+        "status", method="GET", path=r"/pipelines/1$", times=None, status=200, body=json.dumps(hostile)
+    )
+    result = dataops_run_dag("dataops_assets_producer")
+    assert result.state == "success"
+    assert token not in openlineage_events.path.read_text()
+    assert openlineage_events.for_task("dataops_assets_producer", "run_pipeline")
+    [extra] = [
+        e for e in _asset_events("dataops://app.dataops.live/demo/dataops-project?ref=main") if e["sha"] == "***"
+    ]
+    assert extra["web_url"] == "https://evil.example/?token=***"
+    assert _xcom("dataops_assets_producer", result.run_id, "run_pipeline", "pipeline_url") == extra["web_url"]

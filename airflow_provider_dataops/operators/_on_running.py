@@ -155,7 +155,7 @@ def _cancel_and_wait(others: OtherPipelines, running: list[dict[str, Any]], log:
     for pipeline_id in ids:
         others.hook.cancel_pipeline(others.project, pipeline_id)
     log.warning(
-        "Canceled pipeline %s on %r (on_running='cancel'); waiting for it to stop.", _names(running), others.ref
+        "Canceled pipeline %s on %r (on_running='cancel'); waiting until stopped.", _names(running), others.ref
     )
     if look_for(lambda: True if others.stopped(ids) else None, CANCEL_PATIENCE) is None:
         now = [others.hook.get_pipeline(others.project, pid) for pid in ids]

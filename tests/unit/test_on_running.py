@@ -302,3 +302,17 @@ def test_timeout_bounds_the_wait_for_another_pipeline_too(hook, requests_mock: r
         op.execute(make_context())
     assert cancels(requests_mock) == []
     assert posted(requests_mock) == []
+
+
+@pytest.mark.parametrize("event", [None, {"status": "bogus", "pipeline_id": OTHER}])
+def test_the_resume_after_waiting_checks_its_event(hook, requests_mock: rm.Mocker, event: Any) -> None:
+    with pytest.raises(DataOpsError, match="unexpected event"):
+        operator(on_running="wait", deferrable=True).execute_after_waiting(make_context(), event)
+    assert requests_mock.call_count == 0
+
+
+def test_an_error_while_waiting_for_the_other_fails_the_task(hook, requests_mock: rm.Mocker) -> None:
+    event = {"status": "error", "pipeline_id": OTHER, "message": "Cannot read pipeline 5: 403"}
+    with pytest.raises(DataOpsError, match="Cannot read pipeline 5"):
+        operator(on_running="wait", deferrable=True).execute_after_waiting(make_context(), event)
+    assert posted(requests_mock) == []

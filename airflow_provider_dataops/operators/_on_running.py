@@ -3,8 +3,8 @@
 "Another pipeline" is one of the same project and ref, still running by the task's
 ``manual_policy`` (see :mod:`~airflow_provider_dataops.status`), whoever started it, and not started
 by this task instance (any clear: its marker is checked). When the task names a pipeline file, a
-pipeline that names a different one in ``_PIPELINE_FILE_NAME`` is not "another"; one that names none
-(a push, a schedule) is.
+pipeline whose ``_PIPELINE_FILE_NAME`` variable names a different one is not "another"; one whose
+variables name none (a push, for example) is.
 
 The policy is a check, then an action: two tasks deciding at the same moment can both see no
 pipeline and both start one. See the operator docs for what is guaranteed.
@@ -154,9 +154,7 @@ def _cancel_and_wait(others: OtherPipelines, running: list[dict[str, Any]], log:
     ids = [int(p["id"]) for p in running]
     for pipeline_id in ids:
         others.hook.cancel_pipeline(others.project, pipeline_id)
-    log.warning(
-        "Canceled pipeline %s on %r (on_running='cancel'); waiting until stopped.", _names(running), others.ref
-    )
+    log.warning("Canceled pipeline %s on %r (on_running='cancel'); waiting until stopped.", _names(running), others.ref)
     if look_for(lambda: True if others.stopped(ids) else None, CANCEL_PATIENCE) is None:
         now = [others.hook.get_pipeline(others.project, pid) for pid in ids]
         still = [p for p in now if classify_pipeline_status(p["status"], others.manual_policy) is Outcome.RUNNING]

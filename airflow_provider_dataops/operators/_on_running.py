@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -109,10 +108,11 @@ def before_start(
     policy: OnRunning,
     others: OtherPipelines,
     wait_for: Callable[[dict[str, Any]], None],
-    log: logging.Logger | Any,
+    log: Any,
 ) -> dict[str, Any] | None:
     """Apply ``policy`` before the task starts a pipeline.
 
+    :param log: The task's logger.
     :param wait_for: Waits for a pipeline this task does not own, never canceling it; it may defer
         (raising ``TaskDeferred``: the task then runs this again when it resumes).
     :returns: The pipeline to reuse (full form), or None: start one.
@@ -149,7 +149,7 @@ def before_start(
     return None
 
 
-def _cancel_and_wait(others: OtherPipelines, running: list[dict[str, Any]], log: logging.Logger | Any) -> None:
+def _cancel_and_wait(others: OtherPipelines, running: list[dict[str, Any]], log: Any) -> None:
     """Cancel the running pipelines, then wait (at most :data:`CANCEL_PATIENCE`) until they stopped."""
     ids = [int(p["id"]) for p in running]
     for pipeline_id in ids:

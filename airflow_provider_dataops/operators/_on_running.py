@@ -112,9 +112,9 @@ def before_start(
 ) -> dict[str, Any] | None:
     """Apply ``policy`` before the task starts a pipeline.
 
-    :param log: The task's logger.
     :param wait_for: Waits for a pipeline this task does not own, never canceling it; it may defer
         (raising ``TaskDeferred``: the task then runs this again when it resumes).
+    :param log: The task's logger.
     :returns: The pipeline to reuse (full form), or None: start one.
     :raises AirflowSkipException: under ``skip``, when another pipeline runs.
     """

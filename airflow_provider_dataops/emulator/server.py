@@ -240,6 +240,15 @@ class DataOpsEmulator:
         """Empty the request log."""
         self.state.clear_requests()
 
+    def storage_downloads(self) -> list[dict[str, Any]]:
+        """Each request to the object storage that artifact downloads redirect to.
+
+        ``{"job_id", "host", "status", "credentials"}``; ``credentials`` is True when the request
+        carried an access token, i.e. a client forwarded its token to another host.
+        """
+        with self.state.lock:
+            return [dict(entry) for entry in self.state.storage_log]
+
     def pipelines(self) -> list[dict[str, Any]]:
         """Every pipeline since the last reset, with its project, ref, source, status and variables."""
         return self.state.pipeline_records(self.url if self._port is not None else "")

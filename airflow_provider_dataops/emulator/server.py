@@ -210,7 +210,7 @@ class DataOpsEmulator:
     ) -> dict[str, Any]:
         """Plan a fault for matching requests (see the fault schema in ``docs/emulator.rst``).
 
-        :param action: ``status``, ``latency``, ``drop_before`` or ``drop_after``.
+        :param action: ``status``, ``latency``, ``drop_before``, ``drop_after`` or ``drop_mid``.
         :param method: the HTTP method, or ``*``.
         :param path: a regular expression searched in the raw request path.
         :param times: how many matching requests; ``None`` or ``0`` for all.

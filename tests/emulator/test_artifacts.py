@@ -154,3 +154,13 @@ def test_storage_is_on_the_other_loopback_name(api, storage):
 )
 def test_artifact_path_rules(path, valid):
     assert valid_artifact_path(path) is valid
+
+
+def test_drop_mid_fault_cuts_the_body_after_half_its_length(emu, auth):
+    _, jobs = finished_jobs(emu, auth)
+    job_id = jobs["Generate Docs"]["id"]
+    emu.inject_fault("drop_mid", path="/artifacts/report.xml$")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        get(emu, f"/projects/1/jobs/{job_id}/artifacts/report.xml", auth)
+    assert emu.requests()[-1]["status"] == "dropped"
+    assert get(emu, f"/projects/1/jobs/{job_id}/artifacts/report.xml", auth).status_code == 200

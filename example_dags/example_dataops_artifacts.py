@@ -61,5 +61,6 @@ with DAG(
         }
 
     run_pipeline >> download_run_results
-    summarize_run_results(download_run_results.output)
+    # The operator's return value (an XComArg here) reaches the task as the dict it returned.
+    summarize_run_results(download_run_results.output)  # type: ignore[arg-type]
     # [END howto_job_artifact]

@@ -16,7 +16,12 @@ import requests_mock as rm
 
 from airflow_provider_dataops.archives import ExtractionLimits, UnsafeArchiveError, extract_zip
 from airflow_provider_dataops.destinations import FileObject, LocalFile, StoragePath, destination_for
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTransportError
+from airflow_provider_dataops.errors import (
+    DataOpsConfigError,
+    DataOpsError,
+    DataOpsNotFoundError,
+    DataOpsTransportError,
+)
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.artifacts import DataOpsJobArtifactOperator, default_extract_dir
 
@@ -115,6 +120,17 @@ def test_a_failed_download_leaves_no_partial_file_and_no_token_in_the_error(
     with pytest.raises(DataOpsTransportError) as error:
         hook.download_job_artifacts(1, 7, tmp_path / "artifacts.zip")
     assert ACCESS_TOKEN not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_server_echoing_the_token_does_not_put_it_in_the_error_or_the_log(
+    hook: DataOpsHook, requests_mock: rm.Mocker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    requests_mock.get(f"{JOB_URL}/report.xml", status_code=404, text=f"no file for token {ACCESS_TOKEN}")
+    with pytest.raises(DataOpsNotFoundError) as error:
+        hook.download_job_artifact(1, 7, "report.xml", tmp_path / "report.xml")
+    assert ACCESS_TOKEN not in str(error.value)
+    assert ACCESS_TOKEN not in caplog.text
     assert list(tmp_path.iterdir()) == []
 
 

@@ -105,10 +105,10 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
                 f"successful pipeline of this branch or tag); got pipeline_id={pipeline_id!r}, ref={ref!r}"
             )
         self.extract = check_bool(extract, "extract")
-        if (self.extract or extract_to is not None) and artifact_path is not None:
-            raise DataOpsConfigError(
-                "extract and extract_to apply to the whole archive; leave artifact_path unset to download it"
-            )
+        if self.extract and artifact_path is not None:
+            raise DataOpsConfigError("extract applies to the whole archive; leave artifact_path unset to download it")
+        if extract_to is not None and not self.extract:
+            raise DataOpsConfigError("extract_to is where extract=True puts the files; set extract=True too")
         self.project = project
         self.job_name = job_name
         self.destination = destination

@@ -305,6 +305,7 @@ def with_hook(op: DataOpsJobArtifactOperator) -> mock.MagicMock:
         ({"destination": "/x"}, "exactly one of pipeline_id"),
         ({"destination": "/x", "pipeline_id": 1, "ref": "main"}, "exactly one of pipeline_id"),
         ({"destination": "/x", "pipeline_id": 1, "artifact_path": "a", "extract": True}, "whole archive"),
+        ({"destination": "/x", "pipeline_id": 1, "extract_to": "/y"}, "set extract=True too"),
         ({"destination": "/x", "pipeline_id": 1, "artifact_path": "../a"}, "artifact_path"),
         ({"destination": "/x", "pipeline_id": "seven"}, "pipeline_id"),
         ({"destination": "/x", "ref": "a b"}, "ref must be"),

@@ -388,5 +388,5 @@ def schedule_detail_json(
     return {
         **schedule_json(schedule, now, base_url),
         "last_pipeline": last,
-        "variables": [{**variable, "variable_type": "env_var", "raw": False} for variable in schedule.variables],
+        "variables": [{"variable_type": "env_var", **variable, "raw": False} for variable in schedule.variables],
     }

@@ -555,13 +555,22 @@ class EmulatorState:
         :param job: the job.
         :param pipeline: its pipeline.
         :param variables: the play's job variables; ``DATAOPS_EMULATOR_OUTCOME`` (``success`` or
-            ``failed``) says how the job ends.
-        :raises ApiError: 400 *Unplayable Job* unless the job is ``manual``; 400 for a bad outcome.
+            ``failed``) says how the job ends, ``DATAOPS_EMULATOR_SECONDS`` how long it runs.
+        :raises ApiError: 400 *Unplayable Job* unless the job is ``manual``; 400 for a bad outcome
+            or duration.
         """
         values = {variable.get("key"): variable.get("value") for variable in variables}
         outcome = values.get(OUTCOME_VARIABLE) or "success"
         if outcome not in PLAY_OUTCOMES:
             raise errors.param_error(f"{OUTCOME_VARIABLE} of a played job must be one of: {', '.join(PLAY_OUTCOMES)}")
+        job_seconds = None
+        if values.get(SECONDS_VARIABLE) is not None:
+            try:
+                job_seconds = float(str(values[SECONDS_VARIABLE]))
+            except ValueError:
+                job_seconds = -1.0
+            if not (math.isfinite(job_seconds) and job_seconds >= 0):
+                raise errors.param_error(f"{SECONDS_VARIABLE} of a played job must be a non-negative number of seconds")
         with self.lock:
             now = self.now()
             if job.status(now) != "manual":
@@ -570,6 +579,7 @@ class EmulatorState:
                 job,
                 now=now,
                 seconds=pipeline.seconds,
+                job_seconds=job_seconds,
                 outcome=outcome,
                 ref=pipeline.ref,
                 sha=pipeline.sha,

@@ -45,6 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_dataops.operators.project",
                     "airflow_provider_dataops.operators.jobs",
                     "airflow_provider_dataops.operators.schedules",
+                    "airflow_provider_dataops.operators.artifacts",
                 ],
             }
         ],

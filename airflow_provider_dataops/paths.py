@@ -60,6 +60,16 @@ def check_ref(ref: object) -> str:
     return ref
 
 
+def check_job_name(job_name: object) -> str:
+    """A job's name as the pipeline lists it, such as ``Build all Models``."""
+    if not isinstance(job_name, str) or not job_name.strip() or _CONTROL.search(job_name):
+        raise DataOpsConfigError(
+            "job_name must be the non-empty name of a job in the pipeline such as 'Build all Models' "
+            f"(no control characters), got {job_name!r}"
+        )
+    return job_name
+
+
 def numeric_id(value: object, parameter: str) -> int:
     """Return ``value`` as a positive integer id (pipelines and jobs only have numeric ids).
 

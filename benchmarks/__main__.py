@@ -1,4 +1,4 @@
-"""``python -m benchmarks [pagination|deferral|retries|imports ...]``: run the benchmarks, print their figures.
+"""``python -m benchmarks [pagination|deferral|retries|imports|artifacts ...]``: run benchmarks, print figures.
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -25,7 +25,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "retries", "imports")
+BENCHMARKS = ("pagination", "deferral", "retries", "imports", "artifacts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--importtime", action="store_true", help="imports: also list the largest imports by -X importtime"
     )
     parser.add_argument(
+        "--artifact-mib", type=int, default=1024, help="artifacts: size of the streamed artifact (%(default)s MiB)"
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -78,14 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    if args.projects < 1 or args.triggers < 1 or args.repetitions < 1 or args.failures < 0 or args.poll_interval <= 0:
+    if (
+        min(args.projects, args.triggers, args.repetitions, args.artifact_mib) < 1
+        or args.failures < 0
+        or args.poll_interval <= 0
+    ):
         parser.error("sizes must be positive (--failures may be 0)")
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
 
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import deferral, imports, pagination, retries
+    from benchmarks import artifacts, deferral, imports, pagination, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -100,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
         elif name == "retries":
             reports.append(retries.run(args.failures))
+        elif name == "artifacts":
+            reports.append(artifacts.run(args.artifact_mib))
         else:
             reports.append(imports.run(args.repetitions, args.importtime))
 

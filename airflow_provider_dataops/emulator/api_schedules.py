@@ -24,8 +24,11 @@ _CRON_FIELD = re.compile(
     r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
 )
 EDITABLE = ("description", "ref", "cron", "cron_timezone", "active")
+VARIABLE_TYPES = frozenset({"env_var", "file"})
+_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 _PATH = "/projects/{id}/pipeline_schedules"
 _ONE = _PATH + "/{schedule_id:int}"
+_VARIABLE = _ONE + "/variables/{key}"
 
 
 def _valid_cron(cron: str) -> bool:
@@ -85,6 +88,9 @@ class ApiWithSchedules(Api):
             (_ONE, self.delete_schedule, "DELETE"),
             (_ONE + "/take_ownership", self.take_ownership, "POST"),
             (_ONE + "/play", self.play_schedule, "POST"),
+            (_ONE + "/variables", self.create_variable, "POST"),
+            (_VARIABLE, self.update_variable, "PUT"),
+            (_VARIABLE, self.delete_variable, "DELETE"),
         ]
 
     def _schedule(self, request: Request) -> Schedule:
@@ -153,8 +159,51 @@ class ApiWithSchedules(Api):
         pipeline = self.state.create_pipeline(
             schedule.project,
             ref=schedule.ref,
-            variables=[{**variable, "variable_type": "env_var"} for variable in schedule.variables],
+            variables=[dict(variable) for variable in schedule.variables],
             source="schedule",
         )
         schedule.last_pipeline_id = pipeline.id
         return JSONResponse({"message": "201 Created"}, status_code=201)
+
+    async def create_variable(self, request: Request) -> Response:
+        """``POST .../variables``: 201 and the variable; ``key`` and ``value`` required, keys unique."""
+        schedule = self._schedule(request)
+        params = await request_params(request)
+        missing = [name for name in ("key", "value") if params.get(name) is None]
+        if missing:
+            raise errors.param_error(", ".join(f"{name} is missing" for name in missing))
+        key = str(params["key"])
+        if not _VARIABLE_KEY.match(key):
+            raise errors.message(400, {"key": ["can contain only letters, digits and '_'."]})
+        variable = {"key": key, "value": str(params["value"]), "variable_type": _variable_type(params)}
+        self.state.schedules.add_variable(schedule, variable)
+        return JSONResponse(variable_json(variable), status_code=201)
+
+    async def update_variable(self, request: Request) -> Response:
+        """``PUT .../variables/:key``: 200 and the variable; ``value`` and ``variable_type`` may change."""
+        schedule = self._schedule(request)
+        variable = self.state.schedules.variable(schedule, request.path_params["key"])
+        params = await request_params(request)
+        if params.get("value") is not None:
+            variable["value"] = str(params["value"])
+        if params.get("variable_type") is not None:
+            variable["variable_type"] = _variable_type(params)
+        return JSONResponse(variable_json(variable))
+
+    async def delete_variable(self, request: Request) -> Response:
+        """``DELETE .../variables/:key``: 202 and the deleted variable."""
+        schedule = self._schedule(request)
+        variable = self.state.schedules.remove_variable(schedule, request.path_params["key"])
+        return JSONResponse(variable_json(variable), status_code=202)
+
+
+def _variable_type(params: dict[str, Any]) -> str:
+    value = str(params.get("variable_type") or "env_var")
+    if value not in VARIABLE_TYPES:
+        raise errors.param_error("variable_type does not have a valid value")
+    return value
+
+
+def variable_json(variable: dict[str, str]) -> dict[str, Any]:
+    """A schedule variable as GitLab presents it (``Entities::Ci::Variable``, the fields it fills)."""
+    return {"variable_type": "env_var", **variable, "raw": False}

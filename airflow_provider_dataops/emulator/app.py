@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from airflow_provider_dataops.emulator.api_artifacts import ArtifactApi
 from airflow_provider_dataops.emulator.api_schedules import ApiWithSchedules
 from airflow_provider_dataops.emulator.control import Control
 from airflow_provider_dataops.emulator.errors import ApiError
@@ -80,7 +81,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
     :returns: the HTML pages beside the API; the API wrapped in the fault, throttle and request-log middleware.
     """
     api = Starlette(
-        routes=[*ApiWithSchedules(state).routes(), *Control(state).routes()],
+        routes=[*ApiWithSchedules(state).routes(), *ArtifactApi(state).routes(), *Control(state).routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     return PagesBesideApi(Pages(state).app(), EmulatorMiddleware(RawPathRouting(api), state))

@@ -95,6 +95,8 @@ class EmulatorMiddleware:
             record.status = "dropped"
             record.save()
             await drop_connection(send, receive)
+        elif action == "drop_mid":
+            await self._throttled(scope, receive, body_cut_short(send, tracking_send, record))
         else:  # drop_after: the request takes effect, the response is lost
 
             async def discard(message: Message) -> None:
@@ -187,6 +189,48 @@ class _RequestRecord:
         if logger.isEnabledFor(logging.INFO):
             target = f"{self.path}?{query}" if query else self.path
             logger.info("%s %s %s %.1fms", entry["method"], target, self.status, entry["duration_ms"])
+
+
+def body_cut_short(send: Send, tracking_send: Send, record: _RequestRecord) -> Send:
+    """A send that lets the status, headers and half the body through, then drops the connection.
+
+    Half of the declared ``Content-Length``; without one, half of the first body chunk. The client
+    sees a response end early, as when a download breaks off. What the application sends after the
+    cut goes nowhere.
+
+    :param send: the server's own ASGI send callable, which leads to the TCP transport.
+    :param tracking_send: the request log's send wrapper.
+    :param record: the request-log entry, marked ``dropped``.
+    """
+    left: int | None = None
+    cut = False
+
+    async def cutting(message: Message) -> None:
+        nonlocal left, cut
+        if cut:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if message["type"] != "http.response.body":
+            length = Headers(raw=message.get("headers", [])).get("content-length", "")
+            left = int(length) // 2 if length.isdigit() else None
+            await tracking_send(message)
+            return
+        body = message.get("body", b"")
+        share = len(body) // 2 if left is None else min(left, len(body))
+        await tracking_send({"type": "http.response.body", "body": body[:share], "more_body": True})
+        if left is not None and share < left:
+            left -= share
+            return
+        cut = True
+        record.status = "dropped"
+        record.save()
+        transport = server_transport(send)
+        if transport is None:
+            raise ConnectionDropped("connection dropped by an emulator fault")
+        transport.abort()
+
+    return cutting
 
 
 def raw_path(scope: Scope) -> str:

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 #: What a fault can do to a matching request.
-ACTIONS = ("status", "latency", "drop_before", "drop_after")
+ACTIONS = ("status", "latency", "drop_before", "drop_after", "drop_mid")
 
 _FIELDS = {"action", "method", "path", "times", "status", "body", "content_type", "headers", "seconds"}
 
@@ -19,7 +19,7 @@ class Fault:
     """A planned misbehaviour for requests whose method and path match.
 
     :ivar id: assigned by the emulator.
-    :ivar action: ``status``, ``latency``, ``drop_before`` or ``drop_after``.
+    :ivar action: ``status``, ``latency``, ``drop_before``, ``drop_after`` or ``drop_mid``.
     :ivar method: an HTTP method, or ``*`` for any.
     :ivar path: a regular expression searched in the raw (still percent-encoded) request path.
     :ivar times: how many matching requests it applies to; ``None`` means every one.

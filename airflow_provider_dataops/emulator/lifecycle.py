@@ -105,18 +105,29 @@ def plan_jobs(
     return jobs
 
 
-def plan_play(job: Job, *, now: float, seconds: float, outcome: str, ref: str, sha: str, pipeline_file: str) -> None:
+def plan_play(
+    job: Job,
+    *,
+    now: float,
+    seconds: float,
+    outcome: str,
+    ref: str,
+    sha: str,
+    pipeline_file: str,
+    job_seconds: float | None = None,
+) -> None:
     """Plan a played manual job: ``pending`` now, then ``running`` for a stage's share of the duration.
 
     :param job: a job whose status is ``manual``.
     :param now: when it was played.
     :param seconds: the pipeline's duration; the job takes the time one stage of it takes.
+    :param job_seconds: how long the job takes instead (the play's ``DATAOPS_EMULATOR_SECONDS``).
     :param outcome: one of :data:`PLAY_OUTCOMES`.
     :param ref: the pipeline's ref, for the log.
     :param sha: the pipeline's commit, for the log.
     :param pipeline_file: the pipeline file, for the log.
     """
-    slot = seconds * (1 - RUNNING_SHARE) / len(STAGES)
+    slot = seconds * (1 - RUNNING_SHARE) / len(STAGES) if job_seconds is None else job_seconds
     job.pending_at, job.started_at, job.end_at = now, now + PENDING_SHARE * slot, now + slot
     failed = outcome == "failed"
     job.final_status, job.failure_reason = ("failed", "script_failure") if failed else ("success", None)

@@ -204,6 +204,8 @@ class Pipeline:
     seconds: float
     outcome: str
     jobs: list[Job] = field(default_factory=list)
+    #: Bytes of the generated file in the reporting job's artifacts (``DATAOPS_EMULATOR_ARTIFACT_BYTES``).
+    artifact_bytes: int = 0
 
     def current_jobs(self) -> list[Job]:
         """The jobs that count: retried jobs are replaced by their re-runs."""

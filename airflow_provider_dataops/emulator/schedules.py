@@ -84,6 +84,28 @@ class ScheduleBook:
                 setattr(schedule, name, value)
             schedule.updated_at = now
 
+    def add_variable(self, schedule: Schedule, variable: dict[str, str]) -> None:
+        """Add a variable; 400 ``{"message": {"key": ["has already been taken"]}}`` for a key it has."""
+        with self._lock:
+            if any(existing["key"] == variable["key"] for existing in schedule.variables):
+                raise errors.message(400, {"key": ["has already been taken"]})
+            schedule.variables.append(variable)
+
+    def variable(self, schedule: Schedule, key: str) -> dict[str, str]:
+        """A variable of ``schedule``; 404 ``{"message": "404 Pipeline Schedule Variable Not Found"}`` otherwise."""
+        with self._lock:
+            found = next((variable for variable in schedule.variables if variable["key"] == key), None)
+        if found is None:
+            raise errors.not_found("Pipeline Schedule Variable")
+        return found
+
+    def remove_variable(self, schedule: Schedule, key: str) -> dict[str, str]:
+        """Remove a variable and return it (404 as :meth:`variable`)."""
+        with self._lock:
+            found = self.variable(schedule, key)
+            schedule.variables.remove(found)
+            return found
+
     def delete(self, schedule: Schedule) -> None:
         """Remove a schedule."""
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_dataops.emulator.artifacts import artifacts_json
 from airflow_provider_dataops.emulator.clock import iso
 from airflow_provider_dataops.emulator.model import AccessToken, Job, Namespace, Pipeline, Project, User
 from airflow_provider_dataops.emulator.schedules import Schedule
@@ -317,9 +318,8 @@ def job_json(job: Job, pipeline: Pipeline, now: float, base_url: str, user: User
         },
         "web_url": f"{base_url}{job_path}",
         "project": {"ci_job_token_scope_enabled": False},
-        "artifacts": [],
+        **artifacts_json(job, pipeline, now),
         "runner": None,
-        "artifacts_expire_at": None,
         "archived": False,
         "tag_list": [],
     }
@@ -388,5 +388,5 @@ def schedule_detail_json(
     return {
         **schedule_json(schedule, now, base_url),
         "last_pipeline": last,
-        "variables": [{**variable, "variable_type": "env_var", "raw": False} for variable in schedule.variables],
+        "variables": [{"variable_type": "env_var", **variable, "raw": False} for variable in schedule.variables],
     }

@@ -210,7 +210,7 @@ class DataOpsEmulator:
     ) -> dict[str, Any]:
         """Plan a fault for matching requests (see the fault schema in ``docs/emulator.rst``).
 
-        :param action: ``status``, ``latency``, ``drop_before`` or ``drop_after``.
+        :param action: ``status``, ``latency``, ``drop_before``, ``drop_after`` or ``drop_mid``.
         :param method: the HTTP method, or ``*``.
         :param path: a regular expression searched in the raw request path.
         :param times: how many matching requests; ``None`` or ``0`` for all.
@@ -239,6 +239,15 @@ class DataOpsEmulator:
     def clear_requests(self) -> None:
         """Empty the request log."""
         self.state.clear_requests()
+
+    def storage_downloads(self) -> list[dict[str, Any]]:
+        """Each request to the object storage that artifact downloads redirect to.
+
+        ``{"job_id", "host", "status", "credentials"}``; ``credentials`` is True when the request
+        carried an access token, i.e. a client forwarded its token to another host.
+        """
+        with self.state.lock:
+            return [dict(entry) for entry in self.state.storage_log]
 
     def pipelines(self) -> list[dict[str, Any]]:
         """Every pipeline since the last reset, with its project, ref, source, status and variables."""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from airflow_provider_dataops.emulator import errors
+from airflow_provider_dataops.emulator.artifacts import ARTIFACT_BYTES_VARIABLE, parse_artifact_bytes
 from airflow_provider_dataops.emulator.clock import Clock, ClockMode, iso
 from airflow_provider_dataops.emulator.faultspec import Fault
 from airflow_provider_dataops.emulator.lifecycle import (
@@ -133,6 +134,8 @@ class EmulatorState:
             self.rate_limiter.clear()
             self.faults: list[Fault] = []
             self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+            #: Object storage downloads: ``{"job_id", "host", "status", "credentials"}`` each.
+            self.storage_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
             self._next_fault_id = 1
             self._seed()
 
@@ -420,6 +423,10 @@ class EmulatorState:
                 seconds = -1.0
             if not (math.isfinite(seconds) and seconds >= 0):
                 raise _pipeline_error(f"{SECONDS_VARIABLE} must be a non-negative number of seconds")
+        try:
+            artifact_bytes = parse_artifact_bytes(values.get(ARTIFACT_BYTES_VARIABLE))
+        except ValueError as error:
+            raise _pipeline_error(str(error)) from None
         head = commit_sha(project, project.default_branch)
         if not (project.has_ref(ref) or ref == head):
             raise _pipeline_error("Reference not found")
@@ -441,6 +448,7 @@ class EmulatorState:
                 created_at=now,
                 seconds=seconds,
                 outcome=outcome,
+                artifact_bytes=artifact_bytes,
             )
             self._next_pipeline_id += 1
             pipeline.jobs = plan_jobs(
@@ -547,13 +555,22 @@ class EmulatorState:
         :param job: the job.
         :param pipeline: its pipeline.
         :param variables: the play's job variables; ``DATAOPS_EMULATOR_OUTCOME`` (``success`` or
-            ``failed``) says how the job ends.
-        :raises ApiError: 400 *Unplayable Job* unless the job is ``manual``; 400 for a bad outcome.
+            ``failed``) says how the job ends, ``DATAOPS_EMULATOR_SECONDS`` how long it runs.
+        :raises ApiError: 400 *Unplayable Job* unless the job is ``manual``; 400 for a bad outcome
+            or duration.
         """
         values = {variable.get("key"): variable.get("value") for variable in variables}
         outcome = values.get(OUTCOME_VARIABLE) or "success"
         if outcome not in PLAY_OUTCOMES:
             raise errors.param_error(f"{OUTCOME_VARIABLE} of a played job must be one of: {', '.join(PLAY_OUTCOMES)}")
+        job_seconds = None
+        if values.get(SECONDS_VARIABLE) is not None:
+            try:
+                job_seconds = float(str(values[SECONDS_VARIABLE]))
+            except ValueError:
+                job_seconds = -1.0
+            if not (math.isfinite(job_seconds) and job_seconds >= 0):
+                raise errors.param_error(f"{SECONDS_VARIABLE} of a played job must be a non-negative number of seconds")
         with self.lock:
             now = self.now()
             if job.status(now) != "manual":
@@ -562,6 +579,7 @@ class EmulatorState:
                 job,
                 now=now,
                 seconds=pipeline.seconds,
+                job_seconds=job_seconds,
                 outcome=outcome,
                 ref=pipeline.ref,
                 sha=pipeline.sha,

@@ -11,9 +11,12 @@ from typing import Any, Protocol
 
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.variables import normalize_variables
 
 #: ``scope`` values of ``GET /projects/:id/pipeline_schedules``.
 SCHEDULE_SCOPES = ("active", "inactive")
+#: ``variable_type`` values of a schedule variable.
+VARIABLE_TYPES = ("env_var", "file")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -23,6 +26,17 @@ def schedule_path(project: object, schedule_id: object | None = None, *rest: str
     if schedule_id is not None:
         segments.append(numeric_id(schedule_id, "schedule_id"))
     return api_path(*segments, *rest)
+
+
+def schedule_variable(key: Any, value: Any = None, variable_type: Any = None) -> dict[str, str]:
+    """A schedule variable's fields, checked like pipeline variables (``value`` None: not given)."""
+    checked = normalize_variables({key: "" if value is None else value}, "schedule variable")
+    body = {"key": key} if value is None else {"key": key, "value": checked[key]}
+    if variable_type is not None:
+        if variable_type not in VARIABLE_TYPES:
+            raise DataOpsConfigError(f"variable_type must be one of {', '.join(VARIABLE_TYPES)}, got {variable_type!r}")
+        body["variable_type"] = variable_type
+    return body
 
 
 def _text(value: Any, name: str, example: str) -> str:
@@ -84,7 +98,11 @@ class _Sender(Protocol):
 
 
 class PipelineScheduleMethods:
-    """``/projects/:id/pipeline_schedules``: list, get, create, update, delete, take ownership, play."""
+    """``/projects/:id/pipeline_schedules``: schedules and their variables.
+
+    Schedules: list, get, create, update, delete, take ownership, play. Variables: create, update,
+    delete.
+    """
 
     def list_pipeline_schedules(
         self: _Sender, project: int | str, *, scope: str | None = None
@@ -177,3 +195,48 @@ class PipelineScheduleMethods:
         ambiguous failure.
         """
         self._json("POST", schedule_path(project, schedule_id, "play"))
+
+    def create_pipeline_schedule_variable(
+        self: _Sender,
+        project: int | str,
+        schedule_id: int | str,
+        key: str,
+        value: Any,
+        *,
+        variable_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a variable to the pipelines the schedule starts; returns ``{key, value, variable_type}``.
+
+        A key the schedule already has is refused (400 *has already been taken*): use
+        :meth:`update_pipeline_schedule_variable`. Not repeated after an ambiguous failure; a second
+        create would answer that 400.
+
+        :param value: A string, number or boolean; sent as text.
+        :param variable_type: ``"env_var"`` (GitLab's default) or ``"file"``.
+        """
+        path = schedule_path(project, schedule_id, "variables")
+        return self._json("POST", path, json=schedule_variable(key, value, variable_type))
+
+    def update_pipeline_schedule_variable(
+        self: _Sender,
+        project: int | str,
+        schedule_id: int | str,
+        key: str,
+        value: Any,
+        *,
+        variable_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a schedule variable's value (and type); returns it. Retried like a read."""
+        body = schedule_variable(key, value, variable_type)
+        path = schedule_path(project, schedule_id, "variables", body.pop("key"))
+        return self._json("PUT", path, json=body, idempotent=True)
+
+    def delete_pipeline_schedule_variable(
+        self: _Sender, project: int | str, schedule_id: int | str, key: str
+    ) -> dict[str, Any]:
+        """Remove a schedule variable; returns it as it was (GitLab answers 202).
+
+        Not repeated after an ambiguous failure: a second delete would answer 404.
+        """
+        path = schedule_path(project, schedule_id, "variables", schedule_variable(key)["key"])
+        return self._json("DELETE", path)

@@ -28,6 +28,7 @@ from airflow_provider_dataops.connection_form import (
     connection_form_widgets,
     ui_field_behaviour,
 )
+from airflow_provider_dataops.destinations import Destination, DownloadResult, Tally, destination_for
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsAuthenticationError,
@@ -38,6 +39,7 @@ from airflow_provider_dataops.errors import (
     DataOpsPermissionError,
     redact,
 )
+from airflow_provider_dataops.hooks._artifacts import JobArtifactMethods
 from airflow_provider_dataops.hooks._schedules import PipelineScheduleMethods
 from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_PAGES, check_count
 from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
@@ -66,6 +68,8 @@ MAX_PER_PAGE = 100
 #: Connections the hook's session keeps per host. A hook shared by more threads than this makes
 #: the extra threads wait for a free connection instead of opening and discarding one each.
 POOL_SIZE = 50
+#: Bytes read and written at a time by a download: memory stays flat whatever the artifact's size.
+DOWNLOAD_CHUNK = 1 << 20
 _OFFSET_LIMIT_HINT = "keyset pagination"
 #: The connection test answers a person waiting in the UI: fail fast rather than back off for minutes.
 _TEST_POLICY = RetryPolicy(max_attempts=2, max_total_wait=5.0)
@@ -98,7 +102,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(PipelineScheduleMethods, TransportCore, BaseHook):
+class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`POOL_SIZE` connections.
@@ -255,6 +259,39 @@ class DataOpsHook(PipelineScheduleMethods, TransportCore, BaseHook):
 
     def _json(self, method: str, endpoint: str, **request: Any) -> Any:
         return self._exchange(method, endpoint, **request)[1]
+
+    def _download(self, endpoint: str, destination: Any, *, params: Mapping[str, Any] | None = None) -> DownloadResult:
+        """Stream a GET's body to ``destination``; every attempt of the retry policy starts over.
+
+        Redirects (artifacts live in object storage) are followed as for any read: without the token
+        on another host.
+        """
+        target = destination_for(destination)
+        prepared = self._prepare(self.settings, "GET", endpoint, params=params)
+        prepared = prepared._replace(headers={**prepared.headers, "Accept": "*/*"})
+        try:
+            tally = self.retry_policy.retrying()(self._download_once, prepared, target)
+            target.commit()
+        except BaseException:
+            target.discard()
+            raise
+        where = target.label or "the file object"
+        self.log.info("Downloaded %s to %s: %d bytes, sha256 %s.", prepared.path, where, tally.size, tally.sha256)
+        return {"path": target.label, "size": tally.size, "sha256": tally.sha256}
+
+    def _download_once(self, request: ApiRequest, target: Destination) -> Tally:
+        import requests
+
+        response, _ = self._send_once(request, stream=True, decode=False)
+        tally = Tally()
+        with response, target.attempt() as stream:
+            try:
+                for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
+                    stream.write(chunk)
+                    tally.add(chunk)
+            except requests.RequestException as exc:  # the body broke off: a retry starts again
+                raise self._failure(exc, request, self.settings, Delivery.SENT) from None
+        return tally
 
     def request(
         self,

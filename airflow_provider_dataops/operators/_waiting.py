@@ -71,6 +71,7 @@ class PipelineWaitMixin(_OperatorBase):
     _pipeline_id: int | None
     _cancelled: bool  # the cancel request was sent (or deliberately skipped)
     _killed: bool  # Airflow called on_kill: stop waiting
+    _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
 
     if TYPE_CHECKING:
         hook: DataOpsHook
@@ -97,6 +98,7 @@ class PipelineWaitMixin(_OperatorBase):
         self._pipeline_id = None
         self._cancelled = False
         self._killed = False
+        self._borrowed = False
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).
@@ -104,25 +106,42 @@ class PipelineWaitMixin(_OperatorBase):
         :param resume_kwargs: Passed on to ``execute_complete`` after a deferral.
         """
         if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
-            deadline, deadline_name = self._deadline(context)
-            self.defer(
-                trigger=DataOpsPipelineTrigger(
-                    project=self.project,
-                    pipeline_id=self._pipeline_id,
-                    dataops_conn_id=self.dataops_conn_id,
-                    poll_interval=self.poll_interval,
-                    deadline=deadline,
-                    deadline_name=deadline_name,
-                    manual_policy=self.manual_policy.value,
-                    cancel_on_kill=self.cancel_on_kill,
-                    retry_policy=self.hook.retry_policy.to_dict(),
-                    timeout=self.hook.timeout_override,
-                ),
-                method_name="execute_complete",
-                kwargs=resume_kwargs or None,
-                timeout=None,  # the trigger enforces the deadline, so the operator can cancel
+            self._defer(
+                pipeline, context, "execute_complete", self.cancel_on_kill and not self._borrowed, resume_kwargs
             )
         self._finish(self._wait(pipeline, context), context)
+
+    def _wait_for_other(self, pipeline: dict[str, Any], context: Context, resume_method: str) -> None:
+        """Wait until a pipeline this task does not own stops running; never cancels it.
+
+        Deferrable operators defer, resuming in ``resume_method``; a kill or a deadline leaves the
+        pipeline alone (``_pipeline_id`` is not set to it).
+        """
+        if self.deferrable and classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
+            self._defer(pipeline, context, resume_method, False, {})
+        self._wait(pipeline, context)
+
+    def _defer(
+        self, pipeline: Mapping[str, Any], context: Context, method: str, cancel_on_kill: bool, kwargs: dict[str, Any]
+    ) -> None:
+        deadline, deadline_name = self._deadline(context)
+        self.defer(
+            trigger=DataOpsPipelineTrigger(
+                project=self.project,
+                pipeline_id=int(pipeline["id"]),
+                dataops_conn_id=self.dataops_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                deadline_name=deadline_name,
+                manual_policy=self.manual_policy.value,
+                cancel_on_kill=cancel_on_kill,
+                retry_policy=self.hook.retry_policy.to_dict(),
+                timeout=self.hook.timeout_override,
+            ),
+            method_name=method,
+            kwargs=kwargs or None,
+            timeout=None,  # the trigger enforces the deadline, so the operator can cancel
+        )
 
     def _complete(self, event: Mapping[str, Any], context: Context) -> None:
         """Finish after the trigger's (checked) event: raise its error or timeout, or judge the pipeline."""
@@ -215,6 +234,9 @@ class PipelineWaitMixin(_OperatorBase):
         if self._pipeline_id is None or self._cancelled:
             return
         self._cancelled = True
+        if self._borrowed:
+            self.log.warning("Leaving pipeline %s running: this task reused it and does not own it.", self._pipeline_id)
+            return
         if not self.cancel_on_kill:
             self.log.warning("Leaving pipeline %s running (cancel_on_kill=False).", self._pipeline_id)
             return
@@ -236,6 +258,6 @@ class PipelineWaitMixin(_OperatorBase):
             return f"its state could not be read ({error})."
         if classify_pipeline_status(status, ManualPolicy.WAIT) is not Outcome.RUNNING:
             return f"it is now {status}."
-        if self._cancelled and self.cancel_on_kill:
+        if self._cancelled and self.cancel_on_kill and not self._borrowed:
             return f"it is still {status}; DataOps.live finishes canceling it on its own."
         return f"it is still {status} and keeps running."

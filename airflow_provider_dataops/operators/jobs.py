@@ -12,20 +12,25 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
-    DataOpsConfigError,
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, look_for, reconcile_patience
+from airflow_provider_dataops.operators._base import (
+    DataOpsHookMixin,
+    check_hook_params,
+    look_for,
+    newest_job_named,
+    reconcile_patience,
+)
 from airflow_provider_dataops.operators._validation import validate_when_rendered
 from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
-from airflow_provider_dataops.paths import numeric_id, resource_id
+from airflow_provider_dataops.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.status import ManualPolicy
 from airflow_provider_dataops.triggers.pipeline import check_event
 from airflow_provider_dataops.variables import normalize_variables
@@ -37,13 +42,6 @@ if TYPE_CHECKING:
 JOB_ID_KEY = "job_id"
 #: Job statuses before the pipeline reaches the job: there is nothing to play yet.
 NOT_REACHED = frozenset({"created", "waiting_for_resource"})
-
-
-def check_job_name(value: Any) -> str:
-    """A job name as the pipeline lists it (``"Deploy to Production"``)."""
-    if not isinstance(value, str) or not value.strip():
-        raise DataOpsConfigError(f"job_name must be the non-empty name of a job in the pipeline, got {value!r}")
-    return value
 
 
 class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
@@ -152,14 +150,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
 
     def _find_job(self, pipeline_id: int) -> dict[str, Any]:
         """The newest job named ``job_name`` (a retried job is replaced by its re-run)."""
-        jobs = self.hook.list_pipeline_jobs(self.project, pipeline_id)
-        named = [job for job in jobs if job.get("name") == self.job_name]
-        if not named:
-            names = ", ".join(sorted({str(job.get("name")) for job in jobs})) or "none"
-            raise AirflowFailException(
-                f"Pipeline {pipeline_id} has no job named {self.job_name!r}; its jobs are: {names}"
-            )
-        job = max(named, key=lambda item: int(item["id"]))
+        job = newest_job_named(self.hook.list_pipeline_jobs(self.project, pipeline_id), self.job_name, pipeline_id)
         if job["status"] in NOT_REACHED:
             raise DataOpsError(
                 f"Job {self.job_name!r} of pipeline {pipeline_id} is {job['status']}: the pipeline has not reached "

@@ -16,7 +16,7 @@ Guarantees, in order of importance:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from airflow_provider_dataops.operators._base import (
     look_for,
     reconcile_patience,
 )
+from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.operators._waiting import (
     DataOpsPipelineFailedError as DataOpsPipelineFailedError,  # re-exported: raised by this operator
@@ -53,7 +54,7 @@ from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
 from airflow_provider_dataops.paths import check_ref, resource_id
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.triggers.pipeline import check_event
-from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
+from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -64,6 +65,8 @@ MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
 LOOKBACK_MARGIN = timedelta(minutes=10)
 #: Keys of the task-state-store record naming the pipeline this task instance started.
 STORED_ID, STORED_MARKER, STORED_URL = "pipeline_id", "marker", "web_url"
+#: Set in the record of a pipeline reused under ``on_running="reuse"``: the task does not own it.
+STORED_REUSED = "reused"
 
 
 def task_marker(context: Context) -> str:
@@ -107,6 +110,11 @@ class DataOpsTriggerPipelineOperator(
     :param fail_on_test_failures: Fail the task (:class:`DataOpsTestsFailedError`, no retries) when
         the pipeline succeeded but test cases in its test report failed or errored (jobs with
         ``allow_failure``).
+    :param on_running: What to do when another pipeline of the same project and ref (and pipeline
+        file) is running as the task starts: ``allow`` (start ours too), ``wait`` (until none runs,
+        then start ours), ``reuse`` (report that pipeline's outcome; it is never canceled by this
+        task), ``cancel`` (cancel it, wait until it stopped, then start ours) or ``skip`` (skip the
+        task). Anything but ``allow`` needs an access token. See :ref:`on-running`.
     :param openlineage_inject_parent_job_info: With OpenLineage on, pass the task's OpenLineage parent
         and root run ids to the pipeline as ``OPENLINEAGE_PARENT_ID`` and ``OPENLINEAGE_ROOT_PARENT_ID``
         (what ``dbt-ol`` reads); values set in ``variables`` win. See :doc:`/lineage`.
@@ -140,6 +148,7 @@ class DataOpsTriggerPipelineOperator(
         failure_log_lines: int = 25,
         fail_on_test_failures: bool = False,
         openlineage_inject_parent_job_info: bool = True,
+        on_running: str = OnRunning.ALLOW.value,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -163,6 +172,7 @@ class DataOpsTriggerPipelineOperator(
         self.openlineage_inject_parent_job_info = check_bool(
             openlineage_inject_parent_job_info, "openlineage_inject_parent_job_info"
         )
+        self.on_running = OnRunning.parse(on_running)
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -185,6 +195,11 @@ class DataOpsTriggerPipelineOperator(
         if store is not None:
             self._leave_earlier_clear(store, context)
         if not self.hook.settings.can_read:
+            if self.on_running is not OnRunning.ALLOW:
+                raise DataOpsConfigError(
+                    f"on_running={self.on_running.value!r} needs to read pipelines, but connection "
+                    f"{self.dataops_conn_id!r} holds only a trigger token: add an access token, or use 'allow'"
+                )
             if self.wait_for_completion:
                 raise DataOpsConfigError(
                     f"connection {self.dataops_conn_id!r} holds only a trigger token, which cannot read "
@@ -210,7 +225,7 @@ class DataOpsTriggerPipelineOperator(
             return
         earlier = int(stored[STORED_ID])
         self.log.info("The task was cleared since pipeline %s started: starting a new pipeline.", earlier)
-        if self.hook.settings.can_read:
+        if self.hook.settings.can_read and not stored.get(STORED_REUSED):
             status = self.hook.get_pipeline(self.project, earlier)["status"]
             if classify_pipeline_status(status, self.manual_policy) is Outcome.RUNNING:
                 self._pipeline_id = earlier
@@ -221,7 +236,8 @@ class DataOpsTriggerPipelineOperator(
     def _stored(self, pipeline: Mapping[str, Any], context: Context) -> dict[str, Any]:
         """What the task state store keeps: the id, with the marker of the clear that started it."""
         marker = task_marker(context)
-        return {STORED_ID: int(pipeline["id"]), STORED_MARKER: marker, STORED_URL: pipeline.get("web_url")}
+        record = {STORED_ID: int(pipeline["id"]), STORED_MARKER: marker, STORED_URL: pipeline.get("web_url")}
+        return {**record, STORED_REUSED: True} if self._borrowed else record
 
     def _trigger_without_reading(self, context: Context) -> int:
         """Trigger with a trigger token; the task state store (Airflow 3.3) prevents a second POST."""
@@ -265,7 +281,19 @@ class DataOpsTriggerPipelineOperator(
                     self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
                     return self.hook.retry_pipeline(self.project, earlier["id"])
                 self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
+        reused = before_start(self.on_running, self._other_pipelines(context), self._waiter(context), self.log)
+        if reused is not None:
+            self._borrowed = True
+            return reused
         return self._start_pipeline(context)
+
+    def _other_pipelines(self, context: Context) -> OtherPipelines:
+        own = task_marker(context).rsplit(" clear=", 1)[0] + " clear="
+        file_name = pipeline_variables(self.variables, self.pipeline_file).get(PIPELINE_FILE_VARIABLE)
+        return OtherPipelines(self.hook, self.project, self.ref, file_name, self.manual_policy, MARKER_VARIABLE, own)
+
+    def _waiter(self, context: Context) -> Callable[[dict[str, Any]], None]:
+        return lambda pipeline: self._wait_for_other(pipeline, context, "execute_after_waiting")
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """The pipeline's current status (for the mixin's resume decision)."""
@@ -282,11 +310,12 @@ class DataOpsTriggerPipelineOperator(
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
         """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
         self._pipeline_id = stored_pipeline_id(external_id)
+        self._borrowed = isinstance(external_id, Mapping) and bool(external_id.get(STORED_REUSED))
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
         self._publish(context, pipeline)
         if not self.wait_for_completion:
             return
-        self._wait_until_done(pipeline, context)
+        self._wait_until_done(pipeline, context, **({"borrowed": True} if self._borrowed else {}))
 
     def get_job_result(self, external_id: Any, context: Context) -> int:
         """The task's return value: the pipeline id (published again when a retry found it finished)."""
@@ -300,13 +329,28 @@ class DataOpsTriggerPipelineOperator(
 
     # -- deferred resume -------------------------------------------------------------------------
 
-    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
-        """Resume after the trigger's event; validates it before trusting it."""
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None, borrowed: bool = False) -> int:
+        """Resume after the trigger's event; validates it before trusting it.
+
+        :param borrowed: The pipeline was reused (``on_running="reuse"``): a timeout does not cancel it.
+        """
         event = check_event(event)
-        self._pipeline_id = int(event["pipeline_id"])
+        self._pipeline_id, self._borrowed = int(event["pipeline_id"]), bool(borrowed)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
         self._complete(event, context)
         return self._pipeline_id
+
+    def execute_after_waiting(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
+        """Resume after waiting for another pipeline (``on_running="wait"``): decide and start again.
+
+        A deadline that passed fails the task; the other pipeline is left alone.
+        """
+        event = check_event(event)
+        if event["status"] == "error":
+            raise DataOpsError(str(event.get("message")))
+        if event["status"] == "timeout":
+            self._raise_timeout(str(event.get("deadline_name", "timeout")), str(event.get("message")))
+        return self.execute(context)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ EXPECTED = {
     "dataops_trigger_then_sensor": "success",
     "dataops_create_project_then_run": "success",
     "dataops_failure_report": "failed",
+    "dataops_artifacts": "success",
 }
 DATES = {"null": None, "dated": "2026-03-01T00:00:00+00:00"}
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import gitlab
 import pytest
 
@@ -102,3 +106,24 @@ def test_python_gitlab_manual_jobs_and_schedules(emu):
     assert [p.source for p in project.pipelines.list(source="schedule", get_all=True)] == ["schedule"]
     project.pipelineschedules.delete(project.pipelineschedules.list(get_all=True)[0].id)
     assert project.pipelineschedules.list(get_all=True) == []
+
+
+def test_python_gitlab_artifact_methods(emu):
+    gl = gitlab.Gitlab(emu.url, private_token=emu.access_token)
+    project = gl.projects.get(1)
+    pipeline = project.pipelines.create({"ref": "main"})
+    emu.advance(10)
+    [docs] = [job for job in pipeline.jobs.list(get_all=True) if job.name == "Generate Docs"]
+    job = project.jobs.get(docs.id)
+    archive = job.artifacts()
+    assert len(archive) == job.artifacts_file["size"]
+    assert zipfile.ZipFile(io.BytesIO(archive)).namelist() == ["target/run_results.json", "report.xml", "logs/job.log"]
+    results = json.loads(job.artifact("target/run_results.json"))
+    assert [result["status"] for result in results["results"]] == ["success"] * 3
+    assert project.artifacts.download("main", "Generate Docs") == archive
+    assert project.artifacts.raw("main", "report.xml", "Generate Docs").startswith(b"<?xml")
+    with pytest.raises(gitlab.exceptions.GitlabGetError) as missing:
+        project.artifacts.download("main", "No Such Job")
+    assert missing.value.response_code == 404
+    # python-gitlab follows the redirect with requests, which keeps its PRIVATE-TOKEN header.
+    assert [download["host"] for download in emu.storage_downloads()] == ["localhost", "localhost"]

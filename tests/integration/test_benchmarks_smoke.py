@@ -48,6 +48,14 @@ CASES = {
             "CHECK  async: Retry-After honoured (gap >= 1 s): PASS",
         ],
     ),
+    "artifacts": (
+        ["--artifact-mib", "8"],
+        [
+            "CHECK  every byte written, as the job announced: PASS",
+            "CHECK  the archive holds the whole generated file: PASS (8388608)",
+            "CHECK  redirected to object storage once: PASS",
+        ],
+    ),
     "imports": (
         ["--repetitions", "2", "--importtime"],
         ["CHECK  task modules import no HTTP library airflow.sdk did not: PASS"],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,10 @@ EXPECTED = {
     "dataops_failure_report": ("failed", {"run_failing_pipeline": "failed"}),
     "dataops_manual_gate": ("success", {"build": "success", "deploy": "success"}),
     "dataops_assets_producer": ("success", {"run_pipeline": "success"}),
+    "dataops_artifacts": (
+        "success",
+        {"run_pipeline": "success", "download_run_results": "success", "summarize_run_results": "success"},
+    ),
 }
 
 
@@ -69,6 +76,40 @@ def test_trigger_and_wait_example_pushes_the_test_summary(dataops_run_dag: Any) 
         (summary,) = session.query(XCom).filter(XCom.run_id == result.run_id, XCom.key == "test_summary").all()
         value = summary.value if isinstance(summary.value, dict) else json.loads(summary.value)
     assert value == {"total": 3, "success": 3, "failed": 0, "skipped": 0, "error": 0}
+
+
+def test_artifacts_example_reads_the_downloaded_run_results(
+    dataops_run_dag: Any, dataops_emulator: DataOpsEmulator
+) -> None:
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.xcom import XComModel as XCom
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import BaseXCom as XCom
+
+    result = dataops_run_dag("dataops_artifacts")
+    assert result.state == "success"
+    [pipeline] = result.pipelines
+    with create_session() as session:
+        rows = session.query(XCom).filter(XCom.run_id == result.run_id).all()
+        values = {(x.task_id, x.key): x.value for x in rows if x.key in ("test_summary", "return_value")}
+    values = {key: json.loads(value) if isinstance(value, str) else value for key, value in values.items()}
+    assert values[("run_pipeline", "test_summary")] == {"total": 3, "success": 3, "failed": 0, "skipped": 0, "error": 0}
+    downloaded = values[("download_run_results", "return_value")]
+    [docs_job] = [job for job in _jobs(dataops_emulator, pipeline["id"]) if job["name"] == "Generate Docs"]
+    assert (downloaded["pipeline_id"], downloaded["job_id"]) == (pipeline["id"], docs_job["id"])
+    path = Path(downloaded["path"])
+    assert path.name == "run_results.json"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == downloaded["sha256"]
+    assert downloaded["size"] == path.stat().st_size
+    assert values[("summarize_run_results", "return_value")] == {
+        "pipeline_id": pipeline["id"],
+        "sha256": downloaded["sha256"],
+        "statuses": {"success": 3},
+        "not_successful": [],
+    }
+    shutil.rmtree(path.parent)
 
 
 def _jobs(emulator: DataOpsEmulator, pipeline_id: int) -> list[dict[str, Any]]:

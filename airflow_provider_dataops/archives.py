@@ -1,0 +1,180 @@
+"""Extracting a downloaded artifacts archive without trusting it.
+
+An archive comes from a pipeline, so it is checked as hostile input:
+
+* **zip slip**: an entry with an absolute name, a drive letter, a backslash, a ``..`` segment, a
+  symbolic link, or a name that leads out of the target directory (also through a symlink already
+  in it) is refused;
+* **zip bombs**: the entry count, the total uncompressed size and each entry's compression ratio
+  are checked from the declared sizes before anything is written, and again from the bytes
+  actually produced while extracting (a declared size can lie).
+
+Files are extracted into a hidden staging directory beside the target and moved into place only
+when every entry passed, so a refused or broken archive leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.limits import check_count
+
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Entries smaller than this are exempt from the ratio check: a short, repetitive file compresses
+#: far better than any real data, without being a threat.
+RATIO_FLOOR = 1 << 20
+
+
+class UnsafeArchiveError(DataOpsError):
+    """The archive was refused: an entry would escape the target, or its sizes are absurd."""
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What an archive may expand to.
+
+    :param max_total_bytes: Uncompressed bytes of all entries together.
+    :param max_entries: Entries (files and directories).
+    :param max_ratio: Uncompressed to compressed size of one entry (for entries over 1 MiB).
+    """
+
+    max_total_bytes: int = 1 << 30
+    max_entries: int = 10_000
+    max_ratio: int = 200
+
+    def __post_init__(self) -> None:
+        check_count(self.max_total_bytes, "max_total_bytes", minimum=1, maximum=1 << 50)
+        check_count(self.max_entries, "max_entries", minimum=1, maximum=10_000_000)
+        check_count(self.max_ratio, "max_ratio", minimum=1, maximum=100_000)
+
+
+def _refuse(name: str, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"refusing to extract the archive: entry {name!r} {why}")
+
+
+def _check_name(info: zipfile.ZipInfo, target: Path) -> None:
+    name = info.filename
+    if name.startswith("/") or _DRIVE.match(name) or "\\" in name or "\0" in name:
+        raise _refuse(name, "has an absolute name, a drive letter or a backslash")
+    if ".." in name.split("/"):
+        raise _refuse(name, "has a '..' segment (zip slip)")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise _refuse(name, "is a symbolic link")
+    resolved = (target / name).resolve()
+    if resolved != target and target not in resolved.parents:
+        raise _refuse(name, f"would be written outside {target} (zip slip)")
+
+
+def _check_ratio(name: str, produced: int, compressed: int, limits: ExtractionLimits) -> None:
+    if produced > RATIO_FLOOR and produced > limits.max_ratio * max(compressed, 1):
+        raise _refuse(name, f"expands more than {limits.max_ratio} times (zip bomb)")
+
+
+def _check_declared(infos: list[zipfile.ZipInfo], target: Path, limits: ExtractionLimits) -> None:
+    if len(infos) > limits.max_entries:
+        raise UnsafeArchiveError(
+            f"refusing to extract the archive: {len(infos)} entries, more than max_entries={limits.max_entries}"
+        )
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_bytes:
+        raise UnsafeArchiveError(
+            f"refusing to extract the archive: it declares {total} bytes uncompressed, more than "
+            f"max_total_bytes={limits.max_total_bytes}"
+        )
+    for info in infos:
+        _check_name(info, target)
+        _check_ratio(info.filename, info.file_size, info.compress_size, limits)
+
+
+def _copy_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, budget: int, limits: ExtractionLimits
+) -> int:
+    """Write one entry, checking the bytes it really produces; returns how many."""
+    produced = 0
+    with archive.open(info) as source, path.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            produced += len(chunk)
+            if produced > info.file_size:
+                raise _refuse(info.filename, f"produces more than its declared {info.file_size} bytes")
+            if produced > budget:
+                raise UnsafeArchiveError(
+                    f"refusing to extract the archive: it expands past max_total_bytes={limits.max_total_bytes}"
+                )
+            _check_ratio(info.filename, produced, info.compress_size, limits)
+            out.write(chunk)
+    return produced
+
+
+def extract_zip(
+    archive_path: str | os.PathLike[str], target: str | os.PathLike[str], limits: ExtractionLimits | None = None
+) -> list[str]:
+    """Extract a zip archive into ``target`` after checking every entry; returns the files, relative.
+
+    :param archive_path: The downloaded archive.
+    :param target: The directory to extract into (created if missing); existing files of the same
+        names are replaced.
+    :param limits: Size and count limits; the defaults allow 1 GiB in 10,000 entries.
+    :raises UnsafeArchiveError: for zip slip or zip bomb entries; nothing is extracted then.
+    :raises DataOpsError: when the file is not a readable zip archive.
+    """
+    limits = limits or ExtractionLimits()
+    directory = Path(target).expanduser().absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".extracting"))
+    try:
+        files = _extract_checked(Path(archive_path), directory, staging, limits)
+        for name in files:
+            destination = directory / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, destination)
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_checked(archive_path: Path, directory: Path, staging: Path, limits: ExtractionLimits) -> list[str]:
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            infos = archive.infolist()
+            _check_declared(infos, directory, limits)
+            budget = limits.max_total_bytes
+            files = []
+            for info in infos:
+                path = staging / info.filename
+                if info.is_dir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                budget -= _copy_entry(archive, info, path, budget, limits)
+                files.append(info.filename)
+            return files
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as error:
+        raise DataOpsError(f"cannot extract {archive_path.name}: not a readable zip archive ({error})") from None
+
+
+def check_extraction_limits(value: object) -> ExtractionLimits:
+    """:class:`ExtractionLimits` from itself, a mapping of its fields, or None (the defaults)."""
+    if value is None:
+        return ExtractionLimits()
+    if isinstance(value, ExtractionLimits):
+        return value
+    if isinstance(value, dict):
+        try:
+            return ExtractionLimits(**value)
+        except TypeError:
+            pass
+    raise DataOpsConfigError(
+        "extract_limits must be None or a mapping of max_total_bytes, max_entries and max_ratio to integers, "
+        f"got {value!r}"
+    )

@@ -1,0 +1,125 @@
+"""Job artifact methods of :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`.
+
+Every argument is checked here, before any request; the hook's ``_download`` streams the answer
+to a :mod:`~airflow_provider_dataops.destinations` destination under the shared retry policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from airflow_provider_dataops.destinations import DownloadResult
+from airflow_provider_dataops.errors import DataOpsConfigError
+from airflow_provider_dataops.paths import api_path, check_job_name, check_ref, numeric_id, resource_id
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_artifact_path(artifact_path: Any) -> str:
+    """A path inside a job's artifacts archive, such as ``target/run_results.json``, URL-encoded.
+
+    :raises DataOpsConfigError: for an absolute path, ``..``, ``.`` or empty segments, backslashes or
+        control characters: such a path cannot name a file of the archive.
+    """
+    if (
+        not isinstance(artifact_path, str)
+        or not artifact_path
+        or artifact_path.startswith("/")
+        or _DRIVE.match(artifact_path)
+        or "\\" in artifact_path
+        or _CONTROL.search(artifact_path)
+        or any(segment in ("", ".", "..") for segment in artifact_path.split("/"))
+    ):
+        raise DataOpsConfigError(
+            "artifact_path must be a relative path inside the job's artifacts such as 'target/run_results.json' "
+            f"(no leading '/', no '.', '..' or empty segments, no backslashes), got {artifact_path!r}"
+        )
+    return "/".join(quote(segment, safe="") for segment in artifact_path.split("/"))
+
+
+class _Downloader(Protocol):
+    """What these methods need from the hook they are mixed into."""
+
+    def _download(
+        self, endpoint: str, destination: Any, *, params: Mapping[str, Any] | None = None
+    ) -> DownloadResult: ...
+
+
+def _job_artifacts_path(project: Any, job_id: Any) -> str:
+    return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "artifacts")
+
+
+def _ref_artifacts_path(project: Any, ref: Any) -> str:
+    return api_path("projects", resource_id(project, "project"), "jobs", "artifacts", quote(check_ref(ref), safe=""))
+
+
+class JobArtifactMethods:
+    """Download a job's artifacts: one file or the zip archive, by job id or by ref and job name.
+
+    ``destination`` is a local path, a binary file object or an Airflow ``ObjectStoragePath``
+    (see :func:`~airflow_provider_dataops.destinations.destination_for`). The body is streamed in
+    chunks, so memory stays flat for any size; a transient failure restarts the download from the
+    first byte; a local file appears only once complete. Each method returns the written
+    ``{"path", "size", "sha256"}``.
+    """
+
+    def download_job_artifact(
+        self: _Downloader, project: int | str, job_id: int | str, artifact_path: str, destination: Any
+    ) -> DownloadResult:
+        """One file of a job's artifacts (``GET /projects/:id/jobs/:job_id/artifacts/*artifact_path``).
+
+        :param project: Numeric id or full path.
+        :param job_id: The job's id.
+        :param artifact_path: Path inside the archive, such as ``target/run_results.json``.
+        :param destination: Where to write it.
+        :raises DataOpsNotFoundError: no such job, the job has no artifacts, or no such file in them.
+        """
+        encoded = check_artifact_path(artifact_path)
+        return self._download(f"{_job_artifacts_path(project, job_id)}/{encoded}", destination)
+
+    def download_job_artifacts(
+        self: _Downloader, project: int | str, job_id: int | str, destination: Any
+    ) -> DownloadResult:
+        """A job's whole artifacts archive, a zip (``GET /projects/:id/jobs/:job_id/artifacts``).
+
+        DataOps.live answers with a redirect to object storage; it is followed without the token.
+
+        :param project: Numeric id or full path.
+        :param job_id: The job's id.
+        :param destination: Where to write the zip.
+        :raises DataOpsNotFoundError: no such job, or the job has no artifacts.
+        """
+        return self._download(_job_artifacts_path(project, job_id), destination)
+
+    def download_ref_artifact(
+        self: _Downloader, project: int | str, *, ref: str, job_name: str, artifact_path: str, destination: Any
+    ) -> DownloadResult:
+        """One file of job ``job_name``'s artifacts in the newest successful pipeline of ``ref``.
+
+        ``GET /projects/:id/jobs/artifacts/:ref_name/raw/*artifact_path?job=``.
+
+        :param ref: Branch or tag.
+        :param job_name: The job's name, such as ``Build all Models``.
+        :raises DataOpsNotFoundError: no successful pipeline on ``ref``, no such job with artifacts in
+            it, or no such file.
+        """
+        path = f"{_ref_artifacts_path(project, ref)}/raw/{check_artifact_path(artifact_path)}"
+        return self._download(path, destination, params={"job": check_job_name(job_name)})
+
+    def download_ref_artifacts(
+        self: _Downloader, project: int | str, *, ref: str, job_name: str, destination: Any
+    ) -> DownloadResult:
+        """The artifacts archive of job ``job_name`` in the newest successful pipeline of ``ref``.
+
+        ``GET /projects/:id/jobs/artifacts/:ref_name/download?job=``.
+
+        :param ref: Branch or tag.
+        :param job_name: The job's name, such as ``Build all Models``.
+        :raises DataOpsNotFoundError: no successful pipeline on ``ref``, or no such job with artifacts in it.
+        """
+        path = f"{_ref_artifacts_path(project, ref)}/download"
+        return self._download(path, destination, params={"job": check_job_name(job_name)})

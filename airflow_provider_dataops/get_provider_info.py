@@ -12,6 +12,13 @@ from airflow_provider_dataops import __version__
 from airflow_provider_dataops.connection_form import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
 INTEGRATION = "DataOps.live"
+#: The ``dataops://`` project asset scheme (see :mod:`airflow_provider_dataops.assets`).
+_ASSET_URIS = {
+    "schemes": ["dataops"],
+    "handler": "airflow_provider_dataops.assets.sanitize_uri",
+    "factory": "airflow_provider_dataops.assets.create_asset",
+    "to_openlineage_converter": "airflow_provider_dataops.assets.convert_asset_to_openlineage",
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -58,6 +65,9 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": CONN_FIELDS,
             }
         ],
+        # Airflow 3 reads "asset-uris", Airflow 2 "dataset-uris": the same scheme for both.
+        "asset-uris": [_ASSET_URIS],
+        "dataset-uris": [_ASSET_URIS],
         "extra-links": [
             "airflow_provider_dataops.links.DataOpsPipelineLink",
             "airflow_provider_dataops.links.DataOpsProjectLink",

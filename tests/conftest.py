@@ -10,3 +10,6 @@ from __future__ import annotations
 import os
 
 os.environ.pop("AIRFLOW_CONN_DATAOPS_DEFAULT", None)
+# The OpenLineage provider (a dev dependency) stays off, whatever the developer's environment says;
+# the lineage tests turn it on for themselves.
+os.environ["AIRFLOW__OPENLINEAGE__DISABLED"] = "True"

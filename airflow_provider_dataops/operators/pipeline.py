@@ -27,8 +27,10 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
+from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
@@ -82,7 +84,9 @@ def task_marker(context: Context) -> str:
     )
 
 
-class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, ResumableJobMixin, BaseOperator):
+class DataOpsTriggerPipelineOperator(
+    PipelineLineageMixin, PipelineWaitMixin, DataOpsHookMixin, ResumableJobMixin, BaseOperator
+):
     """Trigger a DataOps.live pipeline, then wait for it on the worker or in the triggerer.
 
     :param project: Project id or full path (``group/sub/project``). Templated.
@@ -111,8 +115,14 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         then start ours), ``reuse`` (report that pipeline's outcome; it is never canceled by this
         task), ``cancel`` (cancel it, wait until it stopped, then start ours) or ``skip`` (skip the
         task). Anything but ``allow`` needs an access token. See :ref:`on-running`.
+    :param openlineage_inject_parent_job_info: With OpenLineage on, pass the task's OpenLineage parent
+        and root run ids to the pipeline as ``OPENLINEAGE_PARENT_ID`` and ``OPENLINEAGE_ROOT_PARENT_ID``
+        (what ``dbt-ol`` reads); values set in ``variables`` win. See :doc:`/lineage`.
     :param dataops_conn_id: A ``dataops`` connection.
     :param hook_params: Extra :class:`DataOpsHook` arguments, e.g. ``{"retry_policy": {"max_attempts": 5}}``.
+
+    Asset ``outlets`` get an event when the task succeeds, whose ``extra`` holds the pipeline's
+    ``pipeline_id``, ``web_url``, ``ref``, ``sha`` and ``status``.
     """
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
@@ -137,6 +147,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         retry_failed_pipeline: bool = False,
         failure_log_lines: int = 25,
         fail_on_test_failures: bool = False,
+        openlineage_inject_parent_job_info: bool = True,
         on_running: str = OnRunning.ALLOW.value,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
@@ -158,6 +169,9 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         )
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
+        self.openlineage_inject_parent_job_info = check_bool(
+            openlineage_inject_parent_job_info, "openlineage_inject_parent_job_info"
+        )
         self.on_running = OnRunning.parse(on_running)
         self.dataops_conn_id = dataops_conn_id
         self.hook_params = check_hook_params(dataops_conn_id, hook_params)
@@ -232,7 +246,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
             pipeline_id = stored_pipeline_id(stored)
             self.log.info("An earlier try already started pipeline %s; not triggering again.", pipeline_id)
             url = stored.get(STORED_URL) if isinstance(stored, Mapping) else store.get(PIPELINE_URL_KEY)
-            publish_pipeline(context, {"id": pipeline_id, "web_url": url})
+            self._publish(context, {"id": pipeline_id, "web_url": url})
             return pipeline_id
         try:
             pipeline = self._post(context)
@@ -245,7 +259,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
             ) from error
         if store is not None:
             store.set(self.external_id_key, self._stored(pipeline, context))
-        publish_pipeline(context, pipeline)
+        self._publish(context, pipeline)
         return int(pipeline["id"])
 
     # -- ResumableJobMixin ------------------------------------------------------------------------
@@ -298,7 +312,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         self._pipeline_id = stored_pipeline_id(external_id)
         self._borrowed = isinstance(external_id, Mapping) and bool(external_id.get(STORED_REUSED))
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
-        publish_pipeline(context, pipeline)
+        self._publish(context, pipeline)
         if not self.wait_for_completion:
             return
         self._wait_until_done(pipeline, context, **({"borrowed": True} if self._borrowed else {}))
@@ -309,7 +323,7 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         if self._pipeline_id != pipeline_id:  # the mixin skipped poll_until_complete
             self._pipeline_id = pipeline_id
             pipeline = self.hook.get_pipeline(self.project, pipeline_id)
-            publish_pipeline(context, pipeline)
+            self._publish(context, pipeline)
             self._finish(pipeline, context)  # its tests, as the try that waited for it saw them
         return pipeline_id
 
@@ -340,6 +354,25 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
+        """Push the pipeline to XCom, and remember it for the lineage facet and the asset events."""
+        publish_pipeline(context, self._without_secrets(pipeline))
+        self._record(pipeline, context)
+
+    def _record(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """The pipeline as last read: for the lineage facet and the extra of the asset events."""
+        self._lineage_pipeline = pipeline = self._without_secrets(pipeline)
+        annotate_outlet_events(context, self.outlets, pipeline_event_extra(pipeline, self.ref))
+
+    def _without_secrets(self, pipeline: Mapping[str, Any]) -> dict[str, Any]:
+        """The pipeline with the connection's tokens masked: a broken or hostile server may echo them."""
+        secrets = self.hook.settings.secrets
+        return {key: redact(value, secrets) if isinstance(value, str) else value for key, value in pipeline.items()}
+
+    def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        self._record(pipeline, context)  # the final state, before it is judged
+        super()._finish(pipeline, context)
+
     def _start_pipeline(self, context: Context) -> dict[str, Any]:
         """POST the trigger; after an ambiguous failure, look for the marker before POSTing again."""
         patience = reconcile_patience(self.hook)
@@ -356,7 +389,8 @@ class DataOpsTriggerPipelineOperator(PipelineWaitMixin, DataOpsHookMixin, Resuma
         raise DataOpsError(f"Could not start a pipeline in {self.project!r}: the server never confirmed it.")
 
     def _post(self, context: Context) -> dict[str, Any]:
-        variables = {**(self.variables or {}), MARKER_VARIABLE: task_marker(context)}
+        lineage = parent_run_variables(context["ti"]) if self.openlineage_inject_parent_job_info else {}
+        variables = {**lineage, **(self.variables or {}), MARKER_VARIABLE: task_marker(context)}
         pipeline = self.hook.trigger_pipeline(
             self.project, self.ref, variables=variables, pipeline_file=self.pipeline_file
         )

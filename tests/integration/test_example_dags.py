@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_dataops.emulator import DataOpsEmulator
+from airflow_provider_dataops.lineage import PARENT_ID_VARIABLE, RUN_FACET_NAME
+
+from .conftest import CapturedEvents
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +24,7 @@ EXPECTED = {
     "dataops_create_project_then_run": ("success", {"create_project": "success", "run_pipeline": "success"}),
     "dataops_failure_report": ("failed", {"run_failing_pipeline": "failed"}),
     "dataops_manual_gate": ("success", {"build": "success", "deploy": "success"}),
+    "dataops_assets_producer": ("success", {"run_pipeline": "success"}),
     "dataops_artifacts": (
         "success",
         {"run_pipeline": "success", "download_run_results": "success", "summarize_run_results": "success"},
@@ -78,8 +82,9 @@ def test_trigger_and_wait_example_pushes_the_test_summary(dataops_run_dag: Any) 
 
 
 def test_artifacts_example_reads_the_downloaded_run_results(
-    dataops_run_dag: Any, dataops_emulator: DataOpsEmulator
+    dataops_run_dag: Any, dataops_emulator: DataOpsEmulator, openlineage_events: CapturedEvents
 ) -> None:
+    """Trigger, artifact download, a task reading run_results.json: test summary in XCom, lineage events."""
     from airflow.utils.session import create_session
 
     try:
@@ -109,6 +114,24 @@ def test_artifacts_example_reads_the_downloaded_run_results(
         "not_successful": [],
     }
     shutil.rmtree(path.parent)
+
+    # Every task reported its run to OpenLineage; the pipeline task's events describe the pipeline,
+    # and the pipeline got that task's run as its parent.
+    tasks = ("run_pipeline", "download_run_results", "summarize_run_results")
+    events = {task: openlineage_events.for_task("dataops_artifacts", task) for task in tasks}
+    assert {task: [e["eventType"] for e in found] for task, found in events.items()} == {
+        task: ["START", "COMPLETE"] for task in tasks
+    }
+    complete = events["run_pipeline"][-1]
+    facet = complete["run"]["facets"][RUN_FACET_NAME]
+    assert (facet["pipelineId"], facet["status"], facet["sha"]) == (pipeline["id"], "success", pipeline["sha"])
+    variables = {v["key"]: v["value"] for v in pipeline["variables"]}
+    assert (
+        variables[PARENT_ID_VARIABLE]
+        == f"{complete['job']['namespace']}/{complete['job']['name']}/{complete['run']['runId']}"
+    )
+    roots = {e["run"]["facets"]["parent"]["root"]["run"]["runId"] for found in events.values() for e in found}
+    assert len(roots) == 1  # one DAG run
 
 
 def _jobs(emulator: DataOpsEmulator, pipeline_id: int) -> list[dict[str, Any]]:

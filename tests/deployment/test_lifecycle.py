@@ -47,8 +47,11 @@ def _clear_while_waiting(d: Deployment, dag_id: str, state: str, delay_cancel: f
         emulator.delay_cancel(int(pipeline["id"]), delay_cancel)
     api.clear(dag_id, run_id, "run")
     api.wait_ti(dag_id, run_id, "run", ["success", "failed"], 180, min_try=2)
-    _first, second = assert_pipelines(api, emulator, dag_id, run_id, ["canceled", "success"])
+    first, second = assert_pipelines(api, emulator, dag_id, run_id, ["canceled", "success"])
     assert second["marker"].endswith("clear=1"), second["marker"]
+    if state == "running":  # the killed try cancels P itself: a clear is no newer try taking P over
+        killed = api.log(dag_id, run_id, "run", 1)
+        assert f"Canceled pipeline {first['id']} because the task was killed" in killed, killed
     assert api.task_instance(dag_id, run_id, "run")["state"] == "success", api.all_logs(dag_id, run_id, "run")
 
 

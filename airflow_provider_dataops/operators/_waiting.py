@@ -17,6 +17,7 @@ from airflow_provider_dataops import retry
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.operators._base import publish_test_summary
+from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators._validation import check_bool
 from airflow_provider_dataops.reporting import failure_report
 from airflow_provider_dataops.retry import is_retryable
@@ -72,6 +73,7 @@ class PipelineWaitMixin(_OperatorBase):
     _cancelled: bool  # the cancel request was sent (or deliberately skipped)
     _killed: bool  # Airflow called on_kill: stop waiting
     _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
+    _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
 
     if TYPE_CHECKING:
         hook: DataOpsHook
@@ -99,6 +101,7 @@ class PipelineWaitMixin(_OperatorBase):
         self._cancelled = False
         self._killed = False
         self._borrowed = False
+        self._takeover = None
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).
@@ -158,11 +161,17 @@ class PipelineWaitMixin(_OperatorBase):
         """Cancel the pipeline (when ``cancel_on_kill``) and stop waiting for it.
 
         Airflow 3 calls this from its SIGTERM handler and lets ``execute`` run on, so the wait loop
-        checks ``_killed`` to end within one poll instead of watching the cancel for ever.
+        checks ``_killed`` to end within one poll instead of watching the cancel for ever. A try that
+        Airflow already replaced (its worker was paused past the heartbeat timeout) leaves the
+        pipeline to the newer try that re-attached to it (:mod:`._takeover`).
         """
         self._killed = True
-        if self._pipeline_id is not None:
-            self._cancel("the task was killed")
+        if self._pipeline_id is None or self._cancelled:
+            return
+        if self._takeover is not None and self._takeover.newer_try_watches(self.log):
+            self.log.warning("Leaving pipeline %s running for the newer try.", self._pipeline_id)
+            return
+        self._cancel("the task was killed")
 
     def _deadline(self, context: Context) -> tuple[float | None, str]:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""

@@ -40,6 +40,7 @@ from airflow_provider_dataops.operators._base import (
     reconcile_patience,
 )
 from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
+from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.operators._waiting import (
     DataOpsPipelineFailedError as DataOpsPipelineFailedError,  # re-exported: raised by this operator
@@ -311,6 +312,8 @@ class DataOpsTriggerPipelineOperator(
         """Publish the pipeline, then wait here or in the triggerer; raise if it did not succeed."""
         self._pipeline_id = stored_pipeline_id(external_id)
         self._borrowed = isinstance(external_id, Mapping) and bool(external_id.get(STORED_REUSED))
+        if (store := self._state_store(context)) is not None:  # the record is stored by now
+            self._takeover = Takeover(store, context["ti"], self.external_id_key)
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
         self._publish(context, pipeline)
         if not self.wait_for_completion:

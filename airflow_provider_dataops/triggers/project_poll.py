@@ -62,9 +62,10 @@ OVERLAP = 30.0
 PER_PAGE = 100
 #: Pages one poll reads at most; the rest waits for the next poll.
 MAX_PAGES = 20
-#: When moving the bound to the last row of a full page, step back this much (``updated_after`` may
-#: be exclusive, and timestamps have millisecond precision).
-PAGE_STEP_BACK = 1.0
+#: When moving the bound to the last row of a full page, step back this much: GitLab's
+#: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
+#: on the next page are still read.
+PAGE_STEP_BACK = 0.001
 #: A watched pipeline absent from the listing this many poll intervals is read again ...
 STALE_INTERVALS = 20
 #: ... but never sooner than this many seconds.

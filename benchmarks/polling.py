@@ -156,8 +156,11 @@ async def per_trigger_wait(project: int, pipeline_id: int, interval: float) -> d
     """The pre-0.3 trigger loop: read the pipeline, sleep ``interval`` +-10 %, until it finishes."""
     from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
     from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+    from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
-    hook = DataOpsAsyncHook()
+    # the triggerer holds a trigger object per wait in both modes
+    trigger = DataOpsPipelineTrigger(project=project, pipeline_id=pipeline_id, poll_interval=interval)
+    hook = DataOpsAsyncHook(trigger.dataops_conn_id)
     while True:
         pipeline = await hook.get_pipeline(project, pipeline_id)
         outcome = classify_pipeline_status(pipeline["status"], ManualPolicy.FAIL)

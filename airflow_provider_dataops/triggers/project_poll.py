@@ -40,9 +40,10 @@ How it stays right:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -167,19 +168,30 @@ def _row_key(row: Any) -> tuple[int, str, str, float]:
 
 
 class Subscription:
-    """One subscriber's handle on a :class:`ProjectPoller`: its queue of :data:`PollItem`.
+    """One subscriber's handle on a :class:`ProjectPoller`: the :data:`PollItem` delivered to it.
 
     Made by :func:`subscribe`; close it (or leave its ``with`` block) when done, else its poller
-    keeps polling.
+    keeps polling. Kept small (a deque and at most one future, no ``asyncio.Queue``): a triggerer
+    holds one per waiting trigger, and every object adds to its garbage collector's pauses.
     """
+
+    __slots__ = ("_poller", "_waiter", "closed", "interval", "items", "pipeline_ids", "watch_all")
 
     def __init__(self, poller: ProjectPoller, interval: float, watch_all: bool) -> None:
         self._poller = poller
         self.interval = interval
         self.watch_all = watch_all
         self.pipeline_ids: set[int] = set()
-        self.queue: asyncio.Queue[PollItem] = asyncio.Queue()
+        #: Items delivered and not yet taken by :meth:`get`, oldest first.
+        self.items: deque[PollItem] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
+
+    def put(self, item: PollItem) -> None:
+        """Deliver an item (the poller does)."""
+        self.items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def watch(self, pipeline_id: int) -> None:
         """Receive this pipeline's updates; it is read once soon, since the listing shows changes only."""
@@ -195,17 +207,23 @@ class Subscription:
 
     async def get(self, timeout: float | None = None) -> PollItem | None:
         """The next item, waiting at most ``timeout`` seconds (None: for ever); None on timeout."""
-        if timeout is None or not self.queue.empty():
-            return await self.queue.get()
-        getter = asyncio.ensure_future(self.queue.get())
-        timer = asyncio.ensure_future(retry.async_sleep(max(0.0, timeout)))
-        try:
-            await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not getter.done():
-                getter.cancel()  # asyncio.Queue hands an item it had woken for to the next getter
-        return getter.result() if getter.done() and not getter.cancelled() else None
+        if not self.items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    timer = asyncio.ensure_future(retry.async_sleep(max(0.0, timeout)))
+                    try:
+                        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        timer.cancel()
+            finally:
+                self._waiter = None
+                waiter.cancel()
+            if not self.items:
+                return None
+        return self.items.popleft()
 
     def close(self) -> None:
         """Leave the poller; the last subscriber to leave ends its task. Idempotent."""
@@ -282,7 +300,7 @@ class ProjectPoller:
         """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state."""
         self._by_id.setdefault(pipeline_id, set()).add(subscription)
         if pipeline_id in self._latest:
-            subscription.queue.put_nowait(PipelineUpdate(self._latest[pipeline_id], current=True))
+            subscription.put(PipelineUpdate(self._latest[pipeline_id], current=True))
             return
         if pipeline_id not in self._last_seen:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
@@ -311,14 +329,14 @@ class ProjectPoller:
     def _deliver(self, pipeline_id: int, item: PollItem, *, to_watch_all: bool) -> None:
         for subscription in self._by_id.get(pipeline_id, ()):
             if not (to_watch_all and subscription.watch_all):  # it gets the copy below
-                subscription.queue.put_nowait(item)
+                subscription.put(item)
         if to_watch_all:
             for subscription in self._watch_all:
-                subscription.queue.put_nowait(item)
+                subscription.put(item)
 
     def _fail_all(self, error: DataOpsError) -> None:
         for subscription in self.subscribers:
-            subscription.queue.put_nowait(PollError(error))
+            subscription.put(PollError(error))
 
     def _sighted(self, pipeline_id: int, row: Mapping[str, Any]) -> None:
         if pipeline_id in self._by_id:
@@ -459,7 +477,7 @@ class ProjectPoller:
     async def _read_unread(self) -> None:
         self._wake.clear()
         while self._unread:
-            batch = list(self._unread)[:READ_BATCH]
+            batch = list(itertools.islice(self._unread, READ_BATCH))
             results = await asyncio.gather(*(self._read_one(pipeline_id) for pipeline_id in batch))
             for pipeline_id, done in zip(batch, results, strict=True):
                 if done:

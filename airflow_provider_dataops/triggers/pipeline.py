@@ -137,10 +137,6 @@ class DataOpsPipelineTrigger(BaseTrigger):
             event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
         yield event
 
-    async def _newest(self, hook: DataOpsAsyncHook) -> dict[str, Any] | None:
-        """The newest pipeline on ``ref`` now (None until one exists); later ones come from the poller."""
-        return await hook.newest_pipeline(self.project, str(self.ref))
-
     def _adopt(self, subscription: project_poll.Subscription, pipeline: Mapping[str, Any]) -> bool:
         """Whether ``pipeline`` is the watched one; in ref mode a newer pipeline on the ref replaces it."""
         pipeline_id = int(pipeline["id"])
@@ -169,7 +165,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
             while True:
                 if not newest_known:
                     try:
-                        newest = await self._newest(self._hook())
+                        newest = await self._hook().newest_pipeline(self.project, str(self.ref))
                         newest_known = True
                         if newest is not None and self._adopt(subscription, newest):
                             pipeline = newest

@@ -14,7 +14,7 @@ from airflow_provider_dataops.triggers import project_poll
 from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 
 from .conftest import ACCESS_TOKEN, set_connection
-from .pipelines_api import PipelinesApi
+from .pipelines_api import PipelinesApi, iso
 
 
 @pytest.fixture
@@ -114,18 +114,12 @@ async def test_an_update_committed_late_within_the_overlap_is_seen_once(api: Pip
         (changed,) = await updates(subscription, 1)
         assert not changed.current
         late = api.now - 5  # committed after pipeline 2 was listed, stamped before it
-        api.pipelines[3] = {**api.pipelines[2], "id": 3, "_updated": round(late, 3), "updated_at": _iso(late)}
+        api.pipelines[3] = {**api.pipelines[2], "id": 3, "_updated": round(late, 3), "updated_at": iso(late)}
         (item,) = await updates(subscription, 1)
         assert statuses_of([found, changed, item]) == [(1, "running"), (2, "success"), (3, "success")]
         lists = len(api.lists)
         await until(lambda: len(api.lists) >= lists + 5)  # several polls re-read the overlap window ...
         assert not subscription.items  # ... and deliver nothing twice
-
-
-def _iso(epoch: float) -> str:
-    from .pipelines_api import iso
-
-    return iso(epoch)
 
 
 async def test_more_than_a_page_per_interval_and_updates_while_paging(api: PipelinesApi, steps: list[float]) -> None:

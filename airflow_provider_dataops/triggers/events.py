@@ -181,6 +181,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll for ever: yield one event per pipeline reaching a watched status, saving state after each."""
+        started = utcnow()  # before the first read of the state store, which can take seconds
         hook = DataOpsAsyncHook(self.dataops_conn_id)
         store = StateStore(getattr(self, "asset_state_store", None), self.state_key, self.log)
         state: WatchState | None = None
@@ -189,7 +190,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                 if state is None:
                     state = await store.load()
                     if state is None:  # a first start: remember it at once, or a restart would move it
-                        state = WatchState.fresh(utcnow())
+                        state = WatchState.fresh(started)
                         await store.save(state)
                     self.log.info("Watching pipelines of %s updated after %s.", self.project, format_time(state.since))
                 async for event in self._poll(hook, state, store):

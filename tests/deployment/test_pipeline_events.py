@@ -31,6 +31,16 @@ def _create_project(d: Deployment) -> None:
     d.emulator.api("POST", "/projects", json={"name": "ingestion", "path": "ingestion", "namespace_id": demo["id"]})
 
 
+def _wait_until_watching(d: Deployment) -> None:
+    """The watcher has read the project's pipeline list once, so it started before what follows."""
+    listing = f"/api/v4/projects/{quote(PROJECT, safe='')}/pipelines"
+
+    def polled() -> bool:
+        return any(r["method"] == "GET" and r["path"] == listing for r in d.emulator.requests())
+
+    wait_for(polled, RUN_TIMEOUT, f"the watcher's first poll of {PROJECT}", interval=1)
+
+
 def _start_pipeline(d: Deployment, seconds: float) -> int:
     """Start a pipeline as a schedule or another tool does: straight on the emulator, not via Airflow."""
     body = {"ref": "main", "variables": [{"key": "DATAOPS_EMULATOR_SECONDS", "value": str(seconds)}]}
@@ -64,6 +74,7 @@ def _wait_for_run_of(d: Deployment, pipeline_id: int) -> dict[str, Any]:
 def test_pipelines_started_elsewhere_run_the_dag_once_each(deployment: Deployment) -> None:
     d = deployment
     _create_project(d)
+    _wait_until_watching(d)
     first = _start_pipeline(d, seconds=1)
     run = _wait_for_run_of(d, first)
     assert run["state"] == "success", d.api.all_logs(DAG_ID, run["dag_run_id"], "transform_new_data")

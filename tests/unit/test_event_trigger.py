@@ -267,6 +267,19 @@ async def test_the_first_start_is_saved_before_the_first_poll(api: FakeApi, driv
     assert ids(await drive(make(), store=store)) == [1]
 
 
+async def test_the_start_is_taken_before_a_slow_first_read_of_the_store(api: FakeApi, drive) -> None:
+    store = FakeAccessor()
+    real_get = store.aget
+
+    async def slow_get(key: str, default: Any = None) -> Any:
+        api.set(1, "success")  # finishes while the store answers
+        api.tick(5)
+        return await real_get(key, default)
+
+    store.aget = slow_get  # type: ignore[method-assign]
+    assert ids(await drive(make(), store=store)) == [1]
+
+
 async def test_reparse_that_only_changes_the_interval_continues(api: FakeApi, drive) -> None:
     store = FakeAccessor()
     assert ids(await drive(make(poll_interval=30), lambda: api.set(1, "success"), store=store)) == [1]

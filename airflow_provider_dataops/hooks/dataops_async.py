@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection import ConnectionSettings
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.paths import pipeline_path
+from airflow_provider_dataops.errors import DataOpsMalformedResponseError
+from airflow_provider_dataops.paths import api_path, pipeline_path, resource_id
 from airflow_provider_dataops.retry import RetryPolicy
 from airflow_provider_dataops.transport import (
     ApiRequest,
@@ -220,6 +221,36 @@ class DataOpsAsyncHook(TransportCore):
         """The newest pipeline on ``ref`` (short form), or None when there is none yet."""
         path, params = newest_pipeline_query(project, ref)
         return first_item(await self.request_json("GET", path, params=params), path)
+
+    async def updated_pipelines(
+        self,
+        project: int | str,
+        updated_after: str | None,
+        *,
+        page: int = 1,
+        per_page: int = 100,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One page of a project's pipelines ordered by ``updated_at`` (short form), for the shared poller.
+
+        :param updated_after: ISO-8601 bound, or None for every pipeline.
+        :param newest_first: Most recently updated first instead of oldest first.
+        """
+        path = api_path("projects", resource_id(project, "project"), "pipelines")
+        params: dict[str, Any] = {
+            "order_by": "updated_at",
+            "sort": "desc" if newest_first else "asc",
+            "page": page,
+            "per_page": per_page,
+        }
+        if updated_after is not None:
+            params["updated_after"] = updated_after
+        listing = await self.request_json("GET", path, params=params)
+        if not isinstance(listing, list):
+            raise DataOpsMalformedResponseError(
+                f"GET {path} did not return a list", status=200, method="GET", path=path
+            )
+        return listing
 
     async def cancel_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Cancel a pipeline, as :meth:`DataOpsHook.cancel_pipeline` (idempotent, so retried)."""

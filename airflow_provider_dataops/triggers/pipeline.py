@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection import check_read_timeout
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
@@ -17,11 +15,10 @@ from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.triggers import project_poll
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
-#: Each poll waits poll_interval give or take this fraction.
-POLL_JITTER = 0.1
 #: ``status`` values of the one event the trigger yields.
 EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
 
@@ -136,41 +133,68 @@ class DataOpsPipelineTrigger(BaseTrigger):
             event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
         yield event
 
-    async def _read(self, hook: DataOpsAsyncHook) -> dict[str, Any] | None:
-        """The watched pipeline now; with ``ref``, the newest one there (None until one exists)."""
-        if self.pipeline_id is None:
-            newest = await hook.newest_pipeline(self.project, str(self.ref))
-            if newest is None:
-                return None
-            self.pipeline_id = int(newest["id"])
-        return await hook.get_pipeline(self.project, self.pipeline_id)
+    async def _newest(self, hook: DataOpsAsyncHook) -> dict[str, Any] | None:
+        """The newest pipeline on ``ref`` now (None until one exists); later ones come from the poller."""
+        return await hook.newest_pipeline(self.project, str(self.ref))
+
+    def _adopt(self, subscription: project_poll.Subscription, pipeline: Mapping[str, Any]) -> bool:
+        """Whether ``pipeline`` is the watched one; in ref mode a newer pipeline on the ref replaces it."""
+        pipeline_id = int(pipeline["id"])
+        if self.ref is not None and pipeline.get("ref") == self.ref and pipeline_id > (self.pipeline_id or 0):
+            if self.pipeline_id is not None:
+                subscription.unwatch(self.pipeline_id)
+            self.pipeline_id = pipeline_id
+            subscription.watch(pipeline_id)
+        return pipeline_id == self.pipeline_id
 
     async def _wait(self) -> TriggerEvent:
-        hook = self._hook()
         policy = ManualPolicy(self.manual_policy)
-        pipeline: dict[str, Any] | None = None
-        while True:
-            try:
-                pipeline = await self._read(hook) or pipeline
-            except DataOpsError as error:
-                if not is_retryable(error):
-                    return self._event("error", f"Cannot read pipeline {self.pipeline_id}: {error}", pipeline)
-                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", self.pipeline_id, error)
-            if pipeline is not None:
-                outcome = classify_pipeline_status(pipeline["status"], policy)
-                if outcome is not Outcome.RUNNING:
-                    message = f"Pipeline {self.pipeline_id} finished as {pipeline['status']}."
-                    return self._event(outcome.value, message, pipeline)
-                self.log.info("Pipeline %s is %s.", self.pipeline_id, pipeline["status"])
-            else:
-                self.log.info("No pipeline on ref %r yet.", self.ref)
-            remaining = None if self.deadline is None else self.deadline - time.time()
-            if remaining is not None and remaining <= 0:
-                watched = f"Pipeline {self.pipeline_id}" if self.pipeline_id else f"No pipeline on ref {self.ref!r}"
-                return self._event("timeout", f"{watched} did not finish before the {self.deadline_name}.", pipeline)
-            # Jitter spreads the polls of triggers that started together (a triggerer restart).
-            interval = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-            await retry.async_sleep(interval if remaining is None else min(interval, remaining))
+        pipeline: Mapping[str, Any] | None = None
+        # ref mode needs one read of the ref's newest pipeline; the poller shows later ones
+        newest_known = self.ref is None
+        with project_poll.subscribe(
+            project=self.project,
+            poll_interval=self.poll_interval,
+            dataops_conn_id=self.dataops_conn_id,
+            timeout=self.timeout,
+            retry_policy=self.retry_policy,
+            watch_all=self.ref is not None,
+        ) as subscription:
+            if self.pipeline_id is not None:
+                subscription.watch(self.pipeline_id)
+            while True:
+                if not newest_known:
+                    try:
+                        newest = await self._newest(self._hook())
+                        newest_known = True
+                        if newest is not None and self._adopt(subscription, newest):
+                            pipeline = newest
+                    except DataOpsError as error:
+                        if not is_retryable(error):
+                            return self._event("error", f"Cannot read pipeline {self.pipeline_id}: {error}", pipeline)
+                        self.log.warning(
+                            "Reading the newest pipeline on %r failed (%s); trying again.", self.ref, error
+                        )
+                if pipeline is not None:
+                    outcome = classify_pipeline_status(pipeline["status"], policy)
+                    if outcome is not Outcome.RUNNING:
+                        message = f"Pipeline {self.pipeline_id} finished as {pipeline['status']}."
+                        return self._event(outcome.value, message, pipeline)
+                remaining = None if self.deadline is None else self.deadline - time.time()
+                if remaining is not None and remaining <= 0:
+                    watched = f"Pipeline {self.pipeline_id}" if self.pipeline_id else f"No pipeline on ref {self.ref!r}"
+                    return self._event(
+                        "timeout", f"{watched} did not finish before the {self.deadline_name}.", pipeline
+                    )
+                wait = remaining if newest_known else min(self.poll_interval, remaining or self.poll_interval)
+                item = await subscription.get(wait)
+                if isinstance(item, project_poll.PollError):
+                    if item.pipeline_id is None or item.pipeline_id == self.pipeline_id:
+                        return self._event("error", f"Cannot read pipeline {self.pipeline_id}: {item.error}", pipeline)
+                elif item is not None and self._adopt(subscription, item.pipeline):
+                    if pipeline is None or pipeline.get("status") != item.pipeline["status"]:
+                        self.log.info("Pipeline %s is %s.", self.pipeline_id, item.pipeline["status"])
+                    pipeline = item.pipeline
 
     async def on_kill(self) -> None:
         """A user killed the deferred task (Airflow 3.3+): cancel the pipeline, best effort.

@@ -1,4 +1,8 @@
-"""The trigger's run loop over an httpx mock transport: one event, no blocking, deadlines, on_kill."""
+"""The trigger's run loop over an httpx mock transport: one event, no blocking, deadlines, on_kill.
+
+The trigger reads through the shared project poller: one ``GET`` of its pipeline, then the
+project's pipeline listing (see test_project_poll.py for the poller itself).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
 from .conftest import ACCESS_TOKEN, API
+from .pipelines_api import PipelinesApi
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -39,15 +44,18 @@ def transport(
     return install
 
 
-def statuses(*values: str) -> Handler:
-    """Answer pipeline reads with these statuses in turn (the last one repeats)."""
-    remaining = list(values)
+def statuses(*values: str) -> PipelinesApi:
+    """Pipeline 7 of a fake project: the first status, then the next one at each listing."""
+    api = PipelinesApi()
+    api.set(7, values[0])
+    remaining = list(values[1:])
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
-        return httpx.Response(200, json={"id": 7, "status": status, "web_url": "https://x/-/pipelines/7"})
+    def advance(request: httpx.Request) -> None:
+        if remaining:
+            api.set(7, remaining.pop(0))
 
-    return handler
+    api.on_list = advance
+    return api
 
 
 async def collect(trigger: DataOpsPipelineTrigger) -> list[dict[str, Any]]:
@@ -96,13 +104,15 @@ async def test_polls_until_terminal_and_yields_exactly_one_event(
     seen = transport(statuses("created", "pending", "running", "canceling", final))
     events = await collect(make_trigger(manual_policy=policy))
     assert len(events) == 1
-    assert events[0]["status"] == event_status
+    assert events[0]["status"] == event_status, events[0]["message"]
     assert events[0]["pipeline_status"] == final
     assert events[0]["web_url"] == "https://x/-/pipelines/7"
-    assert len(seen) == 5
-    assert len(sleeps) == 4
-    assert all(4.5 <= waited <= 5.5 for waited in sleeps)  # poll_interval with 10% jitter
+    assert len(seen) == 5  # the first read of pipeline 7, then one listing per poll
+    assert [request.url.path.rsplit("/", 1)[1] for request in seen] == ["7"] + ["pipelines"] * 4
+    assert len(sleeps) == 3
+    assert all(4.5 <= waited <= 5 for waited in sleeps)  # poll_interval, up to 10% less
     assert seen[0].url.raw_path == b"/api/v4/projects/demo%2Fp/pipelines/7"
+    assert seen[1].url.params["order_by"] == "updated_at"
     assert seen[0].headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
 
 
@@ -121,21 +131,26 @@ async def test_deadline_yields_timeout(transport, monkeypatch: pytest.MonkeyPatc
     clock = {"now": 1000.0}
     monkeypatch.setattr("airflow_provider_dataops.triggers.pipeline.time.time", lambda: clock["now"])
 
+    waits: list[float] = []
+
     async def advance(seconds: float) -> None:
+        waits.append(seconds)
         clock["now"] += seconds
 
     monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", advance)
     events = await collect(make_trigger(deadline=1012.0, deadline_name="execution_timeout"))
     assert [e["status"] for e in events] == ["timeout"]
     assert events[0]["deadline_name"] == "execution_timeout"
-    assert clock["now"] == 1012.0  # the last sleep was cut to the deadline, not a full poll
+    assert 12.0 in waits  # the trigger waited exactly until the deadline, not a full poll
 
 
 async def test_transient_errors_are_waited_out(transport, sleeps: list[float]) -> None:
-    answers = iter([httpx.Response(503, text="down")] * 8 + [httpx.Response(200, json={"id": 7, "status": "success"})])
-    transport(lambda request: next(answers))
+    api = statuses("success")
+    failures = iter(range(8))
+    transport(lambda request: httpx.Response(503, text="down") if next(failures, None) is not None else api(request))
     events = await collect(make_trigger())
     assert events[0]["status"] == "success"
+    assert len(api.requests) == 1  # 8 attempts (the policy's limit) failed, the next read worked
 
 
 async def test_connection_errors_are_retried(transport) -> None:
@@ -192,8 +207,18 @@ async def test_a_malformed_200_until_the_deadline_is_a_timeout_not_a_decode_erro
     assert "JSONDecodeError" not in events[0]["message"]
 
 
-async def test_unexpected_exception_becomes_an_error_event(transport) -> None:
+async def test_a_pipeline_without_status_is_an_error_event(transport) -> None:
     transport(lambda request: httpx.Response(200, json={"no": "status"}))
+    events = await collect(make_trigger())
+    assert events[0]["status"] == "error"
+    assert "pipeline 7 without a status" in events[0]["message"]
+
+
+async def test_unexpected_exception_becomes_an_error_event(transport, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**kwargs: Any) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr("airflow_provider_dataops.triggers.project_poll.subscribe", broken)
     events = await collect(make_trigger())
     assert events[0]["status"] == "error"
     assert "KeyError" in events[0]["message"]
@@ -284,27 +309,51 @@ async def test_requests_in_flight_are_capped_at_the_pool_size(
         live["max"] = max(live["max"], live["now"])
         await asyncio.sleep(0.005)
         live["now"] -= 1
-        return httpx.Response(200, json={"id": 7, "status": "success"})
+        pipeline_id = int(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(200, json={"id": pipeline_id, "status": "success"})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     monkeypatch.setattr(dataops_async, "shared_client", lambda settings: client)
-    events = await asyncio.gather(*(collect(make_trigger()) for _ in range(40)))
+    # forty pipelines: the first reads of newly watched pipelines go out together
+    events = await asyncio.gather(*(collect(make_trigger(pipeline_id=index)) for index in range(1, 41)))
     assert [e[0]["status"] for e in events] == ["success"] * 40
     assert live["max"] == 3
 
 
 async def test_ref_mode_waits_for_a_pipeline_then_watches_it(transport, sleeps: list[float]) -> None:
-    answers = iter([[], [{"id": 9, "status": "pending"}]])
+    api = PipelinesApi()
+    api.set(3, "success", ref="other")
+    polls = iter(["nothing", "pending", "other ref", "running", "success"])
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/pipelines"):
-            assert dict(request.url.params) == {"ref": "main", "order_by": "id", "sort": "desc", "per_page": "1"}
-            return httpx.Response(200, json=next(answers))
-        return httpx.Response(200, json={"id": 9, "status": "success", "web_url": "u"})
+    def advance(request: httpx.Request) -> None:
+        step = next(polls, "success")
+        if step == "other ref":
+            api.set(10, "running", ref="other")
+        elif step != "nothing":
+            api.set(9, step)
 
-    transport(handler)
+    api.on_list = advance
+    seen = transport(api)
     events = await collect(make_trigger(pipeline_id=None, ref="main"))
     assert (events[0]["status"], events[0]["pipeline_id"]) == ("success", 9)
+    newest = seen[0]  # once: the newest pipeline on the ref; later ones come from the listing
+    assert dict(newest.url.params) == {"ref": "main", "order_by": "id", "sort": "desc", "per_page": "1"}
+    assert sum(1 for request in seen if request.url.params.get("ref")) == 1
+
+
+async def test_ref_mode_moves_to_a_newer_pipeline_on_the_ref(transport, sleeps: list[float]) -> None:
+    api = PipelinesApi()
+    api.set(4, "running")
+    polls = iter(["start", "newer"])
+
+    def advance(request: httpx.Request) -> None:
+        if next(polls, "done") == "newer":
+            api.set(5, "failed")
+
+    api.on_list = advance
+    transport(api)
+    events = await collect(make_trigger(pipeline_id=None, ref="main"))
+    assert (events[0]["status"], events[0]["pipeline_id"], events[0]["pipeline_status"]) == ("failure", 5, "failed")
 
 
 async def test_429_with_retry_after_is_honoured(transport, sleeps: list[float]) -> None:

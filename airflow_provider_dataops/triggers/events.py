@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_dataops import retry
@@ -23,11 +22,12 @@ from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.limits import MAX_POLL_INTERVAL, check_seconds
-from airflow_provider_dataops.paths import api_path, check_ref, pipeline_path, resource_id
+from airflow_provider_dataops.paths import check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import PipelineStatus
-from airflow_provider_dataops.triggers._event_watch import WatchState, format_time
+from airflow_provider_dataops.triggers._event_watch import WatchState, format_time, parse_time
 from airflow_provider_dataops.triggers._state_store import StateStore
+from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
 
 try:  # Airflow 3.0+
@@ -41,10 +41,12 @@ except ImportError:  # Airflow 2: no event-driven scheduling
 
 from airflow.triggers.base import TriggerEvent
 
-#: Each poll waits poll_interval give or take this fraction.
-POLL_JITTER = 0.1
 #: Listing page size (GitLab's maximum).
 PER_PAGE = 100
+#: Pages one catch-up reads at most; the watermark then stands at the last row read.
+MAX_PAGES = 1000
+#: How far a full page's bound steps back from its last row (timestamps have milliseconds).
+PAGE_STEP_BACK = timedelta(milliseconds=1)
 #: Prefix of the asset state store key; the rest identifies what is watched.
 STATE_KEY_PREFIX = "dataops_pipeline_events"
 #: Pipeline fields copied into each event, as the API gives them (all JSON-safe).
@@ -70,6 +72,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+async def pause_after_error(seconds: float) -> None:
+    """The wait before reading again after an error (a function so tests can drive it)."""
+    await retry.async_sleep(seconds)
+
+
 def check_statuses(statuses: Any) -> list[str]:
     """Pipeline statuses to watch: a non-empty list of GitLab statuses, returned sorted and unique.
 
@@ -89,26 +96,23 @@ def check_statuses(statuses: Any) -> list[str]:
 async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: datetime) -> list[dict[str, Any]]:
     """Pipelines of ``project`` updated at or after ``since``, oldest update first (every page).
 
-    The one place the trigger reads the pipeline list, so moving it onto a shared poller is a
-    change here only.
+    A full page moves the ``updated_after`` bound to its last row rather than to the next offset,
+    as the shared poller does: a pipeline updated while paging then cannot shift another one out of
+    sight. Rows may repeat; the watcher's state makes that harmless.
     """
-    path = api_path("projects", resource_id(project, "project"), "pipelines")
-    params: dict[str, Any] = {
-        "updated_after": format_time(since),
-        "order_by": "updated_at",
-        "sort": "asc",
-        "per_page": PER_PAGE,
-    }
     rows: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        listing = await hook.request_json("GET", path, params={**params, "page": page})
-        if not isinstance(listing, list):
-            raise DataOpsError(f"GET {path} did not return a list")
+    bound, page = since, 1
+    for _ in range(MAX_PAGES):
+        listing = await hook.updated_pipelines(project, format_time(bound), page=page, per_page=PER_PAGE)
         rows.extend(row for row in listing if isinstance(row, dict) and "id" in row)
         if len(listing) < PER_PAGE:
-            return rows
-        page += 1
+            break
+        last = parse_time(listing[-1].get("updated_at") if isinstance(listing[-1], dict) else None)
+        if last is not None and last - PAGE_STEP_BACK > bound:
+            bound, page = last - PAGE_STEP_BACK, 1
+        else:  # a whole page updated within one step: the next offset page
+            page += 1
+    return rows
 
 
 class DataOpsPipelineEventTrigger(_EventTriggerBase):
@@ -126,7 +130,8 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         ``GET .../pipelines/:id/variables`` per pipeline reaching a watched status; pipelines started
         without the variable (the project's default file) never match.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
-    :param poll_interval: Seconds between two reads of the pipeline list.
+    :param poll_interval: Seconds between two reads of the pipeline list; the project's shared poller
+        reads at the shortest interval of its subscribers.
     :raises DataOpsConfigError: for a bad argument, or on Airflow 2 (no ``AssetWatcher``).
     """
 
@@ -180,37 +185,68 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         return f"{STATE_KEY_PREFIX}.{digest}"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll for ever: yield one event per pipeline reaching a watched status, saving state after each."""
+        """Watch for ever: yield one event per pipeline reaching a watched status, saving state after each.
+
+        Pipeline updates come from the process's shared poller of the project
+        (:mod:`~airflow_provider_dataops.triggers.project_poll`), which shows what changes from the
+        moment of subscribing. What changed before, since the saved watermark, the trigger lists
+        itself once at the start, and again after any error, so nothing falls between the two.
+        """
         started = utcnow()  # before the first read of the state store, which can take seconds
         hook = DataOpsAsyncHook(self.dataops_conn_id)
         store = StateStore(getattr(self, "asset_state_store", None), self.state_key, self.log)
         state: WatchState | None = None
-        while True:
-            try:
-                if state is None:
-                    state = await store.load()
-                    if state is None:  # a first start: remember it at once, or a restart would move it
-                        state = WatchState.fresh(started)
-                        await store.save(state)
-                    self.log.info("Watching pipelines of %s updated after %s.", self.project, format_time(state.since))
-                async for event in self._poll(hook, state, store):
-                    yield event
-            except DataOpsError as error:
-                # A watcher never gives up: the next poll reads the same window again.
-                level = self.log.warning if is_retryable(error) else self.log.error
-                level("Reading pipelines of %s failed (%s); trying again next poll.", self.project, error)
-            interval = self.poll_interval * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-            await retry.async_sleep(interval)
+        behind = True
+        with subscribe(
+            project=self.project, poll_interval=self.poll_interval, dataops_conn_id=self.dataops_conn_id, watch_all=True
+        ) as feed:
+            while True:
+                try:
+                    if state is None:
+                        state = await self._load(store, started)
+                    if behind:
+                        rows = await changed_pipelines(hook, self.project, state.since)
+                        behind = False
+                    else:
+                        rows = await self._updates(feed)
+                    async for event in self._take(hook, state, store, rows):
+                        yield event
+                except DataOpsError as error:
+                    # A watcher never gives up; it lists the window since its watermark again.
+                    behind = True
+                    level = self.log.warning if is_retryable(error) else self.log.error
+                    level("Reading pipelines of %s failed (%s); trying again next poll.", self.project, error)
+                    await pause_after_error(self.poll_interval)
 
-    async def _poll(self, hook: DataOpsAsyncHook, state: WatchState, store: StateStore) -> AsyncIterator[TriggerEvent]:
+    async def _load(self, store: StateStore, started: datetime) -> WatchState:
+        state = await store.load()
+        if state is None:  # a first start: remember it at once, or a restart would move it
+            state = WatchState.fresh(started)
+            await store.save(state)
+        self.log.info("Watching pipelines of %s updated after %s.", self.project, format_time(state.since))
+        return state
+
+    async def _updates(self, feed: Subscription) -> list[dict[str, Any]]:
+        """What the shared poller delivered: waits up to ``poll_interval`` for the first, then drains."""
+        items = [await feed.get(timeout=self.poll_interval)]
+        while not feed.queue.empty():
+            items.append(feed.queue.get_nowait())
+        for item in items:
+            if isinstance(item, PollError):  # the poller reads the same window again next poll
+                self.log.error("The shared poll of %s failed: %s", self.project, item.error)
+        return [dict(item.pipeline) for item in items if isinstance(item, PipelineUpdate)]
+
+    async def _take(
+        self, hook: DataOpsAsyncHook, state: WatchState, store: StateStore, rows: list[dict[str, Any]]
+    ) -> AsyncIterator[TriggerEvent]:
+        """Report the new pipelines among ``rows`` (listing rows, oldest update first), then move on."""
         since = state.since
-        rows = await changed_pipelines(hook, self.project, since)
         for row in rows:
             if row.get("status") not in self.statuses or (self.ref is not None and row.get("ref") != self.ref):
                 continue
             if state.is_decided(row):
                 continue
-            pipeline = await hook.get_pipeline(self.project, row["id"])
+            pipeline = await hook.get_pipeline(self.project, row["id"])  # the list has no finished_at
             if pipeline.get("status") not in self.statuses or not state.is_new(pipeline, since):
                 state.decide(pipeline)
                 continue

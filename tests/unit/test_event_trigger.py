@@ -6,6 +6,7 @@ script (pipelines finish, the clock moves) and stops the trigger when the script
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -15,11 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from airflow_provider_dataops import retry
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.triggers import events
 from airflow_provider_dataops.triggers._event_watch import OVERLAP, WatchState, format_time
+from airflow_provider_dataops.triggers.project_poll import PipelineUpdate
 
 from .conftest import ACCESS_TOKEN
 
@@ -69,10 +70,11 @@ class FakeApi:
             return httpx.Response(200, json=self.variables.get(int(path.split("/")[-2]), []))
         if path.endswith("/pipelines"):
             query = {key: values[0] for key, values in parse_qs(urlsplit(str(request.url)).query).items()}
-            after = datetime.fromisoformat(query["updated_after"].replace("Z", "+00:00"))
+            after = datetime.fromisoformat(query.get("updated_after", "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
             rows = sorted(
                 (p for p in self.pipelines.values() if datetime.fromisoformat(p["updated_at"]) >= after),
                 key=lambda p: (p["updated_at"], p["id"]),
+                reverse=query.get("sort") == "desc",
             )
             per_page, page = int(query["per_page"]), int(query["page"])
             short = ("id", "iid", "project_id", "status", "ref", "sha", "web_url", "created_at", "updated_at")
@@ -121,21 +123,60 @@ def api(monkeypatch: pytest.MonkeyPatch, conn: None) -> FakeApi:
     return fake
 
 
+class FakeFeed:
+    """The shared poller as the trigger sees it: each wait applies the next step of the script, then
+    delivers every pipeline whose ``updated_at`` changed since the feed last looked (from subscribing)."""
+
+    def __init__(self, api: FakeApi, step: Callable[[], None]) -> None:
+        self.api, self.step = api, step
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.known = {pid: p["updated_at"] for pid, p in api.pipelines.items()}
+        self.subscriptions: list[dict[str, Any]] = []
+
+    def __enter__(self) -> FakeFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    async def get(self, timeout: float | None = None) -> Any:
+        if self.queue.empty():
+            self.step()
+            for pid, pipeline in sorted(self.api.pipelines.items(), key=lambda item: item[1]["updated_at"]):
+                if self.known.get(pid) != pipeline["updated_at"]:
+                    self.known[pid] = pipeline["updated_at"]
+                    self.queue.put_nowait(PipelineUpdate(dict(pipeline)))
+        return None if self.queue.empty() else self.queue.get_nowait()
+
+
 @pytest.fixture
-def drive(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Run a trigger through a script of steps, one per pause between polls; return the payloads."""
+def drive(monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> Callable[..., Any]:
+    """Run a trigger through a script of steps, one per wait (on the shared poll, or after an error).
+
+    Returns the payloads it yielded until the script ran out.
+    """
 
     async def run(trigger: events.DataOpsPipelineEventTrigger, *steps: Callable[[], Any], store: Any = None):
+        feeds: list[FakeFeed] = []
         script = list(steps)
-        waits: list[float] = []
 
-        async def between_polls(seconds: float) -> None:
-            waits.append(seconds)
+        def step() -> None:
             if not script:
                 raise Stop
             script.pop(0)()
 
-        monkeypatch.setattr(retry, "async_sleep", between_polls)
+        async def pause(seconds: float) -> None:
+            step()
+
+        monkeypatch.setattr(events, "pause_after_error", pause)
+
+        def subscribe(**kwargs: Any) -> FakeFeed:
+            feed = FakeFeed(api, step)
+            feed.subscriptions.append(kwargs)
+            feeds.append(feed)
+            return feed
+
+        monkeypatch.setattr(events, "subscribe", subscribe)
         trigger.asset_state_store = store
         payloads: list[dict[str, Any]] = []
 
@@ -145,6 +186,15 @@ def drive(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
 
         with pytest.raises(Stop):
             await collect()
+        (feed,) = feeds
+        assert feed.subscriptions == [
+            {
+                "project": trigger.project,
+                "poll_interval": trigger.poll_interval,
+                "dataops_conn_id": "dataops_default",
+                "watch_all": True,
+            }
+        ]
         return payloads
 
     return run
@@ -220,11 +270,16 @@ async def test_an_old_pipeline_touched_later_is_not_reported(api: FakeApi, drive
     assert payloads == []
 
 
-async def test_more_than_one_page_of_changes(api: FakeApi, drive) -> None:
-    payloads = await drive(make(), lambda: [api.set(pid, "success") for pid in range(1, 251)], lambda: api.tick(1))
-    assert ids(payloads) == list(range(1, 251))
-    pages = [r.url.params["page"] for r in api.requests if r.url.path.endswith("/pipelines")]
-    assert pages.count("3") >= 1
+async def test_catching_up_more_than_a_page_after_a_restart(api: FakeApi, drive) -> None:
+    store = FakeAccessor()
+    assert await drive(make(), store=store) == []
+    for pid in range(1, 251):  # while no triggerer runs
+        api.set(pid, "success")
+    api.requests.clear()
+    assert ids(await drive(make(), store=store)) == list(range(1, 251))
+    bounds = [r.url.params["updated_after"] for r in api.requests if r.url.path.endswith("/pipelines")]
+    assert len(bounds) == 3
+    assert bounds == sorted(set(bounds))  # each full page moves the bound to its last row
 
 
 async def test_restart_with_the_state_store_neither_replays_nor_misses(api: FakeApi, drive) -> None:
@@ -399,3 +454,39 @@ def test_state_round_trips_and_ignores_foreign_values() -> None:
     for foreign in (None, "x", {"version": 99}, {"version": 1, "started": "no"}):
         assert WatchState.from_json(foreign) is None
     assert state.since == T0 - OVERLAP
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within 10 s: {what}")
+
+
+async def test_watchers_of_one_project_share_the_process_poller(api: FakeApi) -> None:
+    """The real shared poller: one per project and connection, feeding each watcher what it watches."""
+    from airflow_provider_dataops.triggers import project_poll
+
+    got: dict[str, list[int]] = {"success": [], "failed": []}
+
+    async def collect(status: str) -> None:
+        async for event in make(statuses=[status], poll_interval=0.02).run():
+            got[status].append(event.payload["id"])
+
+    tasks = [asyncio.create_task(collect(status)) for status in got]
+    try:
+        await until(lambda: api.count("/pipelines") >= 4, "the catch-ups and the poller's first polls")
+        (poller,) = project_poll.pollers().values()
+        assert poller.key.project == "demo/p"
+        api.set(1, "success")
+        api.set(2, "failed")
+        await until(lambda: got == {"success": [1], "failed": [2]}, "one event each")
+        polls = api.count("/pipelines")
+        await until(lambda: api.count("/pipelines") >= polls + 3, "three more polls")
+        assert got == {"success": [1], "failed": [2]}
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await until(lambda: not project_poll.pollers(), "the poller to end with its last subscriber")

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow.triggers.base import TriggerEvent
+
 from airflow_provider_dataops import retry
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
@@ -38,8 +40,6 @@ except ImportError:  # Airflow 2: no event-driven scheduling
     from airflow.triggers.base import BaseTrigger as _EventTriggerBase  # type: ignore[assignment]
 
     HAS_EVENT_TRIGGERS = False
-
-from airflow.triggers.base import TriggerEvent
 
 #: Listing page size (GitLab's maximum).
 PER_PAGE = 100

@@ -64,7 +64,8 @@ class FakeApi:
         self.requests.append(request)
         if self.fail_next:
             self.fail_next -= 1
-            return httpx.Response(500, json={"message": "500 Internal Server Error"})
+            # a server that echoes what it was sent, token included
+            return httpx.Response(500, json={"message": f"500 for {request.headers.get('PRIVATE-TOKEN')}"})
         path = request.url.path
         if path.endswith("/variables"):
             return httpx.Response(200, json=self.variables.get(int(path.split("/")[-2]), []))
@@ -385,13 +386,19 @@ async def test_an_unreadable_state_store_stops_polling_until_it_answers(api: Fak
     assert ids(await drive(make(), repair, lambda: api.tick(1), store=store)) == [2]
 
 
-async def test_api_errors_are_waited_out_without_loss(api: FakeApi, drive, sleeps: list[float]) -> None:
+async def test_api_errors_are_waited_out_without_loss_or_leaks(
+    api: FakeApi, drive, sleeps: list[float], capfd: pytest.CaptureFixture[str]
+) -> None:
     def outage() -> None:
         api.set(1, "success")
         api.fail_next = 100  # more than the retry policy's attempts
 
     payloads = await drive(make(), outage, lambda: setattr(api, "fail_next", 0))
     assert ids(payloads) == [1]
+    out, err = capfd.readouterr()
+    assert "trying again next poll" in out + err
+    assert "500 for" in out + err  # the echo is logged, without the token
+    assert ACCESS_TOKEN not in out + err + json.dumps(payloads)
 
 
 async def test_pipeline_file_filter_reads_variables_once_per_pipeline(api: FakeApi, drive) -> None:

@@ -42,7 +42,8 @@ if HAS_EVENT_TRIGGERS:
         @task
         def transform_new_data(**context: Any) -> list[int]:
             """Read the pipeline(s) behind the asset event(s) that started this run."""
-            pipelines = [event.extra["payload"] for event in context["triggering_asset_events"][ingestion_succeeded]]
+            events = context["triggering_asset_events"].get(ingestion_succeeded, [])  # none when run by hand
+            pipelines = [event.extra["payload"] for event in events]
             for pipeline in pipelines:
                 print(f"Pipeline {pipeline['id']} {pipeline['status']} on {pipeline['ref']}: {pipeline['web_url']}")
             return [pipeline["id"] for pipeline in pipelines]

@@ -1,9 +1,9 @@
 """The asset-watcher example: pipelines started straight on the emulator start its DAG, once each.
 
 ``example_dataops_pipeline_events`` watches ``demo/ingestion`` (created here, so no other test's
-pipeline reaches it). The trigger has been polling since the deployment started and saw a 404
-until now; a triggerer restart in the middle must neither replay the first pipeline nor miss the
-second, which finishes around the restart.
+pipeline reaches it). The trigger has been polling since the deployment started (a 404 until the
+project exists); after a triggerer restart the new trigger must not replay the first pipeline and
+must report the second, which finishes while it starts.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def _asset_events(d: Deployment) -> list[dict[str, Any]]:
     return sorted(events, key=lambda event: event["id"])
 
 
-def _runs(d: Deployment) -> list[dict[str, Any]]:
-    return list(d.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"])
+def _runs(d: Deployment, run_type: str = "asset_triggered") -> list[dict[str, Any]]:
+    runs = d.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
+    return [run for run in runs if run["run_type"] == run_type]
 
 
 def _wait_for_run_of(d: Deployment, pipeline_id: int) -> dict[str, Any]:
@@ -87,10 +88,11 @@ def test_pipelines_started_elsewhere_run_the_dag_once_each(deployment: Deploymen
     ti = d.api.task_instance(DAG_ID, run["dag_run_id"], "transform_new_data")
     assert ti["try_number"] == 1
 
-    # The second pipeline finishes at once, in all likelihood before the running trigger's next
-    # poll: the restarted triggerer must report it, and not the first one again.
-    second = _start_pipeline(d, seconds=0)
+    # The old triggerer is gone once restart() returns; the second pipeline finishes while the new
+    # one starts its trigger. (Not before the restart: Airflow 3.3's triggerer drops an event still
+    # queued when it stops; docs/events.rst, limits.)
     d.restart("triggerer")
+    second = _start_pipeline(d, seconds=0)
     run = _wait_for_run_of(d, second)
     assert run["state"] == "success"
     assert run["pipeline_ids"] == [second]
@@ -99,3 +101,13 @@ def test_pipelines_started_elsewhere_run_the_dag_once_each(deployment: Deploymen
     time.sleep(12)
     assert [e["extra"]["payload"]["id"] for e in _asset_events(d)] == [first, second]
     assert len(_runs(d)) == 2
+
+
+@pytest.mark.parametrize("logical_date", [None, "2026-03-01T00:00:00+00:00"])
+def test_a_run_started_by_hand_has_no_pipeline_and_succeeds(deployment: Deployment, logical_date: str | None) -> None:
+    """As test_examples.py does for every other example: triggered through the REST API."""
+    run_id = deployment.api.trigger(DAG_ID, logical_date=logical_date, prefix="by_hand")
+    run = deployment.api.wait_run(DAG_ID, run_id, RUN_TIMEOUT)
+    logs = deployment.api.all_logs(DAG_ID, run_id, "transform_new_data")
+    assert run["state"] == "success", logs
+    assert run["run_type"] == "manual"

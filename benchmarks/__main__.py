@@ -1,4 +1,4 @@
-"""``python -m benchmarks [pagination|deferral|retries|imports ...]``: run the benchmarks, print their figures.
+"""``python -m benchmarks [pagination|deferral|retries|imports|polling ...]``: run the benchmarks, print their figures.
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -25,7 +25,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "retries", "imports")
+BENCHMARKS = ("pagination", "deferral", "retries", "imports", "polling")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--importtime", action="store_true", help="imports: also list the largest imports by -X importtime"
     )
     parser.add_argument(
+        "--waits", type=int, default=1_000, help="polling: waits of the request-rate part (%(default)s)"
+    )
+    parser.add_argument("--many-waits", type=int, default=10_000, help="polling: waits in one event loop (%(default)s)")
+    parser.add_argument(
+        "--interval", type=float, default=30.0, help="polling: the poll interval measured (%(default)s s)"
+    )
+    parser.add_argument(
+        "--scaled-interval",
+        type=float,
+        default=3.0,
+        help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -78,14 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    if args.projects < 1 or args.triggers < 1 or args.repetitions < 1 or args.failures < 0 or args.poll_interval <= 0:
+    if (
+        min(args.projects, args.triggers, args.repetitions, args.waits, args.many_waits) < 1
+        or args.failures < 0
+        or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
+    ):
         parser.error("sizes must be positive (--failures may be 0)")
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
 
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import deferral, imports, pagination, retries
+    from benchmarks import deferral, imports, pagination, polling, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -98,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(pagination.run(args.projects))
         elif name == "deferral":
             reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
+        elif name == "polling":
+            reports.append(polling.run(args.waits, args.many_waits, args.interval, args.scaled_interval))
         elif name == "retries":
             reports.append(retries.run(args.failures))
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops import retry
@@ -113,6 +114,16 @@ async def shared_settings(conn_id: str) -> ConnectionSettings:
     return await asyncio.shield(fetch)
 
 
+def http_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP-date header value; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def _delivery(exc: BaseException) -> Delivery | None:
     """What an ``httpx`` failure says about the request; None for an exception not to map."""
     import httpx
@@ -146,6 +157,8 @@ class DataOpsAsyncHook(TransportCore):
     ) -> None:
         super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
         self._settings: ConnectionSettings | None = None
+        #: The server's clock by the last answer's ``Date`` header (epoch seconds), if it sent one.
+        self.server_time: float | None = None
 
     async def get_settings(self) -> ConnectionSettings:
         """The connection, read through the async connection API (no sync call in the loop)."""
@@ -188,6 +201,7 @@ class DataOpsAsyncHook(TransportCore):
                 break
             request = follow
         self._check(request, response, settings)
+        self.server_time = http_date(response.headers.get("date")) or self.server_time
         return self._decode(request, response.status_code, response.headers, response.content)
 
     async def request_json(

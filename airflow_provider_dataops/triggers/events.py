@@ -229,8 +229,8 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
     async def _updates(self, feed: Subscription) -> list[dict[str, Any]]:
         """What the shared poller delivered: waits up to ``poll_interval`` for the first, then drains."""
         items = [await feed.get(timeout=self.poll_interval)]
-        while not feed.queue.empty():
-            items.append(feed.queue.get_nowait())
+        while feed.items:
+            items.append(feed.items.popleft())
         for item in items:
             if isinstance(item, PollError):  # the poller reads the same window again next poll
                 self.log.error("The shared poll of %s failed: %s", self.project, item.error)

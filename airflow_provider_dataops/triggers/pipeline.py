@@ -34,7 +34,11 @@ def check_event(event: Any) -> Mapping[str, Any]:
 
 
 class DataOpsPipelineTrigger(BaseTrigger):
-    """Poll a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
+    """Follow a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
+
+    It reads through its project's shared poller (:mod:`~airflow_provider_dataops.triggers.project_poll`):
+    one read of the pipeline, then the project's listing of changed pipelines, shared by every
+    trigger of the triggerer process that watches the same project through the same connection.
 
     Yields exactly one event ``{"status", "pipeline_id", "pipeline_status", "web_url", "message",
     "deadline_name"}`` where ``status`` is ``success``, ``failure`` (per the status semantics and
@@ -46,7 +50,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
     :param pipeline_id: The pipeline to watch; or give ``ref``.
     :param ref: Watch the newest pipeline on this ref, waiting for one to appear.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
-    :param poll_interval: Seconds between reads.
+    :param poll_interval: Seconds between polls (the poller uses the shortest of its triggers').
     :param deadline: Epoch seconds (wall clock, so it survives a triggerer restart) after which the
         trigger reports ``timeout``; None waits for ever.
     :param deadline_name: Which limit ``deadline`` stands for, echoed in the event.

@@ -17,9 +17,11 @@ the poller reads after it subscribed (what an asset watcher needs); updates mark
 
 How it stays right:
 
-* **Clock skew**: the cursor is the newest ``updated_at`` the *server* returned, never this
-  machine's clock; each listing starts :data:`OVERLAP` seconds behind it (late commits), and
-  updates already seen, keyed by ``(id, updated_at, status)``, are not delivered again.
+* **Clock skew**: the ``updated_after`` bound comes from the *server's* clock, never this
+  machine's: from the ``updated_at`` values and ``Date`` headers it returned, plus time elapsed
+  here. Each listing reaches :data:`OVERLAP` seconds behind the server's clock (updates committed
+  late), and updates already delivered, keyed by ``(id, updated_at, status)``, are not delivered
+  again.
 * **Updates while paging and more than a page per interval**: pages advance by moving the
   ``updated_after`` bound to the last row read (a pipeline updated meanwhile moves behind the
   bound and is read later), falling back to the next offset page only when a whole page shares one
@@ -38,9 +40,10 @@ How it stays right:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,8 +63,8 @@ log = logging.getLogger(__name__)
 OVERLAP = 30.0
 #: Rows per page (GitLab's maximum).
 PER_PAGE = 100
-#: Pages one poll reads at most; the rest waits for the next poll.
-MAX_PAGES = 20
+#: Pages one poll reads at most (20,000 changes); the rest waits for the next poll.
+MAX_PAGES = 200
 #: When moving the bound to the last row of a full page, step back this much: GitLab's
 #: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
 #: on the next page are still read.
@@ -72,8 +75,9 @@ STALE_INTERVALS = 20
 MIN_STALE_SECONDS = 600.0
 #: Stale pipelines read again per poll, so that a thousand quiet waits cost a few reads a minute.
 RECHECKS_PER_POLL = 2
-#: First reads of newly watched pipelines in flight at once (the hook caps sockets separately).
-READ_BATCH = 100
+#: First reads of newly watched pipelines started at once: the hook's request slots
+#: (:data:`~airflow_provider_dataops.hooks.dataops_async.POOL_SIZE`) would hold more back anyway.
+READ_BATCH = 50
 #: Each pause is the interval minus up to this fraction, spreading pollers that started together
 #: without ever polling later than the interval.
 POLL_JITTER = 0.1
@@ -164,19 +168,30 @@ def _row_key(row: Any) -> tuple[int, str, str, float]:
 
 
 class Subscription:
-    """One subscriber's handle on a :class:`ProjectPoller`: its queue of :data:`PollItem`.
+    """One subscriber's handle on a :class:`ProjectPoller`: the :data:`PollItem` delivered to it.
 
     Made by :func:`subscribe`; close it (or leave its ``with`` block) when done, else its poller
-    keeps polling.
+    keeps polling. Kept small (a deque and at most one future, no ``asyncio.Queue``): a triggerer
+    holds one per waiting trigger, and every object adds to its garbage collector's pauses.
     """
+
+    __slots__ = ("_poller", "_waiter", "closed", "interval", "items", "pipeline_ids", "watch_all")
 
     def __init__(self, poller: ProjectPoller, interval: float, watch_all: bool) -> None:
         self._poller = poller
         self.interval = interval
         self.watch_all = watch_all
         self.pipeline_ids: set[int] = set()
-        self.queue: asyncio.Queue[PollItem] = asyncio.Queue()
+        #: Items delivered and not yet taken by :meth:`get`, oldest first.
+        self.items: deque[PollItem] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
+
+    def put(self, item: PollItem) -> None:
+        """Deliver an item (the poller does)."""
+        self.items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def watch(self, pipeline_id: int) -> None:
         """Receive this pipeline's updates; it is read once soon, since the listing shows changes only."""
@@ -192,17 +207,23 @@ class Subscription:
 
     async def get(self, timeout: float | None = None) -> PollItem | None:
         """The next item, waiting at most ``timeout`` seconds (None: for ever); None on timeout."""
-        if timeout is None or not self.queue.empty():
-            return await self.queue.get()
-        getter = asyncio.ensure_future(self.queue.get())
-        timer = asyncio.ensure_future(retry.async_sleep(max(0.0, timeout)))
-        try:
-            await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not getter.done():
-                getter.cancel()  # asyncio.Queue hands an item it had woken for to the next getter
-        return getter.result() if getter.done() and not getter.cancelled() else None
+        if not self.items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    timer = asyncio.ensure_future(retry.async_sleep(max(0.0, timeout)))
+                    try:
+                        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        timer.cancel()
+            finally:
+                self._waiter = None
+                waiter.cancel()
+            if not self.items:
+                return None
+        return self.items.popleft()
 
     def close(self) -> None:
         """Leave the poller; the last subscriber to leave ends its task. Idempotent."""
@@ -236,7 +257,8 @@ class ProjectPoller:
         self._last_seen: OrderedDict[int, float] = OrderedDict()
         self._latest: dict[int, Mapping[str, Any]] = {}
         self._unread: dict[int, None] = {}  # watched ids awaiting their first read, in order
-        self._cursor: float | None = None  # newest server updated_at seen
+        self._bound: float | None = None  # updated_after of the next listing; None before the first
+        self._offset: float | None = None  # lower bound of the server's clock minus the loop's
         self._seen: dict[tuple[int, str, str], float] = {}
         self._wake = asyncio.Event()
         #: Requests sent, by kind (``list``, ``get``), for benchmarks and tests.
@@ -278,7 +300,7 @@ class ProjectPoller:
         """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state."""
         self._by_id.setdefault(pipeline_id, set()).add(subscription)
         if pipeline_id in self._latest:
-            subscription.queue.put_nowait(PipelineUpdate(self._latest[pipeline_id], current=True))
+            subscription.put(PipelineUpdate(self._latest[pipeline_id], current=True))
             return
         if pipeline_id not in self._last_seen:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
@@ -307,14 +329,14 @@ class ProjectPoller:
     def _deliver(self, pipeline_id: int, item: PollItem, *, to_watch_all: bool) -> None:
         for subscription in self._by_id.get(pipeline_id, ()):
             if not (to_watch_all and subscription.watch_all):  # it gets the copy below
-                subscription.queue.put_nowait(item)
+                subscription.put(item)
         if to_watch_all:
             for subscription in self._watch_all:
-                subscription.queue.put_nowait(item)
+                subscription.put(item)
 
     def _fail_all(self, error: DataOpsError) -> None:
         for subscription in self.subscribers:
-            subscription.queue.put_nowait(PollError(error))
+            subscription.put(PollError(error))
 
     def _sighted(self, pipeline_id: int, row: Mapping[str, Any]) -> None:
         if pipeline_id in self._by_id:
@@ -330,8 +352,7 @@ class ProjectPoller:
             if key in self._seen:
                 continue
             self._seen[key] = updated
-            if self._cursor is None or updated > self._cursor:
-                self._cursor = updated
+            self._observe_server_clock(updated)
             self._sighted(pipeline_id, row)
             self._deliver(pipeline_id, PipelineUpdate(row, current), to_watch_all=True)
 
@@ -373,7 +394,7 @@ class ProjectPoller:
     async def _poll(self) -> None:
         """Read the listing, then re-read a few pipelines the listing has not shown for long."""
         try:
-            if self._cursor is None:
+            if self._bound is None:
                 await self._bootstrap()
             else:
                 await self._list_changes()
@@ -389,24 +410,53 @@ class ProjectPoller:
     async def _list(self, updated_after: float | None, page: int, *, newest_first: bool = False) -> list[Any]:
         self.requests["list"] += 1
         bound = None if updated_after is None else format_time(updated_after)
-        return await self.hook.updated_pipelines(
+        rows = await self.hook.updated_pipelines(
             self.key.project, bound, page=page, per_page=PER_PAGE, newest_first=newest_first
         )
+        self._observe_server_clock(self.hook.server_time)
+        return rows
+
+    def _observe_server_clock(self, server_time: float | None) -> None:
+        """Note a lower bound of the server's clock now (a ``Date`` header, or an ``updated_at`` read)."""
+        if server_time is not None:
+            offset = server_time - asyncio.get_running_loop().time()
+            if self._offset is None or offset > self._offset:
+                self._offset = offset
+
+    def _horizon(self, started: float, *, default: float) -> float:
+        """The server's clock at loop time ``started`` less :data:`OVERLAP`; ``default`` if later or unknown.
+
+        Every update stamped before it was committed by ``started`` (late commits are stamped at
+        most :data:`OVERLAP` seconds early), so a listing made from ``started`` on saw it.
+        """
+        if self._offset is None:
+            return default
+        return max(default, started + self._offset - OVERLAP)
 
     async def _bootstrap(self) -> None:
         """Learn the server's newest ``updated_at``; what the first page shows is ``current``, not news."""
+        started = asyncio.get_running_loop().time()
         rows = await self._list(None, 1, newest_first=True)
         self._take(rows, current=True)
-        if self._cursor is None:  # an empty project: list everything from now on
-            self._cursor = OVERLAP
+        # rows older than the page are current state too: waiters read theirs on their own
+        self._bound = self._horizon(started, default=0.0)  # 0.0: an empty project without Date
 
     async def _list_changes(self) -> None:
-        assert self._cursor is not None
-        bound = self._cursor - OVERLAP
+        """Read every update after the bound, page by page; then move the bound as far as is safe.
+
+        Updates committed late are stamped at most :data:`OVERLAP` seconds before the server's
+        clock, so after a complete listing that started at loop time ``started`` every update
+        stamped before ``server clock at started - OVERLAP`` has been read. The server's clock is
+        estimated from its own answers plus time elapsed here; this machine's clock is never read.
+        """
+        assert self._bound is not None
+        started = asyncio.get_running_loop().time()
+        first = bound = self._bound
         page = 1
         for _ in range(MAX_PAGES):
             rows = await self._list(bound, page)
             self._take(rows)
+            await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
             if len(rows) < PER_PAGE:
                 break
             step = _row_key(rows[-1])[3] - PAGE_STEP_BACK
@@ -418,13 +468,16 @@ class ProjectPoller:
             log.warning(
                 "Project %s changed more than %d pages in one poll; reading on next poll.", self.key.project, MAX_PAGES
             )
-        horizon = self._cursor - OVERLAP - PAGE_STEP_BACK
+            self._bound = bound  # resume where this listing stopped
+            return
+        self._bound = self._horizon(started, default=first)
+        horizon = self._bound - PAGE_STEP_BACK
         self._seen = {key: updated for key, updated in self._seen.items() if updated >= horizon}
 
     async def _read_unread(self) -> None:
         self._wake.clear()
         while self._unread:
-            batch = list(self._unread)[:READ_BATCH]
+            batch = list(itertools.islice(self._unread, READ_BATCH))
             results = await asyncio.gather(*(self._read_one(pipeline_id) for pipeline_id in batch))
             for pipeline_id, done in zip(batch, results, strict=True):
                 if done:

@@ -48,6 +48,13 @@ CASES = {
             "CHECK  async: Retry-After honoured (gap >= 1 s): PASS",
         ],
     ),
+    "polling": (
+        ["--waits", "40", "--many-waits", "60", "--interval", "2", "--scaled-interval", "0.5"],
+        [
+            "CHECK  per-trigger: one success event per wait: PASS (60 events)",
+            "CHECK  shared: one success event per wait: PASS (60 events)",
+        ],
+    ),
     "imports": (
         ["--repetitions", "2", "--importtime"],
         ["CHECK  task modules import no HTTP library airflow.sdk did not: PASS"],

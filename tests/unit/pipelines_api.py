@@ -1,7 +1,8 @@
 """A fake of the two pipeline reads the shared poller makes, behind an ``httpx.MockTransport``.
 
 ``GET /projects/:id/pipelines`` honours ``updated_after`` (exclusive, as GitLab's), ``order_by=updated_at``,
-``sort``, ``page`` and ``per_page``; ``GET /projects/:id/pipelines/:id`` answers one pipeline or 404.
+``sort``, ``page`` and ``per_page``, and sends the server's ``Date``; ``GET /projects/:id/pipelines/:id``
+answers one pipeline or 404.
 The server's clock (``now``) is its own, so tests can skew it against the client's.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -66,7 +68,9 @@ class PipelinesApi:
         if LIST.search(request.url.raw_path.decode().split("?")[0]):
             if self.on_list is not None:
                 self.on_list(request)
-            return httpx.Response(200, json=self._list(request.url.params))
+            return httpx.Response(
+                200, json=self._list(request.url.params), headers={"Date": formatdate(self.now, usegmt=True)}
+            )
         return httpx.Response(404, json={"message": "404 Not found"})
 
     def _list(self, params: httpx.QueryParams) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -130,7 +131,7 @@ class FakeFeed:
 
     def __init__(self, api: FakeApi, step: Callable[[], None]) -> None:
         self.api, self.step = api, step
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.items: deque[Any] = deque()
         self.known = {pid: p["updated_at"] for pid, p in api.pipelines.items()}
         self.subscriptions: list[dict[str, Any]] = []
 
@@ -141,13 +142,13 @@ class FakeFeed:
         pass
 
     async def get(self, timeout: float | None = None) -> Any:
-        if self.queue.empty():
+        if not self.items:
             self.step()
             for pid, pipeline in sorted(self.api.pipelines.items(), key=lambda item: item[1]["updated_at"]):
                 if self.known.get(pid) != pipeline["updated_at"]:
                     self.known[pid] = pipeline["updated_at"]
-                    self.queue.put_nowait(PipelineUpdate(dict(pipeline)))
-        return None if self.queue.empty() else self.queue.get_nowait()
+                    self.items.append(PipelineUpdate(dict(pipeline)))
+        return self.items.popleft() if self.items else None
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 async def updates(subscription: Subscription, count: int) -> list[project_poll.PollItem]:
     """The next ``count`` items (a test fails rather than hang when they do not come)."""
-    return [await asyncio.wait_for(subscription.queue.get(), 5) for _ in range(count)]
+    return [await asyncio.wait_for(subscription.get(), 5) for _ in range(count)]
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -75,13 +75,12 @@ async def test_a_thousand_waits_share_one_listing_per_poll(api: PipelinesApi, st
     assert len(project_poll.pollers()) == 1
     await until(lambda: poller.requests["list"] >= 3)
     assert poller.requests["get"] == 1000  # each pipeline read once, since the listing shows only changes
-    lists_before = len(api.lists)
     api.set(500, "success")
-    await until(lambda: len(api.lists) >= lists_before + 2)
+    seen = []
+    while not seen or seen[-1] != (500, "success"):
+        seen += statuses_of(await updates(subscriptions[499], 1))
     assert len(api.gets) == 1000  # no per-pipeline read after the first
-    items = [subscriptions[499].queue.get_nowait() for _ in range(subscriptions[499].queue.qsize())]
-    assert statuses_of(items)[-1] == (500, "success")
-    first = [subscriptions[0].queue.get_nowait() for _ in range(subscriptions[0].queue.qsize())]
+    first = list(subscriptions[0].items)
     assert {item.pipeline_id for item in first} == {1}  # only its own pipeline: no one else's news
     assert all(29 * 0.9 <= waited <= 30 for waited in steps)
     for subscription in subscriptions:
@@ -120,7 +119,7 @@ async def test_an_update_committed_late_within_the_overlap_is_seen_once(api: Pip
         assert statuses_of([found, changed, item]) == [(1, "running"), (2, "success"), (3, "success")]
         lists = len(api.lists)
         await until(lambda: len(api.lists) >= lists + 5)  # several polls re-read the overlap window ...
-        assert subscription.queue.empty()  # ... and deliver nothing twice
+        assert not subscription.items  # ... and deliver nothing twice
 
 
 def _iso(epoch: float) -> str:
@@ -147,6 +146,24 @@ async def test_more_than_a_page_per_interval_and_updates_while_paging(api: Pipel
         assert {pipeline_id for pipeline_id, _ in got} == set(range(100, 350))
         assert (120, "failed") in got
         assert len(got) == len(set(got))  # nothing twice
+
+
+async def test_a_burst_is_re_read_only_until_the_servers_clock_has_passed_it(
+    api: PipelinesApi, steps: list[float]
+) -> None:
+    for pipeline_id in range(1, 301):  # 300 pipelines created within a second, then quiet
+        api.set(pipeline_id, "running")
+    burst_end = api.now
+    with subscribe(project=1, poll_interval=5, watch_all=True) as subscription:
+        await updates(subscription, 300)
+        before = len(api.lists)
+        await until(lambda: len(api.lists) >= before + 6)
+        assert len(api.lists) - before > 3  # the overlap window holds the burst: pages re-read
+        api.now += 2 * project_poll.OVERLAP  # the server's clock moves on (its Date header says so)
+        await until(lambda: len(api.lists) >= before + 20)
+        bound = project_poll.parse_time(api.lists[-1].url.params["updated_after"])
+        assert bound > burst_end  # past the burst: one short page per poll
+        assert not subscription.items
 
 
 async def test_a_dense_second_falls_back_to_offset_pages(api: PipelinesApi, steps: list[float]) -> None:
@@ -181,7 +198,7 @@ async def test_a_deleted_pipeline_ends_in_a_404_for_its_waiters_only(
         assert isinstance(error, PollError)
         assert error.pipeline_id == 1
         assert "HTTP 404" in str(error.error)
-        assert all(not isinstance(item, PollError) for item in two.queue._queue)  # type: ignore[attr-defined]
+        assert all(not isinstance(item, PollError) for item in two.items)
 
 
 async def test_quiet_pipelines_are_reread_a_few_per_poll(

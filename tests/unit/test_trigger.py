@@ -416,3 +416,26 @@ def test_httpx_failures_say_whether_the_request_was_sent(failure: type, sent: bo
 
     request = httpx.Request("POST", API)
     assert dataops_async._delivery(failure("x", request=request)) is (Delivery.SENT if sent else Delivery.UNSENT)
+
+
+async def test_triggers_of_one_project_share_one_listing(transport, sleeps: list[float]) -> None:
+    api = PipelinesApi()
+    for pipeline_id in (7, 8, 9):
+        api.set(pipeline_id, "running")
+    polls = iter(range(100))
+
+    def advance(request: httpx.Request) -> None:
+        if next(polls) == 3:
+            for pipeline_id in (7, 8, 9):
+                api.set(pipeline_id, "success")
+
+    api.on_list = advance
+    transport(api)
+    events = await asyncio.gather(*(collect(make_trigger(pipeline_id=pipeline_id)) for pipeline_id in (7, 8, 9)))
+    assert sorted((e[0]["pipeline_id"], e[0]["status"]) for e in events) == [
+        (7, "success"),
+        (8, "success"),
+        (9, "success"),
+    ]
+    assert len(api.gets) == 3  # one first read each
+    assert len(api.lists) == 4  # then one listing per poll for all three

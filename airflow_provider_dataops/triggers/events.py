@@ -195,15 +195,13 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         started = utcnow()  # before the first read of the state store, which can take seconds
         hook = DataOpsAsyncHook(self.dataops_conn_id)
         store = StateStore(getattr(self, "asset_state_store", None), self.state_key, self.log)
-        state: WatchState | None = None
+        state = await self._load(store, started)
         behind = True
         with subscribe(
             project=self.project, poll_interval=self.poll_interval, dataops_conn_id=self.dataops_conn_id, watch_all=True
         ) as feed:
             while True:
                 try:
-                    if state is None:
-                        state = await self._load(store, started)
                     if behind:
                         rows = await changed_pipelines(hook, self.project, state.since)
                         behind = False
@@ -219,7 +217,18 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                     await pause_after_error(self.poll_interval)
 
     async def _load(self, store: StateStore, started: datetime) -> WatchState:
-        state = await store.load()
+        """The saved state, or a first start saved at once; waits while the store cannot be read.
+
+        Subscribing only after this keeps the shared poller from queueing updates for a watcher
+        that cannot take them yet.
+        """
+        while True:
+            try:
+                state = await store.load()
+                break
+            except DataOpsError as error:
+                self.log.warning("%s; trying again in %g s.", error, self.poll_interval)
+                await pause_after_error(self.poll_interval)
         if state is None:  # a first start: remember it at once, or a restart would move it
             state = WatchState.fresh(started)
             await store.save(state)

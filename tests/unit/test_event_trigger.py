@@ -39,6 +39,7 @@ class FakeApi:
         self.variables: dict[int, list[dict[str, str]]] = {}
         self.requests: list[httpx.Request] = []
         self.fail_next = 0
+        self.feeds: list[Any] = []  # subscriptions to the (fake) shared poll, by the drive fixture
 
     def tick(self, seconds: float = 1) -> None:
         self.now += timedelta(seconds=seconds)
@@ -176,6 +177,7 @@ def drive(monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> Callable[..., Any]:
             feed = FakeFeed(api, step)
             feed.subscriptions.append(kwargs)
             feeds.append(feed)
+            api.feeds.append(feed)
             return feed
 
         monkeypatch.setattr(events, "subscribe", subscribe)
@@ -380,8 +382,11 @@ async def test_an_unreadable_state_store_stops_polling_until_it_answers(api: Fak
     api.requests.clear()
     api.set(2, "success")
 
+    subscribed = len(api.feeds)
+
     def repair() -> None:
         assert api.requests == []  # no poll while the state is unknown
+        assert len(api.feeds) == subscribed  # not even a subscription to the shared poll
         store.broken = False
 
     assert ids(await drive(make(), repair, lambda: api.tick(1), store=store)) == [2]

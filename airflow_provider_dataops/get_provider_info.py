@@ -53,7 +53,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_dataops.triggers.pipeline"],
+                "python-modules": [
+                    "airflow_provider_dataops.triggers.pipeline",
+                    "airflow_provider_dataops.triggers.events",
+                ],
             }
         ],
         "connection-types": [

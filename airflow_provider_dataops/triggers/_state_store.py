@@ -1,0 +1,72 @@
+"""The event trigger's access to Airflow 3.3's asset state store, and its fallback without one.
+
+The triggerer gives each event trigger an ``asset_state_store`` covering the assets it watches (one
+trigger serves every asset whose watcher has the same class path and arguments). The state is kept
+under one key in each of them; reading takes the furthest of the copies.
+Without a store (Airflow before 3.3, or a trigger run outside a watcher) the state lives in memory
+only: a restart starts afresh from that moment, so nothing is reported twice but pipelines that
+finish while no triggerer runs are missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.triggers._event_watch import WatchState
+
+
+class StateUnavailableError(DataOpsError):
+    """The asset state store could not be read; the watcher waits rather than guess where it stopped."""
+
+
+def accessors(store: Any) -> list[Any]:
+    """One accessor per watched asset.
+
+    ``AssetStateStoreAccessors`` has no public way to list its assets when there are several (its
+    ``aget``/``aset`` refuse then), hence the private dictionaries, with the single-asset form
+    as the fallback.
+    """
+    by_name, by_uri = getattr(store, "_by_name", None), getattr(store, "_by_uri", None)
+    if isinstance(by_name, dict) and isinstance(by_uri, dict) and len(by_name) + len(by_uri) > 0:
+        return [*by_name.values(), *by_uri.values()]
+    return [store]
+
+
+class StateStore:
+    """Load and save :class:`WatchState` under ``key`` in every watched asset's state store."""
+
+    def __init__(self, store: Any, key: str, log: logging.Logger | Any) -> None:
+        self.store = store
+        self.key = key
+        self.log = log
+
+    async def load(self) -> WatchState | None:
+        """The saved state; None when there is none (a first start) or no store at all.
+
+        :raises StateUnavailableError: if the store exists but cannot be read.
+        """
+        if self.store is None:
+            self.log.warning(
+                "No asset state store (Airflow 3.3+ gives one to asset watchers): starting from now; "
+                "pipelines that finish while the triggerer is down will not be reported."
+            )
+            return None
+        try:
+            stored = [await accessor.aget(self.key) for accessor in accessors(self.store)]
+        except Exception as error:  # the store's transport is Airflow's; any failure means "not now"
+            raise StateUnavailableError(f"cannot read the asset state store ({type(error).__name__})") from None
+        states = [state for state in map(WatchState.from_json, stored) if state is not None]
+        return WatchState.merge(states)
+
+    async def save(self, state: WatchState) -> None:
+        """Save ``state`` to every watched asset; a failure is logged and the next save tries again."""
+        if self.store is None:
+            return
+        value = state.to_json()
+        for accessor in accessors(self.store):
+            try:
+                await accessor.aset(self.key, value)
+            except Exception as error:  # keep watching: the state is still in memory
+                self.log.warning("Could not save the watcher state (%s); retrying at the next save.", error)

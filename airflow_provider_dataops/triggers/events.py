@@ -2,8 +2,10 @@
 
 Whoever starts a pipeline (a schedule, a push, the UI, another tool, this provider), the trigger
 yields one event when it reaches one of the watched statuses, and keeps watching. What it has
-reported lives in the watched asset's state store (Airflow 3.3), so a triggerer restart or a DAG
-re-parse neither replays nor skips a pipeline. See ``docs/events.rst`` for the guarantees and limits.
+reported lives in the watched asset's state store (Airflow 3.3), saved only once Airflow confirmed
+the events stored (the triggerer's shared-stream ack mode, :class:`PipelineEventProducer`), so a
+triggerer stop, crash or DAG re-parse skips no pipeline. See ``docs/events.rst`` for the
+guarantees and limits (a duplicate if a stop falls between the store and its confirmation).
 
 Airflow 2 has no ``AssetWatcher``: the class exists there (importing the provider must work) but
 refuses to be built.

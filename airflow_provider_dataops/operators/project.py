@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_dataops.api_time import parse_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
@@ -206,10 +207,10 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
             same_path = isinstance(record, Mapping) and str(record.get("path", "")).lower() == (
                 str(project["path_with_namespace"]).lower()
             )
-            since = _parse_time(record.get("sent_at")) if same_path and isinstance(record, Mapping) else None
+            since = parse_api_time(record.get("sent_at")) if same_path and isinstance(record, Mapping) else None
         else:
             since = dag_run_started(context)
-        created = _parse_time(project.get("created_at"))
+        created = parse_api_time(project.get("created_at"))
         return (
             since is not None
             and created is not None
@@ -228,14 +229,3 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
         self.log.info("%s; using it (if_exists='skip').", message)
         publish_project(context, project)
         return int(project["id"])
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time from GitLab or the state store (``...Z`` included), as an aware datetime."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
+
+from airflow_provider_dataops.api_time import format_api_time, parse_api_time
 
 #: How far before the watermark each poll reads again.
 OVERLAP = timedelta(seconds=120)
@@ -27,25 +29,9 @@ OVERLAP = timedelta(seconds=120)
 STATE_VERSION = 1
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An API timestamp (ISO 8601, ``Z`` or an offset) as an aware datetime; None if absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def format_time(value: datetime) -> str:
-    """The ISO 8601 form the API accepts for ``updated_after`` (UTC, milliseconds, ``Z``)."""
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def reached_at(pipeline: Mapping[str, Any]) -> datetime | None:
     """When a pipeline got its current status: ``finished_at`` where the status has one."""
-    return parse_time(pipeline.get("finished_at")) or parse_time(pipeline.get("updated_at"))
+    return parse_api_time(pipeline.get("finished_at")) or parse_api_time(pipeline.get("updated_at"))
 
 
 @dataclass
@@ -82,8 +68,8 @@ class WatchState:
         """The stored form."""
         return {
             "version": STATE_VERSION,
-            "started": format_time(self.started),
-            "watermark": format_time(self.watermark),
+            "started": format_api_time(self.started),
+            "watermark": format_api_time(self.watermark),
             "seen": {str(pid): [entry.updated_at, entry.reached_at] for pid, entry in self.seen.items()},
         }
 
@@ -92,7 +78,7 @@ class WatchState:
         """The state from its stored form; None for anything this version did not write."""
         if not isinstance(stored, Mapping) or stored.get("version") != STATE_VERSION:
             return None
-        started, watermark = parse_time(stored.get("started")), parse_time(stored.get("watermark"))
+        started, watermark = parse_api_time(stored.get("started")), parse_api_time(stored.get("watermark"))
         seen = stored.get("seen")
         if started is None or watermark is None or not isinstance(seen, Mapping):
             return None
@@ -124,13 +110,13 @@ class WatchState:
         if reached is None or reached < self.started or reached < since:
             return False
         entry = self.seen.get(int(pipeline["id"]))
-        return entry is None or parse_time(entry.reached_at) != reached
+        return entry is None or parse_api_time(entry.reached_at) != reached
 
     def decide(self, pipeline: Mapping[str, Any]) -> None:
         """Remember a pipeline as reported or rejected in its current state."""
         reached = reached_at(pipeline)
         self.seen[int(pipeline["id"])] = Seen(
-            str(pipeline.get("updated_at")), format_time(reached) if reached else str(pipeline.get("updated_at"))
+            str(pipeline.get("updated_at")), format_api_time(reached) if reached else str(pipeline.get("updated_at"))
         )
 
     def advance(self, rows: Iterable[Mapping[str, Any]]) -> bool:
@@ -138,12 +124,12 @@ class WatchState:
 
         :return: Whether anything changed (so the state needs saving).
         """
-        newest = max((t for t in (parse_time(row.get("updated_at")) for row in rows) if t), default=None)
+        newest = max((t for t in (parse_api_time(row.get("updated_at")) for row in rows) if t), default=None)
         changed = False
         if newest is not None and newest > self.watermark:
             self.watermark, changed = newest, True
         horizon = self.since
-        stale = [pid for pid, entry in self.seen.items() if (parse_time(entry.reached_at) or horizon) < horizon]
+        stale = [pid for pid, entry in self.seen.items() if (parse_api_time(entry.reached_at) or horizon) < horizon]
         for pid in stale:
             del self.seen[pid]
         return changed or bool(stale)

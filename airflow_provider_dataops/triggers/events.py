@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_dataops import retry
+from airflow_provider_dataops.api_time import format_api_time, parse_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
@@ -30,7 +31,7 @@ from airflow_provider_dataops.limits import MAX_POLL_INTERVAL, check_seconds
 from airflow_provider_dataops.paths import check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import PipelineStatus
-from airflow_provider_dataops.triggers._event_watch import WatchState, format_time, parse_time
+from airflow_provider_dataops.triggers._event_watch import WatchState
 from airflow_provider_dataops.triggers._state_store import StateStore, lend, lent
 from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
@@ -112,11 +113,11 @@ async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: d
     rows: list[dict[str, Any]] = []
     bound, page = since, 1
     for _ in range(MAX_PAGES):
-        listing = await hook.updated_pipelines(project, format_time(bound), page=page, per_page=PER_PAGE)
+        listing = await hook.updated_pipelines(project, format_api_time(bound), page=page, per_page=PER_PAGE)
         rows.extend(row for row in listing if isinstance(row, dict) and "id" in row)
         if len(listing) < PER_PAGE:
             break
-        last = parse_time(listing[-1].get("updated_at") if isinstance(listing[-1], dict) else None)
+        last = parse_api_time(listing[-1].get("updated_at") if isinstance(listing[-1], dict) else None)
         if last is not None and last - PAGE_STEP_BACK > bound:
             bound, page = last - PAGE_STEP_BACK, 1
         else:  # a whole page updated within one step: the next offset page
@@ -305,7 +306,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         if state is None:  # a first start: remember it at once, or a restart would move it
             state = WatchState.fresh(started)
             await store.save(state)
-        self.log.info("Watching pipelines of %s updated after %s.", self.project, format_time(state.since))
+        self.log.info("Watching pipelines of %s updated after %s.", self.project, format_api_time(state.since))
         return state
 
     async def _updates(self, feed: Subscription) -> list[dict[str, Any]]:

@@ -46,11 +46,11 @@ import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
 from airflow_provider_dataops import retry
+from airflow_provider_dataops.api_time import api_epoch, format_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
@@ -86,25 +86,6 @@ POLL_JITTER = 0.1
 def stale_after(interval: float) -> float:
     """Seconds a watched pipeline may be missing from the listing before it is read on its own."""
     return max(MIN_STALE_SECONDS, STALE_INTERVALS * interval)
-
-
-def parse_time(value: Any) -> float:
-    """Epoch seconds of an API timestamp such as ``2026-01-31T12:00:00.123Z``.
-
-    :raises ValueError: for anything else.
-    """
-    if not isinstance(value, str):
-        raise ValueError(f"not a timestamp: {value!r}")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def format_time(epoch: float) -> str:
-    """An ``updated_after`` value: ISO-8601 in UTC with milliseconds."""
-    moment = datetime.fromtimestamp(max(0.0, epoch), tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -160,7 +141,7 @@ def _shape_error(what: str) -> DataOpsError:
 def _row_key(row: Any) -> tuple[int, str, str, float]:
     """``(id, updated_at, status, updated epoch)`` of a listing row."""
     try:
-        return int(row["id"]), str(row["updated_at"]), str(row["status"]), parse_time(row["updated_at"])
+        return int(row["id"]), str(row["updated_at"]), str(row["status"]), api_epoch(row["updated_at"])
     except (TypeError, KeyError, ValueError) as error:
         raise _shape_error(
             f"a pipeline listing row without a valid id, status or updated_at ({type(error).__name__})"
@@ -409,7 +390,7 @@ class ProjectPoller:
 
     async def _list(self, updated_after: float | None, page: int, *, newest_first: bool = False) -> list[Any]:
         self.requests["list"] += 1
-        bound = None if updated_after is None else format_time(updated_after)
+        bound = None if updated_after is None else format_api_time(updated_after)
         rows = await self.hook.updated_pipelines(
             self.key.project, bound, page=page, per_page=PER_PAGE, newest_first=newest_first
         )

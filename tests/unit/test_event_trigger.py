@@ -17,10 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from airflow_provider_dataops.api_time import format_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.triggers import events
-from airflow_provider_dataops.triggers._event_watch import OVERLAP, WatchState, format_time
+from airflow_provider_dataops.triggers._event_watch import OVERLAP, WatchState
 from airflow_provider_dataops.triggers.project_poll import PipelineUpdate
 
 from .conftest import ACCESS_TOKEN
@@ -47,7 +48,7 @@ class FakeApi:
     def set(self, pid: int, status: str, ref: str = "main", file: str | None = None) -> None:
         """Pipeline ``pid`` changes to ``status`` now (a new one is created)."""
         self.tick()
-        stamp = format_time(self.now)
+        stamp = format_api_time(self.now)
         pipeline = self.pipelines.setdefault(
             pid, {"id": pid, "iid": pid, "project_id": 1, "ref": ref, "sha": "abc", "created_at": stamp}
         )
@@ -60,7 +61,7 @@ class FakeApi:
     def touch(self, pid: int) -> None:
         """Something unrelated to the status updates the pipeline."""
         self.tick()
-        self.pipelines[pid]["updated_at"] = format_time(self.now)
+        self.pipelines[pid]["updated_at"] = format_api_time(self.now)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -298,7 +299,7 @@ async def test_restart_with_the_state_store_neither_replays_nor_misses(api: Fake
     second = await drive(make(), lambda: api.set(3, "success"), store=store)
     assert ids(second) == [2, 3]
     saved = json.loads(store.values[make().state_key])
-    assert saved["started"] == format_time(T0)  # still the first start
+    assert saved["started"] == format_api_time(T0)  # still the first start
 
 
 async def test_a_crash_between_event_and_save_reports_again_rather_than_never(api: FakeApi, drive) -> None:
@@ -462,7 +463,7 @@ def test_bad_arguments_fail_before_any_request(api: FakeApi, kwargs: dict[str, A
 
 def test_state_round_trips_and_ignores_foreign_values() -> None:
     state = WatchState.fresh(T0)
-    state.decide({"id": 5, "updated_at": format_time(T0), "finished_at": format_time(T0)})
+    state.decide({"id": 5, "updated_at": format_api_time(T0), "finished_at": format_api_time(T0)})
     assert WatchState.from_json(json.loads(json.dumps(state.to_json()))) == state
     for foreign in (None, "x", {"version": 99}, {"version": 1, "started": "no"}):
         assert WatchState.from_json(foreign) is None

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_dataops.api_time import api_epoch, format_api_time
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.triggers import project_poll
 from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
@@ -155,10 +156,10 @@ async def test_a_burst_is_re_read_only_until_the_servers_clock_has_passed_it(
         before = len(api.lists)
         await until(lambda: len(api.lists) >= before + 6)
         # the server's clock has not moved: the overlap window still holds the burst
-        assert project_poll.parse_time(api.lists[-1].url.params["updated_after"]) < burst_end
+        assert api_epoch(api.lists[-1].url.params["updated_after"]) < burst_end
         api.now += 2 * project_poll.OVERLAP  # the server's clock moves on (its Date header says so)
         await until(lambda: len(api.lists) >= before + 20)
-        bound = project_poll.parse_time(api.lists[-1].url.params["updated_after"])
+        bound = api_epoch(api.lists[-1].url.params["updated_after"])
         assert bound > burst_end  # past the burst: one short page per poll
         assert not subscription.items
 
@@ -334,8 +335,8 @@ async def test_get_times_out_with_none(api: PipelinesApi, steps: list[float]) ->
 
 
 def test_time_round_trip() -> None:
-    epoch = project_poll.parse_time("2026-01-31T12:00:00.123Z")
-    assert project_poll.format_time(epoch) == "2026-01-31T12:00:00.123Z"
-    assert project_poll.parse_time("2026-01-31T12:00:00.123+00:00") == epoch
+    epoch = api_epoch("2026-01-31T12:00:00.123Z")
+    assert format_api_time(epoch) == "2026-01-31T12:00:00.123Z"
+    assert api_epoch("2026-01-31T12:00:00.123+00:00") == epoch
     with pytest.raises(ValueError, match="not a timestamp"):
-        project_poll.parse_time(None)
+        api_epoch(None)

@@ -55,6 +55,10 @@ class WatchState:
         """A watcher starting now: nothing before ``now`` is reported."""
         return cls(started=now, watermark=now)
 
+    def snapshot(self) -> WatchState:
+        """A copy that later decisions do not change (entries are replaced, never mutated)."""
+        return WatchState(started=self.started, watermark=self.watermark, seen=dict(self.seen))
+
     @property
     def since(self) -> datetime:
         """The ``updated_after`` of the next poll."""

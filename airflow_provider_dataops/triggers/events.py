@@ -2,8 +2,10 @@
 
 Whoever starts a pipeline (a schedule, a push, the UI, another tool, this provider), the trigger
 yields one event when it reaches one of the watched statuses, and keeps watching. What it has
-reported lives in the watched asset's state store (Airflow 3.3), so a triggerer restart or a DAG
-re-parse neither replays nor skips a pipeline. See ``docs/events.rst`` for the guarantees and limits.
+reported lives in the watched asset's state store (Airflow 3.3), saved only once Airflow confirmed
+the events stored (the triggerer's shared-stream ack mode, :class:`PipelineEventProducer`), so a
+triggerer stop, crash or DAG re-parse skips no pipeline. See ``docs/events.rst`` for the
+guarantees and limits (a duplicate if a stop falls between the store and its confirmation).
 
 Airflow 2 has no ``AssetWatcher``: the class exists there (importing the provider must work) but
 refuses to be built.
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow.triggers.base import TriggerEvent
 
@@ -29,7 +32,7 @@ from airflow_provider_dataops.paths import check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.retry import is_retryable
 from airflow_provider_dataops.status import PipelineStatus
 from airflow_provider_dataops.triggers._event_watch import WatchState
-from airflow_provider_dataops.triggers._state_store import StateStore
+from airflow_provider_dataops.triggers._state_store import StateStore, lend, lent
 from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
 
@@ -41,6 +44,12 @@ except ImportError:  # Airflow 2: no event-driven scheduling
     from airflow.triggers.base import BaseTrigger as _EventTriggerBase  # type: ignore[assignment]
 
     HAS_EVENT_TRIGGERS = False
+
+try:  # Airflow 3.3+: shared streams with persistence-gated advance ("ack mode")
+    from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+except ImportError:  # older: the triggerer never asks for a producer; run() watches
+    AdvanceItem = Any  # type: ignore[misc,assignment]
+    SharedStreamProducer = object  # type: ignore[misc,assignment]
 
 #: Listing page size (GitLab's maximum).
 PER_PAGE = 100
@@ -116,6 +125,34 @@ async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: d
     return rows
 
 
+class Report(NamedTuple):
+    """One step of a watch: a pipeline to report, and the state to save once it is safely delivered.
+
+    ``payload`` is None for a step that only moves the watermark.
+    """
+
+    payload: dict[str, Any] | None
+    state: WatchState
+
+
+@dataclass
+class Watch:
+    """Where a running watch stands.
+
+    :ivar state: What has been decided so far (ahead of what is saved in ack mode).
+    :ivar behind: The next read lists the window since the watermark rather than the shared poll.
+    :ivar epoch: Counts rewinds; reports of an earlier epoch are superseded.
+    """
+
+    state: WatchState
+    behind: bool = True
+    epoch: int = 0
+
+    def rewind(self, state: WatchState) -> None:
+        """Go back to ``state`` (the last one saved): what came after is decided and reported again."""
+        self.state, self.behind, self.epoch = state, True, self.epoch + 1
+
+
 class DataOpsPipelineEventTrigger(_EventTriggerBase):
     """Fire once for every pipeline of a project that reaches one of ``statuses``; for ``AssetWatcher``.
 
@@ -185,34 +222,70 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
         return f"{STATE_KEY_PREFIX}.{digest}"
 
+    def shared_stream_key(self) -> Hashable | None:
+        """The state key when the triggerer gave this trigger a state store (ack mode), else None.
+
+        Airflow 3.3 then runs the watch once per key in a
+        :class:`~airflow_provider_dataops.triggers.events.PipelineEventProducer`, and saves what was
+        reported only once Airflow confirmed the events stored. Without a store, :meth:`run`
+        watches on its own (state in memory).
+        """
+        return self.state_key if getattr(self, "asset_state_store", None) is not None else None
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> PipelineEventProducer:
+        """The ack-mode producer of the watch these arguments describe (Airflow 3.3)."""
+        return PipelineEventProducer(cls(**kwargs))
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """One event per reported pipeline of the shared stream; progress-only items yield nothing.
+
+        While it follows the stream the trigger lends its state store to the producer, which saves
+        there what Airflow confirmed stored.
+        """
+        with lend(self.state_key, self.asset_state_store):
+            async for payload in shared_stream:
+                if payload is not None:
+                    yield TriggerEvent(payload)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Watch for ever: yield one event per pipeline reaching a watched status, saving state after each.
+        """Watch for ever on its own: yield one event per pipeline reaching a watched status.
+
+        The path without ack mode (no state store, or a direct call): the state is saved right after
+        each event is handed to the triggerer, which may not have stored it yet.
+        """
+        started = utcnow()  # before the first read of the state store, which can take seconds
+        store = StateStore.of(getattr(self, "asset_state_store", None), self.state_key, self.log)
+        watch = Watch(await self._load(store, started))
+        async for report in self.follow(watch):
+            if report.payload is not None:
+                yield TriggerEvent(report.payload)
+            await store.save(report.state)
+
+    async def follow(self, watch: Watch) -> AsyncIterator[Report]:
+        """Report, for ever, what the decisions on the watched pipelines produce, starting at ``watch``.
 
         Pipeline updates come from the process's shared poller of the project
         (:mod:`~airflow_provider_dataops.triggers.project_poll`), which shows what changes from the
-        moment of subscribing. What changed before, since the saved watermark, the trigger lists
-        itself once at the start, and again after any error, so nothing falls between the two.
+        moment of subscribing. What changed before, since the watermark, the trigger lists itself at
+        the start, after any error and after a :meth:`Watch.rewind`, so nothing falls between them.
         """
-        started = utcnow()  # before the first read of the state store, which can take seconds
         hook = DataOpsAsyncHook(self.dataops_conn_id)
-        store = StateStore(getattr(self, "asset_state_store", None), self.state_key, self.log)
-        state = await self._load(store, started)
-        behind = True
         with subscribe(
             project=self.project, poll_interval=self.poll_interval, dataops_conn_id=self.dataops_conn_id, watch_all=True
         ) as feed:
             while True:
                 try:
-                    if behind:
-                        rows = await changed_pipelines(hook, self.project, state.since)
-                        behind = False
+                    if watch.behind:
+                        watch.behind = False
+                        rows = await changed_pipelines(hook, self.project, watch.state.since)
                     else:
                         rows = await self._updates(feed)
-                    async for event in self._take(hook, state, store, rows):
-                        yield event
+                    async for report in self._take(hook, watch, rows):
+                        yield report
                 except DataOpsError as error:
                     # A watcher never gives up; it lists the window since its watermark again.
-                    behind = True
+                    watch.behind = True
                     level = self.log.warning if is_retryable(error) else self.log.error
                     level("Reading pipelines of %s failed (%s); trying again next poll.", self.project, error)
                     await pause_after_error(self.poll_interval)
@@ -246,10 +319,12 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                 self.log.error("The shared poll of %s failed: %s", self.project, item.error)
         return [dict(item.pipeline) for item in items if isinstance(item, PipelineUpdate)]
 
-    async def _take(
-        self, hook: DataOpsAsyncHook, state: WatchState, store: StateStore, rows: list[dict[str, Any]]
-    ) -> AsyncIterator[TriggerEvent]:
-        """Report the new pipelines among ``rows`` (listing rows, oldest update first), then move on."""
+    async def _take(self, hook: DataOpsAsyncHook, watch: Watch, rows: list[dict[str, Any]]) -> AsyncIterator[Report]:
+        """Report the new pipelines among ``rows`` (listing rows, oldest update first), then the progress.
+
+        Stops early when the watch is rewound meanwhile: the rewound state lists these rows again.
+        """
+        state, epoch = watch.state, watch.epoch
         since = state.since
         for row in rows:
             if row.get("status") not in self.statuses or (self.ref is not None and row.get("ref") != self.ref):
@@ -257,15 +332,21 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
             if state.is_decided(row):
                 continue
             pipeline = await hook.get_pipeline(self.project, row["id"])  # the list has no finished_at
+            if watch.epoch != epoch:
+                return
             if pipeline.get("status") not in self.statuses or not state.is_new(pipeline, since):
                 state.decide(pipeline)
                 continue
-            if await self._file_matches(hook, pipeline):
-                yield TriggerEvent(self._payload(pipeline))
+            matches = await self._file_matches(hook, pipeline)
+            if watch.epoch != epoch:
+                return
             state.decide(pipeline)
-            await store.save(state)  # after each event, so a restart does not report it again
+            if matches:
+                yield Report(self._payload(pipeline), state.snapshot())
+                if watch.epoch != epoch:
+                    return
         if state.advance(rows):
-            await store.save(state)
+            yield Report(None, state.snapshot())
 
     async def _file_matches(self, hook: DataOpsAsyncHook, pipeline: dict[str, Any]) -> bool:
         if self.pipeline_file is None:
@@ -285,3 +366,53 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
             payload["pipeline_file"] = self.pipeline_file
         # Only JSON values reach the asset event, whatever the server sent.
         return json.loads(json.dumps(payload, default=str))
+
+
+class PipelineEventProducer(SharedStreamProducer):
+    """The ack-mode side of one watch (Airflow 3.3), shared by the triggers with the same state key.
+
+    The triggerer hands each reported pipeline to the subscribing triggers, waits until every
+    event they made of it is confirmed stored in its database, then calls :meth:`advance` in
+    order; only there is the state saved. A report Airflow could not confirm (the ack timeout)
+    rewinds the watch to the last saved state, so the pipeline is reported again.
+    """
+
+    def __init__(self, trigger: DataOpsPipelineEventTrigger) -> None:
+        self.trigger = trigger
+        self.store = StateStore(lambda: lent(trigger.state_key), trigger.state_key, trigger.log, required=True)
+        self.watch: Watch | None = None
+        self.saved: WatchState | None = None
+
+    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
+        """Load the saved state, catch up from its watermark, then follow the shared poll, for ever.
+
+        Yields ``(payload or None, (epoch, state to save))``; None items only carry progress.
+        """
+        started = utcnow()
+        state = await self.trigger._load(self.store, started)
+        self.saved, self.watch = state.snapshot(), Watch(state)
+        async for report in self.trigger.follow(self.watch):
+            yield report.payload, (self.watch.epoch, report.state)
+
+    async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+        """Save the state of the last report of ``batch`` confirmed stored; rewind at one that was not."""
+        if self.watch is None or self.saved is None:
+            return
+        confirmed: WatchState | None = None
+        for item in batch:
+            epoch, state = item.broker_payload
+            if epoch != self.watch.epoch:
+                continue  # reported before a rewind: the rewound watch decides it again
+            if item.outcome.is_clean:
+                confirmed = state
+            else:
+                self.trigger.log.warning(
+                    "An event of the watch of %s was not confirmed stored (%s); reporting again from the "
+                    "last saved state.",
+                    self.trigger.project,
+                    item.outcome,
+                )
+                self.watch.rewind((confirmed or self.saved).snapshot())
+        if confirmed is not None:
+            await self.store.save(confirmed)
+            self.saved = confirmed

@@ -133,6 +133,14 @@ class Processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
 
+    def crash(self, name: str) -> None:
+        """SIGKILL the process's whole tree and group at once: no shutdown code runs."""
+        process = self._running.pop(name)
+        _signal_all(_tree(process.pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+
     def on_stop(self, cleanup: Callable[[], None]) -> None:
         """Run ``cleanup`` after every process is stopped (e.g. stop the database cluster)."""
         self._cleanups.append(cleanup)

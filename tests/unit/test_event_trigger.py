@@ -118,8 +118,8 @@ class Stop(Exception):
     """Ends a test's run of the trigger when its script is used up."""
 
 
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch, conn: None) -> FakeApi:
+@pytest.fixture(name="api")
+def api_fixture(monkeypatch: pytest.MonkeyPatch, conn: None) -> FakeApi:
     fake = FakeApi()
     client = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle))
     monkeypatch.setattr(dataops_async, "shared_client", lambda settings: client)

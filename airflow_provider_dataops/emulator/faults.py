@@ -58,11 +58,21 @@ class EmulatorMiddleware:
         fault = self.state.take_fault(scope["method"], path)
         record = _RequestRecord(self.state, scope, path, fault)
 
+        # Saved before the client can see the response end, so tests can read it at once: at the
+        # last body message, or at the chunk that completes a declared Content-Length (a streamed
+        # body may end with an empty last message the client does not wait for).
+        remaining: list[int | None] = [None]
+
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
-            elif not message.get("more_body"):
-                record.save()  # before the client can see the response end, so tests can read it at once
+                length = Headers(raw=message.get("headers", [])).get("content-length")
+                remaining[0] = int(length) if length and length.isdigit() else None
+            elif message["type"] == "http.response.body":
+                if remaining[0] is not None:
+                    remaining[0] -= len(message.get("body", b""))
+                if not message.get("more_body") or (remaining[0] is not None and remaining[0] <= 0):
+                    record.save()
             await send(message)
 
         try:

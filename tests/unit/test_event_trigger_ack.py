@@ -106,14 +106,20 @@ def queued_ids(triggerer: Triggerer) -> list[int]:
     return [payload["id"] for _, payload in triggerer.queued]
 
 
-@pytest.mark.usefixtures("feed")
-async def test_the_state_advances_only_once_airflow_confirmed_the_event_stored(api: FakeApi) -> None:
-    store, database = FakeAccessor(), []
+async def first_event_yielded(api: FakeApi, store: FakeAccessor) -> Triggerer:
+    """A triggerer whose watcher started, saw pipeline 1 succeed and yielded its event (unconfirmed)."""
     triggerer = Triggerer()
     triggerer.start(1, make(), store)
     await until(lambda: make().state_key in store.values, "the first start saved")
     api.set(1, "success")
     await until(lambda: queued_ids(triggerer) == [1], "the event yielded")
+    return triggerer
+
+
+@pytest.mark.usefixtures("feed")
+async def test_the_state_advances_only_once_airflow_confirmed_the_event_stored(api: FakeApi) -> None:
+    store, database = FakeAccessor(), []
+    triggerer = await first_event_yielded(api, store)
     for _ in range(5):  # polls go on; the unconfirmed report stays unsaved
         await asyncio.sleep(0.01)
     assert saved_ids(store) == set()
@@ -126,11 +132,7 @@ async def test_the_state_advances_only_once_airflow_confirmed_the_event_stored(a
 @pytest.mark.usefixtures("feed")
 async def test_a_stop_before_the_event_is_stored_reports_it_again_and_only_once(api: FakeApi) -> None:
     store, database = FakeAccessor(), []
-    first = Triggerer()
-    first.start(1, make(), store)
-    await until(lambda: make().state_key in store.values, "the first start saved")
-    api.set(1, "success")
-    await until(lambda: queued_ids(first) == [1], "the event yielded")
+    first = await first_event_yielded(api, store)
     await first.stop()  # dropped before the database saw it: lost on main's save-at-yield
     assert database == []
 
@@ -160,11 +162,7 @@ async def test_an_event_never_confirmed_fails_the_trigger_and_is_reported_at_its
     api: FakeApi,
 ) -> None:
     store, database = FakeAccessor(), []
-    triggerer = Triggerer()
-    triggerer.start(1, make(), store)
-    await until(lambda: make().state_key in store.values, "the first start saved")
-    api.set(1, "success")
-    await until(lambda: queued_ids(triggerer) == [1], "the event yielded")
+    triggerer = await first_event_yielded(api, store)
     triggerer.queued.clear()  # the database never stored it
     triggerer.clock += 1  # past the ack timeout
     await until(lambda: triggerer.tasks[1].done(), "the trigger failed by the ack timeout")

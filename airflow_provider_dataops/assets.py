@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
+from airflow_provider_dataops.api.paths import check_ref
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.paths import check_ref
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Asset, Context

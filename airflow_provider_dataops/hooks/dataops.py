@@ -1,7 +1,7 @@
 """DataOpsHook: the synchronous client of the DataOps.live (GitLab v4) REST API.
 
 Its policy (request building, redirects, error mapping, retries, masking) comes from
-:class:`~airflow_provider_dataops.transport.TransportCore`, shared with the asynchronous hook; this
+:class:`~airflow_provider_dataops.api.transport.TransportCore`, shared with the asynchronous hook; this
 module holds the ``requests`` send loop and the typed API methods operators and sensors call.
 ``requests`` is imported when the hook first connects, not when a DAG file imports the provider.
 """
@@ -19,34 +19,14 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_dataops import retry as retry_module
-from airflow_provider_dataops.connection import ConnectionSettings
-from airflow_provider_dataops.connection_form import (
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    HOOK_NAME,
-    connection_form_widgets,
-    ui_field_behaviour,
-)
-from airflow_provider_dataops.destinations import Destination, DownloadResult, Tally, destination_for
-from airflow_provider_dataops.errors import (
-    DataOpsAPIError,
-    DataOpsAuthenticationError,
-    DataOpsConfigError,
-    DataOpsError,
-    DataOpsMalformedResponseError,
-    DataOpsNotFoundError,
-    DataOpsPermissionError,
-    redact,
-)
-from airflow_provider_dataops.hooks._artifacts import JobArtifactMethods
-from airflow_provider_dataops.hooks._schedules import PipelineScheduleMethods
-from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_PAGES, check_count
-from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
-from airflow_provider_dataops.project_rules import check_project_attributes
-from airflow_provider_dataops.retry import RetryPolicy
-from airflow_provider_dataops.status import check_job_scope
-from airflow_provider_dataops.transport import (
+from airflow_provider_dataops.api import retry as retry_module
+from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_PAGES, check_count
+from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
+from airflow_provider_dataops.api.project_rules import check_project_attributes
+from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.api.statuses import check_job_scope
+from airflow_provider_dataops.api.transport import (
     TOKEN_HEADER,
     ApiRequest,
     Delivery,
@@ -58,7 +38,27 @@ from airflow_provider_dataops.transport import (
     newest_pipeline_query,
     read_settings,
 )
-from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
+from airflow_provider_dataops.api.variables import normalize_variables, pipeline_variables
+from airflow_provider_dataops.connection_form import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    HOOK_NAME,
+    connection_form_widgets,
+    ui_field_behaviour,
+)
+from airflow_provider_dataops.errors import (
+    DataOpsAPIError,
+    DataOpsAuthenticationError,
+    DataOpsConfigError,
+    DataOpsError,
+    DataOpsMalformedResponseError,
+    DataOpsNotFoundError,
+    DataOpsPermissionError,
+    redact,
+)
+from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
+from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
+from airflow_provider_dataops.outputs.destinations import Destination, DownloadResult, Tally, destination_for
 
 if TYPE_CHECKING:
     import requests
@@ -308,7 +308,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
             lost connection; other methods raise
             :class:`~airflow_provider_dataops.errors.DataOpsRequestMaybeAppliedError` instead.
         :param endpoint: Path relative to ``/api/v4``, with path parameters already encoded
-            (see :func:`airflow_provider_dataops.paths.resource_id`), e.g. ``/projects/1/pipelines``.
+            (see :func:`airflow_provider_dataops.api.paths.resource_id`), e.g. ``/projects/1/pipelines``.
         :param params: Query parameters.
         :param json: JSON body.
         :param data: Form body.

@@ -3,7 +3,7 @@
 It reads the connection through Airflow's async connection API and sends with one
 ``httpx.AsyncClient`` shared by every trigger of the process (per event loop and TLS/proxy setting).
 Its policy (request building, redirects, error mapping, retries, masking) is the synchronous hook's:
-both inherit :class:`~airflow_provider_dataops.transport.TransportCore`. ``httpx`` is imported when
+both inherit :class:`~airflow_provider_dataops.api.transport.TransportCore`. ``httpx`` is imported when
 the first client is made.
 """
 
@@ -15,13 +15,11 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_dataops import retry
-from airflow_provider_dataops.connection import ConnectionSettings
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsMalformedResponseError
-from airflow_provider_dataops.paths import api_path, pipeline_path, resource_id
-from airflow_provider_dataops.retry import RetryPolicy
-from airflow_provider_dataops.transport import (
+from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
+from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.api.transport import (
     ApiRequest,
     Delivery,
     TransportCore,
@@ -30,6 +28,8 @@ from airflow_provider_dataops.transport import (
     newest_pipeline_query,
     read_settings,
 )
+from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
+from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 
 if TYPE_CHECKING:
     import httpx
@@ -218,7 +218,7 @@ class DataOpsAsyncHook(TransportCore):
         Checked like :meth:`DataOpsHook.request <airflow_provider_dataops.hooks.dataops.DataOpsHook.request>`
         before anything is sent.
 
-        :param path: An API path built with :func:`~airflow_provider_dataops.paths.api_path`.
+        :param path: An API path built with :func:`~airflow_provider_dataops.api.paths.api_path`.
         :param params: Query parameters.
         :param json: JSON body.
         :param idempotent: Whether repeating it is harmless; defaults to True for GET, HEAD, OPTIONS.

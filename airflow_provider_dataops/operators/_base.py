@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_dataops import retry
-from airflow_provider_dataops.connection import check_conn_id
+from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import check_conn_id
+from airflow_provider_dataops.api.paths import pipeline_path
+from airflow_provider_dataops.api.test_results import PipelineTestSummary, summarize
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.links import TEST_SUMMARY_KEY
-from airflow_provider_dataops.paths import pipeline_path
-from airflow_provider_dataops.test_reports import PipelineTestSummary, summarize
 
 #: The DataOpsHook options an operator may pass through ``hook_params``.
 HOOK_PARAMS = ("timeout", "retry_policy")

@@ -1,7 +1,7 @@
 """Waiting for a pipeline to finish, shared by the operators that own a pipeline's outcome.
 
 One loop on the worker, one deferral to :class:`DataOpsPipelineTrigger`, one way to judge the end
-(status semantics in :mod:`~airflow_provider_dataops.status`), and one cancel on a kill or a timeout.
+(status semantics in :mod:`~airflow_provider_dataops.api.statuses`), and one cancel on a kill or a timeout.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowTaskTimeout
 
-from airflow_provider_dataops import retry
+from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.api.retry import is_retryable
+from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.follow.failure_report import failure_report
 from airflow_provider_dataops.operators._base import publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators._validation import check_bool
-from airflow_provider_dataops.reporting import failure_report
-from airflow_provider_dataops.retry import is_retryable
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
 if TYPE_CHECKING:

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
+from airflow_provider_dataops.api.statuses import ManualPolicy
+from airflow_provider_dataops.api.variables import normalize_variables
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
@@ -30,10 +33,7 @@ from airflow_provider_dataops.operators._base import (
 )
 from airflow_provider_dataops.operators._validation import validate_when_rendered
 from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
-from airflow_provider_dataops.paths import check_job_name, numeric_id, resource_id
-from airflow_provider_dataops.status import ManualPolicy
 from airflow_provider_dataops.triggers.pipeline import check_event
-from airflow_provider_dataops.variables import normalize_variables
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

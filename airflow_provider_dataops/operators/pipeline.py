@@ -27,6 +27,9 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.api.paths import check_ref, resource_id
+from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
+from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
@@ -52,10 +55,7 @@ from airflow_provider_dataops.operators._waiting import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
 from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
-from airflow_provider_dataops.paths import check_ref, resource_id
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.triggers.pipeline import check_event
-from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

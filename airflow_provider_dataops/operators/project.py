@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
-from airflow_provider_dataops.api_time import parse_api_time
+from airflow_provider_dataops.api.paths import resource_id
+from airflow_provider_dataops.api.project_rules import check_project_attributes
+from airflow_provider_dataops.api.timestamps import parse_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
@@ -27,8 +29,6 @@ from airflow_provider_dataops.operators._base import (
     reconcile_patience,
 )
 from airflow_provider_dataops.operators._validation import is_template
-from airflow_provider_dataops.paths import resource_id
-from airflow_provider_dataops.project_rules import check_project_attributes
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

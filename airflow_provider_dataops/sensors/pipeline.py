@@ -14,18 +14,18 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.api.paths import check_ref, numeric_id, resource_id
+from airflow_provider_dataops.api.retry import is_retryable
+from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.follow.failure_report import failure_report
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, publish_test_summary
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
 from airflow_provider_dataops.operators._waiting import DataOpsTestsFailedError
-from airflow_provider_dataops.paths import check_ref, numeric_id, resource_id
-from airflow_provider_dataops.reporting import failure_report
-from airflow_provider_dataops.retry import is_retryable
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.test_reports import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:

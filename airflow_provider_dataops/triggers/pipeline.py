@@ -8,14 +8,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataops.connection import check_read_timeout
+from airflow_provider_dataops.api.connection import check_read_timeout
+from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
+from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
+from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
-from airflow_provider_dataops.retry import RetryPolicy, is_retryable
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.triggers import project_poll
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
@@ -36,7 +36,7 @@ def check_event(event: Any) -> Mapping[str, Any]:
 class DataOpsPipelineTrigger(BaseTrigger):
     """Follow a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
 
-    It reads through its project's shared poller (:mod:`~airflow_provider_dataops.triggers.project_poll`):
+    It reads through its project's shared poller (:mod:`~airflow_provider_dataops.follow.project_poll`):
     one read of the pipeline, then the project's listing of changed pipelines, shared by every
     trigger of the triggerer process that watches the same project through the same connection.
 

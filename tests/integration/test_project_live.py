@@ -35,7 +35,7 @@ class StateStore(dict):  # type: ignore[type-arg]
 @pytest.fixture(autouse=True)
 def real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wait for real, briefly: the emulator commits the slow create while the operator looks."""
-    monkeypatch.setattr("airflow_provider_dataops.retry.sleep", time.sleep)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", time.sleep)
     monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_DELAY", 0.25)
 
 

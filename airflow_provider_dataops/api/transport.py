@@ -29,7 +29,9 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dataops import __version__
-from airflow_provider_dataops.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops.api.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
+from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
@@ -43,8 +45,6 @@ from airflow_provider_dataops.errors import (
     error_from_response,
     redact,
 )
-from airflow_provider_dataops.paths import api_path, check_endpoint, check_ref, resource_id
-from airflow_provider_dataops.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
 
 USER_AGENT = f"airflow-provider-dataops/{__version__}"
 TOKEN_HEADER = "PRIVATE-TOKEN"
@@ -211,7 +211,7 @@ class TransportCore:
 
     :param dataops_conn_id: Id of a ``dataops`` connection.
     :param timeout: Read timeout in seconds, overriding the connection's ``timeout`` extra.
-    :param retry_policy: A :class:`~airflow_provider_dataops.retry.RetryPolicy` or its ``to_dict()``
+    :param retry_policy: A :class:`~airflow_provider_dataops.api.retry.RetryPolicy` or its ``to_dict()``
         form; defaults cover GitLab's 60-second throttle windows.
     """
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_dataops.api.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -35,7 +36,6 @@ from airflow_provider_dataops.errors import (
     DataOpsServerError,
     DataOpsTransportError,
 )
-from airflow_provider_dataops.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 
 if TYPE_CHECKING:
     import tenacity

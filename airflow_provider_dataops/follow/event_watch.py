@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_provider_dataops.api_time import format_api_time, parse_api_time
+from airflow_provider_dataops.api.timestamps import format_api_time, parse_api_time
 
 #: How far before the watermark each poll reads again.
 OVERLAP = timedelta(seconds=120)

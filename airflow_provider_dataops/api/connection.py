@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+from airflow_provider_dataops.api.limits import MAX_READ_TIMEOUT, check_seconds, describe_seconds
 from airflow_provider_dataops.connection_form import CONN_TYPE, DEFAULT_HOST, DEFAULT_TIMEOUT
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.limits import MAX_READ_TIMEOUT, check_seconds, describe_seconds
 
 API_PREFIX = "/api/v4"
 #: Opening a connection should be quick; a long connect wait only delays the retry.

@@ -34,7 +34,7 @@ from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow.event_watch import WatchState
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers._state_store import StateStore, lend, lent
+from airflow_provider_dataops.triggers.state_store import StateStore, lend, lent
 
 try:  # Airflow 3.0+
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase

@@ -29,10 +29,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dataops import __version__
-from airflow_provider_dataops.api.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops.api.connection import (
+    DEFAULT_CONN_ID,
+    ConnectionSettings,
+    check_conn_id,
+    check_read_timeout,
+)
 from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,

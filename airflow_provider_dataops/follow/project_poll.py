@@ -50,9 +50,9 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 

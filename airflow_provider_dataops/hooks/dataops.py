@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_dataops.api import retry as retry_module
-from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_PAGES, check_count
 from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
@@ -39,13 +39,7 @@ from airflow_provider_dataops.api.transport import (
     read_settings,
 )
 from airflow_provider_dataops.api.variables import normalize_variables, pipeline_variables
-from airflow_provider_dataops.connection_form import (
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    HOOK_NAME,
-    connection_form_widgets,
-    ui_field_behaviour,
-)
+from airflow_provider_dataops.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsAuthenticationError,

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api import retry
-from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
 from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.transport import (
@@ -28,7 +28,6 @@ from airflow_provider_dataops.api.transport import (
     newest_pipeline_query,
     read_settings,
 )
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.api.statuses import ManualPolicy
 from airflow_provider_dataops.api.variables import normalize_variables
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
     DataOpsError,

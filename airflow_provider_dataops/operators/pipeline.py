@@ -27,11 +27,11 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_ref, resource_id
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
 from airflow_provider_dataops.errors import (  # re-exported: raised by this operator, imported from here by DAGs
     DataOpsPipelineFailedError as DataOpsPipelineFailedError,

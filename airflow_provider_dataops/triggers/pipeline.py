@@ -8,11 +8,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataops.api.connection import check_read_timeout
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook

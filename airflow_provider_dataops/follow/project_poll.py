@@ -19,13 +19,13 @@ How it stays right:
 
 * **Clock skew**: the ``updated_after`` bound comes from the *server's* clock, never this
   machine's: from the ``updated_at`` values and ``Date`` headers it returned, plus time elapsed
-  here. Each listing reaches :data:`OVERLAP` seconds behind the server's clock (updates committed
+  here. Each listing reaches :data:`LATE_COMMIT_WINDOW` seconds behind the server's clock (updates committed
   late), and updates already delivered, keyed by ``(id, updated_at, status)``, are not delivered
   again.
 * **Updates while paging and more than a page per interval**: pages advance by moving the
   ``updated_after`` bound to the last row read (a pipeline updated meanwhile moves behind the
   bound and is read later), falling back to the next offset page only when a whole page shares one
-  second; at most :data:`MAX_PAGES` pages per poll, the rest next poll.
+  second; at most :data:`MAX_PAGES_PER_POLL` pages per poll, the rest next poll.
 * **The listing only shows changes**: a newly watched pipeline is read once by
   ``GET /pipelines/:id`` (or from the poller's last copy of it); one not seen for
   :func:`stale_after` seconds is read again (at most :data:`RECHECKS_PER_POLL` per poll), so a
@@ -60,11 +60,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds each listing reaches back behind the newest ``updated_at`` seen, for updates the server
 #: committed late (a transaction that set ``updated_at`` before a later one became visible).
-OVERLAP = 30.0
+LATE_COMMIT_WINDOW = 30.0
 #: Rows per page (GitLab's maximum).
 PER_PAGE = 100
 #: Pages one poll reads at most (20,000 changes); the rest waits for the next poll.
-MAX_PAGES = 200
+MAX_PAGES_PER_POLL = 200
 #: When moving the bound to the last row of a full page, step back this much: GitLab's
 #: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
 #: on the next page are still read.
@@ -76,7 +76,7 @@ MIN_STALE_SECONDS = 600.0
 #: Stale pipelines read again per poll, so that a thousand quiet waits cost a few reads a minute.
 RECHECKS_PER_POLL = 2
 #: First reads of newly watched pipelines started at once: the hook's request slots
-#: (:data:`~airflow_provider_dataops.hooks.dataops_async.POOL_SIZE`) would hold more back anyway.
+#: (:data:`~airflow_provider_dataops.hooks.dataops_async.LOOP_POOL_SIZE`) would hold more back anyway.
 READ_BATCH = 50
 #: Each pause is the interval minus up to this fraction, spreading pollers that started together
 #: without ever polling later than the interval.
@@ -405,14 +405,14 @@ class ProjectPoller:
                 self._offset = offset
 
     def _horizon(self, started: float, *, default: float) -> float:
-        """The server's clock at loop time ``started`` less :data:`OVERLAP`; ``default`` if later or unknown.
+        """The server's clock at loop time ``started`` less :data:`LATE_COMMIT_WINDOW`; ``default`` if later or unknown.
 
         Every update stamped before it was committed by ``started`` (late commits are stamped at
-        most :data:`OVERLAP` seconds early), so a listing made from ``started`` on saw it.
+        most :data:`LATE_COMMIT_WINDOW` seconds early), so a listing made from ``started`` on saw it.
         """
         if self._offset is None:
             return default
-        return max(default, started + self._offset - OVERLAP)
+        return max(default, started + self._offset - LATE_COMMIT_WINDOW)
 
     async def _bootstrap(self) -> None:
         """Learn the server's newest ``updated_at``; what the first page shows is ``current``, not news."""
@@ -425,16 +425,16 @@ class ProjectPoller:
     async def _list_changes(self) -> None:
         """Read every update after the bound, page by page; then move the bound as far as is safe.
 
-        Updates committed late are stamped at most :data:`OVERLAP` seconds before the server's
+        Updates committed late are stamped at most :data:`LATE_COMMIT_WINDOW` seconds before the server's
         clock, so after a complete listing that started at loop time ``started`` every update
-        stamped before ``server clock at started - OVERLAP`` has been read. The server's clock is
+        stamped before ``server clock at started - LATE_COMMIT_WINDOW`` has been read. The server's clock is
         estimated from its own answers plus time elapsed here; this machine's clock is never read.
         """
         assert self._bound is not None
         started = asyncio.get_running_loop().time()
         first = bound = self._bound
         page = 1
-        for _ in range(MAX_PAGES):
+        for _ in range(MAX_PAGES_PER_POLL):
             rows = await self._list(bound, page)
             self._take(rows)
             await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
@@ -447,7 +447,9 @@ class ProjectPoller:
                 page += 1
         else:
             log.warning(
-                "Project %s changed more than %d pages in one poll; reading on next poll.", self.key.project, MAX_PAGES
+                "Project %s changed more than %d pages in one poll; reading on next poll.",
+                self.key.project,
+                MAX_PAGES_PER_POLL,
             )
             self._bound = bound  # resume where this listing stopped
             return

@@ -54,7 +54,7 @@ except ImportError:  # older: the triggerer never asks for a producer; run() wat
 #: Listing page size (GitLab's maximum).
 PER_PAGE = 100
 #: Pages one catch-up reads at most; the watermark then stands at the last row read.
-MAX_PAGES = 1000
+MAX_PAGES_PER_CATCH_UP = 1000
 #: How far a full page's bound steps back from its last row (timestamps have milliseconds).
 PAGE_STEP_BACK = timedelta(milliseconds=1)
 #: Prefix of the asset state store key; the rest identifies what is watched.
@@ -112,7 +112,7 @@ async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: d
     """
     rows: list[dict[str, Any]] = []
     bound, page = since, 1
-    for _ in range(MAX_PAGES):
+    for _ in range(MAX_PAGES_PER_CATCH_UP):
         listing = await hook.updated_pipelines(project, format_api_time(bound), page=page, per_page=PER_PAGE)
         rows.extend(row for row in listing if isinstance(row, dict) and "id" in row)
         if len(listing) < PER_PAGE:

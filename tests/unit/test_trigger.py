@@ -301,7 +301,7 @@ async def test_triggers_of_one_loop_share_one_connection_read(conn: None, monkey
 async def test_requests_in_flight_are_capped_at_the_pool_size(
     conn: None, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
 ) -> None:
-    monkeypatch.setattr(dataops_async, "POOL_SIZE", 3)
+    monkeypatch.setattr(dataops_async, "LOOP_POOL_SIZE", 3)
     live = {"now": 0, "max": 0}
 
     async def handler(request: httpx.Request) -> httpx.Response:

@@ -98,11 +98,6 @@ class ApiRequest(NamedTuple):
     hops: int = 0
 
 
-def coerce_policy(policy: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
-    """A :class:`RetryPolicy` from itself, its ``to_dict()`` form, or None (the defaults)."""
-    return policy if isinstance(policy, RetryPolicy) else RetryPolicy.from_dict(policy)
-
-
 def read_settings(
     conn_id: str,
     *,
@@ -229,7 +224,7 @@ class TransportCore:
         super().__init__()
         self.dataops_conn_id = check_conn_id(dataops_conn_id)
         self.timeout_override = None if timeout is None else check_read_timeout(timeout)
-        self.retry_policy = coerce_policy(retry_policy)
+        self.retry_policy = RetryPolicy.of(retry_policy)
         self._not_before = 0.0
 
     # -- connection -------------------------------------------------------------------------------

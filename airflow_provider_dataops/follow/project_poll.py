@@ -130,7 +130,7 @@ class PollerKey:
     dataops_conn_id: str
     project: str
     timeout: float | None
-    retry_policy: tuple[tuple[str, Any], ...]
+    retry_policy: RetryPolicy
 
 
 def _shape_error(what: str) -> DataOpsError:
@@ -227,9 +227,7 @@ class ProjectPoller:
     def __init__(self, key: PollerKey, registry: dict[PollerKey, ProjectPoller]) -> None:
         self.key = key
         self._registry = registry
-        self.hook = DataOpsAsyncHook(
-            key.dataops_conn_id, retry_policy=dict(key.retry_policy) or None, timeout=key.timeout
-        )
+        self.hook = DataOpsAsyncHook(key.dataops_conn_id, retry_policy=key.retry_policy, timeout=key.timeout)
         self.subscribers: set[Subscription] = set()
         self._intervals: Counter[float] = Counter()
         self._watch_all: set[Subscription] = set()
@@ -522,7 +520,7 @@ def subscribe(
     poll_interval: float,
     dataops_conn_id: str = DEFAULT_CONN_ID,
     timeout: float | None = None,
-    retry_policy: Mapping[str, Any] | None = None,
+    retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     watch_all: bool = False,
 ) -> Subscription:
     """Subscribe to the shared poller of ``project`` on the running event loop, starting it if needed.
@@ -533,11 +531,10 @@ def subscribe(
     :param poll_interval: Seconds between polls this subscriber wants; the poller uses the shortest.
     :param dataops_conn_id: The connection to poll through.
     :param timeout: Read timeout overriding the connection's.
-    :param retry_policy: :meth:`RetryPolicy.to_dict` form of the retry policy.
+    :param retry_policy: The retry policy (or its :meth:`~RetryPolicy.to_dict` form); None for the defaults.
     :param watch_all: Also receive every pipeline update of the project read from now on.
     """
-    policy = RetryPolicy.from_dict(retry_policy).to_dict() if retry_policy else {}
-    key = PollerKey(dataops_conn_id, str(project), timeout, tuple(sorted(policy.items())))
+    key = PollerKey(dataops_conn_id, str(project), timeout, RetryPolicy.of(retry_policy))
     registry = pollers()
     poller = registry.get(key)
     if poller is None:

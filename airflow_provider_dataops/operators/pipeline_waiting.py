@@ -129,7 +129,7 @@ class PipelineWaitMixin(_OperatorBase):
                 deadline_name=deadline.name,
                 manual_policy=self.manual_policy.value,
                 cancel_on_kill=cancel_on_kill,
-                retry_policy=self.hook.retry_policy.to_dict(),
+                retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
             ),
             method_name=method,

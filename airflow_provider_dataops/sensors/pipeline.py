@@ -162,7 +162,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
                 deadline_name="sensor timeout",
                 manual_policy=self.manual_policy.value,
                 cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
-                retry_policy=self.hook.retry_policy.to_dict(),
+                retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
             ),
             method_name="execute_complete",

@@ -57,7 +57,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         ``wait``.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
-    :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.operators.pipeline.DataOpsTestsFailedError`,
+    :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.errors.DataOpsTestsFailedError`,
         a skip with ``soft_fail``) when the pipeline succeeded but test cases failed or errored.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
     :param hook_params: Extra :class:`DataOpsHook` arguments.

@@ -10,7 +10,7 @@ The fake's own CPU time is measured and subtracted from the client's CPU figures
 * ``per-trigger``: the pre-0.3 trigger loop, reproduced here: each wait reads its pipeline with
   ``GET /pipelines/:id`` every ``poll_interval`` (give or take 10 %) until it finishes.
 * ``shared``: :class:`~airflow_provider_dataops.triggers.pipeline.DataOpsPipelineTrigger` as it
-  is now, over :mod:`~airflow_provider_dataops.triggers.project_poll`.
+  is now, over :mod:`~airflow_provider_dataops.follow.project_poll`.
 
 Part 1, request rate: 1,000 waits on one project and on ten projects (100 each) at a
 **scaled** interval (default 3 s standing for 30 s: every duration is scaled by the same factor,
@@ -154,8 +154,8 @@ class FakeApi:
 
 async def per_trigger_wait(project: int, pipeline_id: int, interval: float) -> dict[str, Any]:
     """The pre-0.3 trigger loop: read the pipeline, sleep ``interval`` +-10 %, until it finishes."""
+    from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
     from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-    from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status
     from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
     # the triggerer holds a trigger object per wait in both modes
@@ -316,13 +316,13 @@ def _rate(report: Report, mode: str, projects: int, waits: int, interval: float,
 
 def _scale_poller(scale: float) -> Callable[[], None]:
     """Scale the poller's fixed durations like the interval; returns the undo."""
-    from airflow_provider_dataops.triggers import project_poll
+    from airflow_provider_dataops.follow import project_poll
 
-    saved = (project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS)
-    project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS = saved[0] / scale, saved[1] / scale
+    saved = (project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS)
+    project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS = saved[0] / scale, saved[1] / scale
 
     def undo() -> None:
-        project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS = saved
+        project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS = saved
 
     return undo
 
@@ -411,7 +411,7 @@ def run(waits: int, many: int, interval: float, scaled_interval: float) -> Repor
         }
     finally:
         undo()
-    from airflow_provider_dataops.triggers.project_poll import RECHECKS_PER_POLL
+    from airflow_provider_dataops.follow.project_poll import RECHECKS_PER_POLL
 
     quiet = RECHECKS_PER_POLL * 60.0 / interval
     worst_one = rates[("shared", 1)] + quiet

@@ -60,8 +60,8 @@ def _within(waits: list[float], ceilings: list[float]) -> bool:
 
 @contextmanager
 def _captured_retry_log() -> Iterator[RetryLog]:
-    """Route ``airflow_provider_dataops.retry`` records to a :class:`RetryLog` (not the console)."""
-    logger = logging.getLogger("airflow_provider_dataops.retry")
+    """Route ``airflow_provider_dataops.api.retry`` records to a :class:`RetryLog` (not the console)."""
+    logger = logging.getLogger("airflow_provider_dataops.api.retry")
     handler = RetryLog()
     saved = logger.propagate, logger.level
     logger.addHandler(handler)
@@ -113,7 +113,7 @@ def run(failures: int) -> Report:
     :param failures: consecutive 503s before the request succeeds.
     :returns: the printed report.
     """
-    from airflow_provider_dataops.retry import RetryPolicy
+    from airflow_provider_dataops.api.retry import RetryPolicy
 
     report = Report("retries")
     report.heading(

@@ -3,7 +3,7 @@
 It reads the connection through Airflow's async connection API and sends with one
 ``httpx.AsyncClient`` shared by every trigger of the process (per event loop and TLS/proxy setting).
 Its policy (request building, redirects, error mapping, retries, masking) is the synchronous hook's:
-both inherit :class:`~airflow_provider_dataops.transport.TransportCore`. ``httpx`` is imported when
+both inherit :class:`~airflow_provider_dataops.api.transport.TransportCore`. ``httpx`` is imported when
 the first client is made.
 """
 
@@ -15,13 +15,11 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_dataops import retry
-from airflow_provider_dataops.connection import ConnectionSettings
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsMalformedResponseError
-from airflow_provider_dataops.paths import api_path, pipeline_path, resource_id
-from airflow_provider_dataops.retry import RetryPolicy
-from airflow_provider_dataops.transport import (
+from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
+from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
+from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.api.transport import (
     ApiRequest,
     Delivery,
     TransportCore,
@@ -30,13 +28,14 @@ from airflow_provider_dataops.transport import (
     newest_pipeline_query,
     read_settings,
 )
+from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 
 if TYPE_CHECKING:
     import httpx
 
 #: Connections one shared client keeps open, and requests in flight per event loop. Each poll is one
 #: short GET, so 50 sockets serve a thousand deferred tasks.
-POOL_SIZE = 50
+LOOP_POOL_SIZE = 50
 #: How long triggers of one process share a connection's settings before reading it again.
 SETTINGS_TTL = 60.0
 
@@ -50,7 +49,7 @@ class _LoopShared:
         # ends, so a thousand triggers polling at once (a triggerer restart) stalled the event loop
         # for 11 s (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's
         # queue empty.
-        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.slots = asyncio.Semaphore(LOOP_POOL_SIZE)
         self.settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = {}
 
 
@@ -83,7 +82,7 @@ def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
             verify=settings.verify,
             proxy=settings.proxy,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            limits=httpx.Limits(max_connections=LOOP_POOL_SIZE, max_keepalive_connections=LOOP_POOL_SIZE),
         )
     return client
 
@@ -218,7 +217,7 @@ class DataOpsAsyncHook(TransportCore):
         Checked like :meth:`DataOpsHook.request <airflow_provider_dataops.hooks.dataops.DataOpsHook.request>`
         before anything is sent.
 
-        :param path: An API path built with :func:`~airflow_provider_dataops.paths.api_path`.
+        :param path: An API path built with :func:`~airflow_provider_dataops.api.paths.api_path`.
         :param params: Query parameters.
         :param json: JSON body.
         :param idempotent: Whether repeating it is harmless; defaults to True for GET, HEAD, OPTIONS.

@@ -1,7 +1,7 @@
 """``on_running``: what the trigger operator does when another pipeline already runs on its ref.
 
 "Another pipeline" is one of the same project and ref, still running by the task's
-``manual_policy`` (see :mod:`~airflow_provider_dataops.status`), whoever started it, and not started
+``manual_policy`` (see :mod:`~airflow_provider_dataops.api.statuses`), whoever started it, and not started
 by this task instance (any clear: its marker is checked). When the task names a pipeline file, a
 pipeline whose ``_PIPELINE_FILE_NAME`` variable names a different one is not "another"; one whose
 variables name none (a push, for example) is.
@@ -20,11 +20,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
+from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
+from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.operators._base import look_for
-from airflow_provider_dataops.status import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
-from airflow_provider_dataops.variables import PIPELINE_FILE_VARIABLE
+from airflow_provider_dataops.operators.reconcile import look_for
 
 #: The newest pipelines of the ref that are checked (one page): an older one still running is missed.
 PIPELINES_CHECKED = 100

@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_dataops.archives import ExtractionLimits, check_extraction_limits, extract_zip
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.destinations import LocalFile, destination_for
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.paths import check_job_name, check_ref, numeric_id, resource_id
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.hooks._artifacts import check_artifact_path
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, newest_job_named
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
-from airflow_provider_dataops.paths import check_job_name, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.hooks.artifacts import check_artifact_path
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_bool,
+    check_hook_params,
+    validate_when_rendered,
+)
+from airflow_provider_dataops.operators.jobs import newest_job_named
+from airflow_provider_dataops.outputs.archives import ExtractionLimits, check_extraction_limits, extract_zip
+from airflow_provider_dataops.outputs.destinations import LocalFile, destination_for
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -64,7 +69,7 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
     :param extract_to: Directory to extract into; defaults to the archive's path without its
         suffix (``artifacts.zip`` -> ``artifacts/``). Templated.
     :param extract_limits: ``{"max_total_bytes", "max_entries", "max_ratio"}`` (defaults: 1 GiB,
-        10,000 entries, 200 times per entry) or an :class:`~airflow_provider_dataops.archives.ExtractionLimits`.
+        10,000 entries, 200 times per entry) or an :class:`~airflow_provider_dataops.outputs.archives.ExtractionLimits`.
     :param destination_conn_id: Connection of the object storage a URL destination points to.
     :param dataops_conn_id: A ``dataops`` connection with an access token (``read_api`` is enough).
     :param hook_params: Extra :class:`DataOpsHook` arguments.

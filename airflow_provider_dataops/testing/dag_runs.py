@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_dataops import retry
+from airflow_provider_dataops.api import retry
 
 if TYPE_CHECKING:
     from airflow_provider_dataops.emulator.server import DataOpsEmulator
@@ -130,7 +130,7 @@ def virtual_time(emulator: DataOpsEmulator) -> Iterator[None]:
     """With the emulator's manual clock, make the DAG's waiting move emulator time, not wall time.
 
     * Every wait of the provider (poll intervals, retry back-off, ``Retry-After``) goes through
-      :func:`airflow_provider_dataops.retry.sleep` / ``async_sleep``; inside this block they
+      :func:`airflow_provider_dataops.api.retry.sleep` / ``async_sleep``; inside this block they
       advance the emulator's clock by the requested seconds and pause only :data:`REAL_PAUSE`.
       A poll every 60 s of a 10-minute pipeline therefore costs ten quick requests, and rate-limit
       windows (which follow the emulator's clock) pass exactly as they would.

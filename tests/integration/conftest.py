@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_dataops import retry
+from airflow_provider_dataops.api import retry
 
 EXAMPLE_DAGS = Path(__file__).parents[2] / "example_dags"
 

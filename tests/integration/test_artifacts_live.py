@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.emulator import DataOpsEmulator
 from airflow_provider_dataops.errors import DataOpsError, DataOpsNotFoundError, DataOpsTransportError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.artifacts import DataOpsJobArtifactOperator
-from airflow_provider_dataops.retry import RetryPolicy
 from tests.integration.conftest import task_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sleeps_fast")]

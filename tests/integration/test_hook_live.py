@@ -7,6 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.emulator import DataOpsEmulator
 from airflow_provider_dataops.errors import (
     DataOpsAuthenticationError,
@@ -15,7 +16,6 @@ from airflow_provider_dataops.errors import (
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.retry import RetryPolicy
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sleeps_fast")]
 
@@ -171,7 +171,7 @@ def test_rate_limit_is_respected_in_virtual_time(
         waits.append(seconds)
         dataops_connection_env.advance(seconds)
 
-    monkeypatch.setattr("airflow_provider_dataops.retry.sleep", advance)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", advance)
     dataops_connection_env.set_rate_limit(5)
     hook = DataOpsHook(retry_policy=RetryPolicy(max_total_wait=120))
     for _ in range(12):
@@ -188,7 +188,7 @@ def test_429_retry_after_is_honoured_with_the_emulator(
     dataops_connection_env: DataOpsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("airflow_provider_dataops.retry.sleep", waits.append)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", waits.append)
     dataops_connection_env.inject_fault(
         "status",
         method="GET",

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from airflow_provider_dataops import retry
+from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 ACCESS_TOKEN = "glpat-unit-secret-access-token"

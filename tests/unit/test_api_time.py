@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_dataops.api_time import api_epoch, format_api_time, parse_api_time
+from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time, parse_api_time
 
 
 @pytest.mark.parametrize("value", [None, "", 5, "yesterday", "2026-13-01T00:00:00Z"])

@@ -14,8 +14,6 @@ import pytest
 import requests
 import requests_mock as rm
 
-from airflow_provider_dataops.archives import ExtractionLimits, UnsafeArchiveError, extract_zip
-from airflow_provider_dataops.destinations import FileObject, LocalFile, StoragePath, destination_for
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -24,6 +22,8 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.artifacts import DataOpsJobArtifactOperator, default_extract_dir
+from airflow_provider_dataops.outputs.archives import ExtractionLimits, UnsafeArchiveError, extract_zip
+from airflow_provider_dataops.outputs.destinations import FileObject, LocalFile, StoragePath, destination_for
 
 from .conftest import ACCESS_TOKEN, API
 
@@ -406,7 +406,7 @@ def test_kill_or_timeout_during_a_download_leaves_no_partial_file(
         raise AirflowTaskTimeout("execution_timeout")  # what Airflow raises in the task on a timeout or kill
 
     with (
-        mock.patch("airflow_provider_dataops.destinations.Tally.add", timeout_after_first_chunk),
+        mock.patch("airflow_provider_dataops.outputs.destinations.Tally.add", timeout_after_first_chunk),
         pytest.raises(AirflowTaskTimeout),
     ):
         op.execute({})

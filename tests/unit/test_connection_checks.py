@@ -15,7 +15,7 @@ import httpx
 import pytest
 import requests_mock as rm
 
-from airflow_provider_dataops import connection
+from airflow_provider_dataops.api import connection
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.hooks.dataops import DataOpsHook

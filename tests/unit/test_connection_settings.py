@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from airflow_provider_dataops.connection import ConnectionSettings, api_base_url, is_loopback
+from airflow_provider_dataops.api.connection import ConnectionSettings, api_base_url, is_loopback
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
@@ -167,8 +167,8 @@ def test_verify_ssl_booleans(value: object, expected: bool) -> None:
 
 
 def test_the_forms_timeout_bound_is_the_checked_one() -> None:
+    from airflow_provider_dataops.api.limits import MAX_READ_TIMEOUT
     from airflow_provider_dataops.connection_form import CONN_FIELDS
-    from airflow_provider_dataops.limits import MAX_READ_TIMEOUT
 
     assert CONN_FIELDS["timeout"]["schema"]["maximum"] == MAX_READ_TIMEOUT
     assert _settings(timeout=MAX_READ_TIMEOUT).timeout == MAX_READ_TIMEOUT

@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from airflow_provider_dataops.api_time import format_api_time
+from airflow_provider_dataops.api.timestamps import format_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError
+from airflow_provider_dataops.follow.event_watch import REREAD_WINDOW, WatchState
+from airflow_provider_dataops.follow.project_poll import PipelineUpdate
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.triggers import events
-from airflow_provider_dataops.triggers._event_watch import OVERLAP, WatchState
-from airflow_provider_dataops.triggers.project_poll import PipelineUpdate
 
 from .conftest import ACCESS_TOKEN
 
@@ -467,7 +467,7 @@ def test_state_round_trips_and_ignores_foreign_values() -> None:
     assert WatchState.from_json(json.loads(json.dumps(state.to_json()))) == state
     for foreign in (None, "x", {"version": 99}, {"version": 1, "started": "no"}):
         assert WatchState.from_json(foreign) is None
-    assert state.since == T0 - OVERLAP
+    assert state.since == T0 - REREAD_WINDOW
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -480,7 +480,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 async def test_watchers_of_one_project_share_the_process_poller(api: FakeApi) -> None:
     """The real shared poller: one per project and connection, feeding each watcher what it watches."""
-    from airflow_provider_dataops.triggers import project_poll
+    from airflow_provider_dataops.follow import project_poll
 
     got: dict[str, list[int]] = {"success": [], "failed": []}
 

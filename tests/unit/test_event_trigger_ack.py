@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_dataops.follow.event_watch import WatchState
+from airflow_provider_dataops.follow.project_poll import PipelineUpdate
 from airflow_provider_dataops.triggers import events
-from airflow_provider_dataops.triggers._event_watch import WatchState
-from airflow_provider_dataops.triggers._state_store import lend, lent
-from airflow_provider_dataops.triggers.project_poll import PipelineUpdate
+from airflow_provider_dataops.triggers.state_store import lend, lent
 
 from .test_event_trigger import (
     T0,

@@ -15,6 +15,7 @@ import requests_mock as rm
 from urllib3.exceptions import ProtocolError
 
 from airflow_provider_dataops import __version__
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsAuthenticationError,
@@ -27,7 +28,6 @@ from airflow_provider_dataops.errors import (
     DataOpsTransportError,
 )
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.retry import RetryPolicy
 
 from .conftest import ACCESS_TOKEN, API
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests_mock as rm
 
-from airflow_provider_dataops import limits
+from airflow_provider_dataops.api import limits
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
 from airflow_provider_dataops.operators.project import DataOpsCreateProjectOperator
-from airflow_provider_dataops.retry import RetryPolicy
 from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 

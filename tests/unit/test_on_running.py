@@ -181,7 +181,7 @@ def test_wait_deferred_timeout_fails_and_leaves_the_other_alone(hook, requests_m
 def test_a_kill_while_waiting_for_the_other_does_not_cancel_it(hook, requests_mock: rm.Mocker, monkeypatch) -> None:
     another_runs(requests_mock, "running")
     op = operator(on_running="wait")
-    from airflow_provider_dataops import retry
+    from airflow_provider_dataops.api import retry
 
     monkeypatch.setattr(retry, "sleep", lambda seconds: op.on_kill())
     with pytest.raises(Exception, match=f"killed while waiting for pipeline {OTHER}; it is still running and keeps"):

@@ -5,9 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.paths import check_endpoint, numeric_id, resource_id
-from airflow_provider_dataops.status import (
+from airflow_provider_dataops.api.paths import check_endpoint, numeric_id, resource_id
+from airflow_provider_dataops.api.statuses import (
     ACTIVE_STATUSES,
     FAILURE_STATUSES,
     TERMINAL_STATUSES,
@@ -18,7 +17,8 @@ from airflow_provider_dataops.status import (
     classify_pipeline_status,
     worth_waiting_for,
 )
-from airflow_provider_dataops.variables import normalize_variables, pipeline_variables
+from airflow_provider_dataops.api.variables import normalize_variables, pipeline_variables
+from airflow_provider_dataops.errors import DataOpsConfigError
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_manual_policy() -> None:
 
 
 def test_unknown_status_counts_as_running_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_dataops.status"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_dataops.api.statuses"):
         assert classify_pipeline_status("waiting_for_quantum") is Outcome.RUNNING
         assert worth_waiting_for("waiting_for_quantum")
     assert "waiting_for_quantum" in caplog.text

@@ -70,7 +70,7 @@ def kill_while_waiting(
             meanwhile()
             op.on_kill()
 
-    monkeypatch.setattr("airflow_provider_dataops.retry.sleep", sleep_then_sigterm)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", sleep_then_sigterm)
     with pytest.raises(AirflowException, match="killed while waiting for pipeline 7") as raised:
         op.execute(context)
     return str(raised.value)

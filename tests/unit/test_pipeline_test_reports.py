@@ -9,14 +9,14 @@ import pytest
 import requests_mock as rm
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 
+from airflow_provider_dataops.api.test_results import failed_case_lines, summarize
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsMalformedResponseError, DataOpsNotFoundError
+from airflow_provider_dataops.follow.failure_report import failure_report
 from airflow_provider_dataops.operators.pipeline import (
     DataOpsPipelineFailedError,
     DataOpsTestsFailedError,
     DataOpsTriggerPipelineOperator,
 )
-from airflow_provider_dataops.reporting import failure_report
-from airflow_provider_dataops.test_reports import failed_case_lines, summarize
 
 from .test_pipeline_operator import PROJECT, make_context, operator, pipeline, reads, task_log
 from .test_sensor_and_project import sensor

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_dataops.api_time import api_epoch, format_api_time
+from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time
+from airflow_provider_dataops.follow import project_poll
+from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks import dataops_async
-from airflow_provider_dataops.triggers import project_poll
-from airflow_provider_dataops.triggers.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 
 from .conftest import ACCESS_TOKEN, set_connection
 from .pipelines_api import PipelinesApi, iso
@@ -45,7 +45,7 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         waited.append(seconds)
         await asyncio.sleep(0)
 
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", pause)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", pause)
     return waited
 
 
@@ -157,7 +157,7 @@ async def test_a_burst_is_re_read_only_until_the_servers_clock_has_passed_it(
         await until(lambda: len(api.lists) >= before + 6)
         # the server's clock has not moved: the overlap window still holds the burst
         assert api_epoch(api.lists[-1].url.params["updated_after"]) < burst_end
-        api.now += 2 * project_poll.OVERLAP  # the server's clock moves on (its Date header says so)
+        api.now += 2 * project_poll.LATE_COMMIT_WINDOW  # the server's clock moves on (its Date header says so)
         await until(lambda: len(api.lists) >= before + 20)
         bound = api_epoch(api.lists[-1].url.params["updated_after"])
         assert bound > burst_end  # past the burst: one short page per poll
@@ -219,7 +219,7 @@ async def test_quiet_pipelines_are_reread_a_few_per_poll(
 async def test_a_new_waiter_gets_one_first_read_even_mid_interval(api: PipelinesApi, monkeypatch) -> None:
     api.set(1, "running")
     api.set(2, "success")
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", asyncio.sleep)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", asyncio.sleep)
     with subscribe(project=1, poll_interval=3600) as first:  # the poller now pauses for an hour
         first.watch(1)
         await updates(first, 1)
@@ -240,7 +240,7 @@ async def test_a_new_waiter_gets_one_first_read_even_mid_interval(api: Pipelines
 
 async def test_a_shorter_interval_takes_effect_at_once(api: PipelinesApi, monkeypatch) -> None:
     api.set(1, "running")
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", asyncio.sleep)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", asyncio.sleep)
     with subscribe(project=1, poll_interval=3600) as slow:
         slow.watch(1)
         await until(lambda: len(api.lists) == 1)

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_dataops import retry
+from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.testing.dag_runs import DagRunner, state_name, virtual_time
 
 
@@ -51,7 +51,7 @@ def test_virtual_time_leaves_a_real_clock_alone() -> None:
     emulator = mock.Mock()
     emulator.state.clock.mode = "real"
     with virtual_time(emulator):
-        assert retry.sleep.__module__ == "airflow_provider_dataops.retry"
+        assert retry.sleep.__module__ == "airflow_provider_dataops.api.retry"
     emulator.advance.assert_not_called()
 
 

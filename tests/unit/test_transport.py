@@ -1,6 +1,6 @@
 """Each transport behaviour, run against both hooks: DataOpsHook (requests) and DataOpsAsyncHook (httpx).
 
-Both share one core (airflow_provider_dataops.transport); these tests hold the two send loops to it.
+Both share one core (airflow_provider_dataops.api.transport); these tests hold the two send loops to it.
 The sync hook is driven through requests-mock, the async hook through httpx.MockTransport; the local
 configuration errors use the real libraries against a loopback socket that never answers.
 """
@@ -23,7 +23,8 @@ import requests_mock as rm
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_dataops import __version__
-from airflow_provider_dataops.connection import ConnectionSettings
+from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsConfigError,
@@ -39,7 +40,6 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.retry import RetryPolicy
 
 from .conftest import ACCESS_TOKEN, API, TRIGGER_TOKEN, set_connection
 

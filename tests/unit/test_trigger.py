@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
@@ -80,7 +81,7 @@ def test_serialize_round_trip_is_json_safe() -> None:
         "deadline_name": "timeout",
         "manual_policy": "wait",
         "cancel_on_kill": True,
-        "retry_policy": {"max_attempts": 3},
+        "retry_policy": RetryPolicy(max_attempts=3).to_dict(),
         "ref": None,
         "timeout": None,
     }
@@ -118,7 +119,7 @@ async def test_polls_until_terminal_and_yields_exactly_one_event(
 
 async def test_still_running_does_not_finish(transport, monkeypatch: pytest.MonkeyPatch) -> None:
     transport(statuses("running"))
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", asyncio.sleep)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", asyncio.sleep)
     trigger = make_trigger(poll_interval=0.01)
     task = asyncio.create_task(trigger.run().__anext__())
     await asyncio.sleep(0.1)
@@ -137,7 +138,7 @@ async def test_deadline_yields_timeout(transport, monkeypatch: pytest.MonkeyPatc
         waits.append(seconds)
         clock["now"] += seconds
 
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", advance)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", advance)
     events = await collect(make_trigger(deadline=1012.0, deadline_name="execution_timeout"))
     assert [e["status"] for e in events] == ["timeout"]
     assert events[0]["deadline_name"] == "execution_timeout"
@@ -187,7 +188,7 @@ async def test_a_malformed_200_until_the_deadline_is_a_timeout_not_a_decode_erro
     async def advance(seconds: float) -> None:
         clock["now"] += seconds
 
-    monkeypatch.setattr("airflow_provider_dataops.retry.async_sleep", advance)
+    monkeypatch.setattr("airflow_provider_dataops.api.retry.async_sleep", advance)
     events = await collect(make_trigger(deadline=1030.0, retry_policy={"max_attempts": 1}))
     assert [e["status"] for e in events] == ["timeout"]
     assert "JSONDecodeError" not in events[0]["message"]
@@ -204,7 +205,7 @@ async def test_unexpected_exception_becomes_an_error_event(transport, monkeypatc
     def broken(**kwargs: Any) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr("airflow_provider_dataops.triggers.project_poll.subscribe", broken)
+    monkeypatch.setattr("airflow_provider_dataops.follow.project_poll.subscribe", broken)
     events = await collect(make_trigger())
     assert events[0]["status"] == "error"
     assert "KeyError" in events[0]["message"]
@@ -225,7 +226,7 @@ async def test_cleanup_never_cancels(transport) -> None:
 
 
 async def test_shared_client_is_one_per_loop_and_setting() -> None:
-    from airflow_provider_dataops.connection import ConnectionSettings
+    from airflow_provider_dataops.api.connection import ConnectionSettings
 
     a = ConnectionSettings(conn_id="a", api_url=API, access_token="x", trigger_token=None)
     b = ConnectionSettings(conn_id="b", api_url=API, access_token="y", trigger_token=None)
@@ -287,7 +288,7 @@ async def test_triggers_of_one_loop_share_one_connection_read(conn: None, monkey
 async def test_requests_in_flight_are_capped_at_the_pool_size(
     conn: None, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
 ) -> None:
-    monkeypatch.setattr(dataops_async, "POOL_SIZE", 3)
+    monkeypatch.setattr(dataops_async, "LOOP_POOL_SIZE", 3)
     live = {"now": 0, "max": 0}
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -375,7 +376,7 @@ async def test_cancel_is_retried_whatever_the_transport_failure(transport, failu
     ],
 )
 def test_httpx_failures_say_whether_the_request_was_sent(failure: type, sent: bool) -> None:
-    from airflow_provider_dataops.transport import Delivery
+    from airflow_provider_dataops.api.transport import Delivery
 
     request = httpx.Request("POST", API)
     assert dataops_async._delivery(failure("x", request=request)) is (Delivery.SENT if sent else Delivery.UNSENT)

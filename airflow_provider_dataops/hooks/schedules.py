@@ -9,9 +9,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.api.variables import normalize_variables
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.paths import api_path, check_ref, numeric_id, resource_id
-from airflow_provider_dataops.variables import normalize_variables
 
 #: ``scope`` values of ``GET /projects/:id/pipeline_schedules``.
 SCHEDULE_SCOPES = ("active", "inactive")

@@ -1,7 +1,7 @@
 """Job artifact methods of :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`.
 
 Every argument is checked here, before any request; the hook's ``_download`` streams the answer
-to a :mod:`~airflow_provider_dataops.destinations` destination under the shared retry policy.
+to a :mod:`~airflow_provider_dataops.outputs.destinations` destination under the shared retry policy.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from airflow_provider_dataops.destinations import DownloadResult
+from airflow_provider_dataops.api.paths import api_path, check_job_name, check_ref, numeric_id, resource_id
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.paths import api_path, check_job_name, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.outputs.destinations import DownloadResult
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -61,7 +61,7 @@ class JobArtifactMethods:
     """Download a job's artifacts: one file or the zip archive, by job id or by ref and job name.
 
     ``destination`` is a local path, a binary file object or an Airflow ``ObjectStoragePath``
-    (see :func:`~airflow_provider_dataops.destinations.destination_for`). The body is streamed in
+    (see :func:`~airflow_provider_dataops.outputs.destinations.destination_for`). The body is streamed in
     chunks, so memory stays flat for any size; a transient failure restarts the download from the
     first byte; a local file appears only once complete. Each method returns the written
     ``{"path", "size", "sha256"}``.

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.triggers._event_watch import WatchState
+from airflow_provider_dataops.follow.event_watch import WatchState
 
 #: Stores lent by the triggers following a shared stream: state key -> {lender id: store}.
 _LENT: dict[str, dict[int, Any]] = {}

@@ -1,7 +1,7 @@
 """Numeric arguments: finite, within documented bounds, and never a bool.
 
 Every number a user passes is checked here before any request: operator, sensor, trigger and hook
-arguments, :class:`~airflow_provider_dataops.retry.RetryPolicy` fields and the connection's
+arguments, :class:`~airflow_provider_dataops.api.retry.RetryPolicy` fields and the connection's
 ``timeout`` extra. NaN makes every comparison false (``timeout=nan`` would mean "no timeout"),
 infinity overflows time arithmetic after the pipeline has started, and ``True`` is an ``int`` in
 Python. The upper bounds are far above any useful value; they only refuse typos and overflows.
@@ -25,7 +25,7 @@ MAX_POLL_INTERVAL = DAY
 MAX_WAIT = 366 * DAY
 #: Longest read timeout of one HTTP request (hook ``timeout``, connection extra ``timeout``).
 MAX_READ_TIMEOUT = HOUR
-#: Longest retry wait or backoff (:class:`~airflow_provider_dataops.retry.RetryPolicy`).
+#: Longest retry wait or backoff (:class:`~airflow_provider_dataops.api.retry.RetryPolicy`).
 MAX_RETRY_WAIT = DAY
 #: Most attempts of one request (``RetryPolicy.max_attempts``).
 MAX_ATTEMPTS = 100
@@ -34,7 +34,7 @@ MAX_EPOCH = 32_503_680_000
 #: Most log lines copied per failed job (``failure_log_lines``).
 MAX_LOG_LINES = 10_000
 #: Pages of one listing, and pipelines one marker search reads (one request each).
-MAX_PAGES = 100_000
+MAX_LISTING_PAGES = 100_000
 
 
 def describe_seconds(seconds: float) -> str:

@@ -25,8 +25,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.limits import check_count
 
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airflow_provider_dataops.api.paths import check_ref
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.paths import check_ref
 
 VISIBILITIES = ("private", "internal", "public")
 # GitLab 14.9+: letters, digits, '_', '-', '.'; no special character first or last.

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_dataops.api.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -35,7 +36,6 @@ from airflow_provider_dataops.errors import (
     DataOpsServerError,
     DataOpsTransportError,
 )
-from airflow_provider_dataops.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 
 if TYPE_CHECKING:
     import tenacity
@@ -185,6 +185,11 @@ class RetryPolicy:
         if unknown := sorted(set(values) - set(known)):
             raise DataOpsConfigError(f"retry_policy accepts {', '.join(known)}; unknown: {', '.join(unknown)}")
         return cls(**values)
+
+    @classmethod
+    def of(cls, policy: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
+        """``policy`` itself, or the policy its :meth:`to_dict` form describes; ``None`` gives the defaults."""
+        return policy if isinstance(policy, RetryPolicy) else cls.from_dict(policy)
 
     def backoff(self, attempt_number: int) -> float:
         """Backoff before attempt ``attempt_number + 1`` when the server named no wait."""

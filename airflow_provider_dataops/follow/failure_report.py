@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.test_reports import (
+from airflow_provider_dataops.api.test_results import (
     PipelineTestSummary,
     describe_failures,
     failed_case_lines,
     has_failures,
 )
+from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: Failed jobs described in full; a pipeline with more lists only their names.
 MAX_JOBS_WITH_LOGS = 5

@@ -1,0 +1,1 @@
+"""Where pipeline outputs land: download destinations and safe archive extraction."""

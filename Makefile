@@ -10,6 +10,9 @@ UV_VERSION ?= 0.13.9
 UV := $(TOOLS)/bin/uv
 # Never a Python uv downloads by itself: the venvs use $(PYTHON), as CI and users have it.
 export UV_PYTHON_DOWNLOADS := never
+# Bytecode compiled once at install (pip's default, not uv's): otherwise every Airflow process of the
+# suite compiles Airflow again where PYTHONDONTWRITEBYTECODE is set, 2-3x its start-up CPU.
+export UV_COMPILE_BYTECODE := 1
 # The resolved versions per Airflow line and Python version, as Airflow publishes its constraints:
 # every venv installs exactly these; `make lock` refreshes them.
 PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')

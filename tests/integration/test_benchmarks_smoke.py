@@ -77,7 +77,7 @@ def run_benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # a hang guard: the imports benchmark took 180 s at load 12 on 2 cores
         check=False,
     )
 

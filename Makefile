@@ -91,10 +91,14 @@ test-airflow3: $(VENV)/.installed
 test-airflow2: $(VENV_AF2)/.installed
 	$(VENV_AF2)/bin/pytest -q $(PYTEST_PARALLEL) $(PYTEST_REPORT) -m "not deployment and not once"
 
+# The three runs one after the other (the deployment suite alone, not next to a parallel run); all
+# three run even when one fails, so one CI run reports every failure.
 test: system-deps lint typecheck docs
-	$(MAKE) --no-print-directory test-airflow3
-	$(MAKE) --no-print-directory deployment
-	$(MAKE) --no-print-directory test-airflow2
+	@status=0; \
+	$(MAKE) --no-print-directory test-airflow3 || status=1; \
+	$(MAKE) --no-print-directory deployment || status=1; \
+	$(MAKE) --no-print-directory test-airflow2 || status=1; \
+	exit $$status
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks

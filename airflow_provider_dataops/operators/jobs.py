@@ -23,11 +23,11 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
-from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

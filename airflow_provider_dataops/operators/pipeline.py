@@ -42,6 +42,7 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.errors import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
@@ -54,7 +55,6 @@ from airflow_provider_dataops.operators.arguments import (
 )
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
-from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

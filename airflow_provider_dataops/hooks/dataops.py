@@ -180,14 +180,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
         while True:
             try:
                 response = hook_session.send(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    params=request.params,
-                    json=request.json,
-                    data=request.data,
-                    timeout=(settings.connect_timeout, settings.timeout),
-                    stream=stream,
+                    request, timeout=(settings.connect_timeout, settings.timeout), stream=stream
                 )
             except (requests.RequestException, ValueError, OverflowError) as exc:
                 delivery = _delivery(exc)

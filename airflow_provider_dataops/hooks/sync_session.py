@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_dataops.api.connection import ConnectionSettings
-from airflow_provider_dataops.api.transport import TOKEN_HEADER, default_headers
+from airflow_provider_dataops.api.transport import TOKEN_HEADER, ApiRequest, default_headers
 
 if TYPE_CHECKING:
     import requests
@@ -72,22 +72,11 @@ class HookSession:
             proxies = self._proxies[origin] = {**get_environ_proxies(url), **self.session.proxies}
         return proxies
 
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Any,
-        timeout: tuple[float, float],
-        stream: bool,
-    ) -> requests.Response:
+    def send(self, request: ApiRequest, *, timeout: tuple[float, float], stream: bool) -> requests.Response:
         """Send one request, following no redirect, as ``Session.request`` would with these settings.
 
-        :param headers: The request's headers over the session's; the session's token is dropped
-            unless they carry it (a redirect to another origin goes without it).
+        The request's headers go over the session's; the session's token is dropped unless they
+        carry it (a redirect to another origin goes without it).
         """
         from requests import PreparedRequest
         from requests.sessions import merge_setting
@@ -96,15 +85,15 @@ class HookSession:
         session = self.session
         merged: CaseInsensitiveDict[Any] = CaseInsensitiveDict(cast(Mapping[str, Any], session.headers))
         merged.pop(TOKEN_HEADER, None)
-        merged.update(headers)
+        merged.update(request.headers)
         prepared = PreparedRequest()
         prepared.prepare(
-            method=method,
-            url=url,
+            method=request.method,
+            url=request.url,
             headers=merged,
-            data=data,
-            json=json,
-            params=merge_setting(params, session.params),
+            data=request.data,
+            json=request.json,
+            params=merge_setting(request.params, session.params),
             auth=session.auth,
             cookies=session.cookies,
             hooks=session.hooks,
@@ -115,7 +104,7 @@ class HookSession:
             allow_redirects=False,
             stream=stream,
             verify=self.verify,
-            proxies=self.proxies_for(url),
+            proxies=self.proxies_for(request.url),
             cert=session.cert,
         )
 

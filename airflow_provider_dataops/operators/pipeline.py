@@ -50,7 +50,6 @@ from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
@@ -173,8 +172,7 @@ class DataOpsTriggerPipelineOperator(
             openlineage_inject_parent_job_info, "openlineage_inject_parent_job_info"
         )
         self.on_running = OnRunning.parse(on_running)
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

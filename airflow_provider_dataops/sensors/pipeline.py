@@ -34,7 +34,6 @@ from airflow_provider_dataops.links import (
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
 
@@ -94,8 +93,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._published: int | None = None
 

@@ -265,13 +265,10 @@ class Pages:
             )
             for variable in pipeline.variables
         )
-        running = status not in SETTLED
+        running, heading = _status_heading(f"Pipeline #{pipeline.id}", status, "pipeline")
         body = render(
-            "<h1>Pipeline #{id} {badge}</h1>{note}{summary}<h2>Stages</h2>"
-            '<div class="stages">{columns}</div>{variables}',
-            id=pipeline.id,
-            badge=status_badge(status),
-            note=_refresh_note("pipeline") if running else Html(""),
+            '{heading}{summary}<h2>Stages</h2><div class="stages">{columns}</div>{variables}',
+            heading=heading,
             summary=summary,
             columns=columns,
             variables=render(
@@ -305,15 +302,8 @@ class Pages:
             if lines is not None
             else Html('<p class="muted">No log: this job has not run.</p>')
         )
-        running = status not in SETTLED
-        body = render(
-            "<h1>{name} {badge}</h1>{note}{facts}<h2>Log</h2>{log}",
-            name=job.name,
-            badge=status_badge(status),
-            note=_refresh_note("job") if running else Html(""),
-            facts=facts,
-            log=log,
-        )
+        running, heading = _status_heading(job.name, status, "job")
+        body = render("{heading}{facts}<h2>Log</h2>{log}", heading=heading, facts=facts, log=log)
         crumbs = [
             *_project_crumbs(project),
             (f"#{pipeline.id}", _pipeline_path(pipeline)),
@@ -352,6 +342,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _facts(*pairs: tuple[str, str | Html]) -> Html:
     items = join(render("<dt>{name}</dt><dd>{value}</dd>", name=name, value=value) for name, value in pairs)
     return render("<dl>{items}</dl>", items=items)
+
+
+def _status_heading(title: str, status: str, what: str) -> tuple[bool, Html]:
+    """Whether a page of this status reloads itself, and its heading: title, badge, and the reload note."""
+    running = status not in SETTLED
+    note = _refresh_note(what) if running else Html("")
+    return running, render("<h1>{title} {badge}</h1>{note}", title=title, badge=status_badge(status), note=note)
 
 
 def _refresh_note(what: str) -> Html:

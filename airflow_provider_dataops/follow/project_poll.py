@@ -44,16 +44,24 @@ import itertools
 import logging
 import random
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
-from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.errors import DataOpsError, truncate
+from airflow_provider_dataops.follow.listing import (
+    PAGE_STEP_BACK,
+    ChangeListing,
+    MalformedRow,
+    Page,
+    RowChecker,
+    check_read,
+    read_page,
+)
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 log = logging.getLogger(__name__)
@@ -61,14 +69,6 @@ log = logging.getLogger(__name__)
 #: Seconds each listing reaches back behind the newest ``updated_at`` seen, for updates the server
 #: committed late (a transaction that set ``updated_at`` before a later one became visible).
 OVERLAP = 30.0
-#: Rows per page (GitLab's maximum).
-PER_PAGE = 100
-#: Pages one poll reads at most (20,000 changes); the rest waits for the next poll.
-MAX_PAGES = 200
-#: When moving the bound to the last row of a full page, step back this much: GitLab's
-#: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
-#: on the next page are still read.
-PAGE_STEP_BACK = 0.001
 #: A watched pipeline absent from the listing this many poll intervals is read again ...
 STALE_INTERVALS = 20
 #: ... but never sooner than this many seconds.
@@ -81,6 +81,9 @@ READ_BATCH = 50
 #: Each pause is the interval minus up to this fraction, spreading pollers that started together
 #: without ever polling later than the interval.
 POLL_JITTER = 0.1
+#: After a listing failure retrying cannot fix (a project gone or hidden), each poll waits twice as
+#: long as the one before, up to this many seconds.
+MAX_FAILURE_BACKOFF = 600.0
 
 
 def stale_after(interval: float) -> float:
@@ -131,21 +134,6 @@ class PollerKey:
     project: str
     timeout: float | None
     retry_policy: tuple[tuple[str, Any], ...]
-
-
-def _shape_error(what: str) -> DataOpsError:
-    """A well-formed JSON answer of the wrong shape: retrying cannot fix it, so it is delivered."""
-    return DataOpsError(f"The API answered {what}; this provider cannot follow that server's pipelines.")
-
-
-def _row_key(row: Any) -> tuple[int, str, str, float]:
-    """``(id, updated_at, status, updated epoch)`` of a listing row."""
-    try:
-        return int(row["id"]), str(row["updated_at"]), str(row["status"]), api_epoch(row["updated_at"])
-    except (TypeError, KeyError, ValueError) as error:
-        raise _shape_error(
-            f"a pipeline listing row without a valid id, status or updated_at ({type(error).__name__})"
-        ) from None
 
 
 class Subscription:
@@ -242,6 +230,9 @@ class ProjectPoller:
         self._offset: float | None = None  # lower bound of the server's clock minus the loop's
         self._seen: dict[tuple[int, str, str], float] = {}
         self._wake = asyncio.Event()
+        self._failures = 0  # listings in a row that failed for good (or with a bug)
+        #: Checks each row; counts the malformed ones skipped (``checker.skipped``).
+        self.checker = RowChecker(key.project, self.hook)
         #: Requests sent, by kind (``list``, ``get``), for benchmarks and tests.
         self.requests: Counter[str] = Counter()
         self._task = asyncio.ensure_future(self._run())
@@ -325,41 +316,55 @@ class ProjectPoller:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
             self._last_seen.move_to_end(pipeline_id)
 
-    def _take(self, rows: Iterable[Any], *, current: bool = False) -> None:
-        """Deliver the rows not delivered before; advance the cursor."""
-        for row in rows:
-            pipeline_id, updated_at, status, updated = _row_key(row)
-            key = (pipeline_id, updated_at, status)
+    def _take(self, page: Page, *, current: bool = False) -> None:
+        """Deliver the rows not delivered before; have watched pipelines of malformed rows read alone."""
+        for row in page.rows:
+            key = (row.pipeline_id, row.updated_at, row.status)
             if key in self._seen:
                 continue
-            self._seen[key] = updated
-            self._observe_server_clock(updated)
-            self._sighted(pipeline_id, row)
-            self._deliver(pipeline_id, PipelineUpdate(row, current), to_watch_all=True)
+            self._seen[key] = row.updated
+            self._observe_server_clock(row.updated)
+            self._sighted(row.pipeline_id, row.pipeline)
+            self._deliver(row.pipeline_id, PipelineUpdate(row.pipeline, current), to_watch_all=True)
+        for pipeline_id in page.suspect_ids:
+            if pipeline_id in self._by_id:  # its waiters learn the truth from a read of its own
+                self._unread[pipeline_id] = None
+                self._wake.set()
 
     # -- the task -----------------------------------------------------------------------------
 
+    def _period(self) -> float:
+        """Seconds from one poll to the next: the interval, doubled per failure in a row (bounded)."""
+        if not self._failures:
+            return self.interval
+        return max(self.interval, min(MAX_FAILURE_BACKOFF, self.interval * 2.0**self._failures))
+
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a bug reaches the subscribers as an error; the poller goes on
+                log.exception("The poller of project %s failed; polling again later.", self.key.project)
+                self._failures += 1
+                detail = truncate(f"{type(error).__name__}: {error}", self.hook.secrets)
+                self._fail_all(DataOpsError(f"The shared poller failed: {detail}"))
+                await self._pause(self._period())
+
+    async def _cycle(self) -> None:
+        """Read what waits for a first read, poll, then pause until the next poll."""
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                await self._read_unread()
-                await asyncio.sleep(0)  # let subscribers that just got their answer leave first
-                await self._poll()
-                polled_at = loop.time()
-                delay = self.interval * random.uniform(1 - POLL_JITTER, 1)
-                while await self._pause(delay):  # woken: new pipelines to read, or a shorter interval
-                    await self._read_unread()
-                    delay = min(delay, self.interval) - (loop.time() - polled_at)
-                    if delay <= 0:
-                        break
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # a bug must reach the triggers as an event, not hang them
-            log.exception("The poller of project %s failed.", self.key.project)
-            self._fail_all(DataOpsError(f"The shared poller failed: {type(error).__name__}: {error}"))
-            if self._registry.get(self.key) is self:
-                del self._registry[self.key]
+        await self._read_unread()
+        await asyncio.sleep(0)  # let subscribers that just got their answer leave first
+        await self._poll()
+        polled_at = loop.time()
+        delay = self._period() * random.uniform(1 - POLL_JITTER, 1)
+        while await self._pause(delay):  # woken: new pipelines to read, or a shorter interval
+            await self._read_unread()
+            delay = min(delay, self._period()) - (loop.time() - polled_at)
+            if delay <= 0:
+                break
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds, or less when woken; returns whether it was woken."""
@@ -381,21 +386,15 @@ class ProjectPoller:
                 await self._list_changes()
         except DataOpsError as error:
             if not is_retryable(error):
+                self._failures += 1  # subscribers decide what it means; polling slows down meanwhile
                 self._fail_all(error)
                 return
             log.warning(
                 "Listing the pipelines of project %s failed (%s); trying again next poll.", self.key.project, error
             )
+        else:
+            self._failures = 0
         await self._recheck_stale()
-
-    async def _list(self, updated_after: float | None, page: int, *, newest_first: bool = False) -> list[Any]:
-        self.requests["list"] += 1
-        bound = None if updated_after is None else format_api_time(updated_after)
-        rows = await self.hook.updated_pipelines(
-            self.key.project, bound, page=page, per_page=PER_PAGE, newest_first=newest_first
-        )
-        self._observe_server_clock(self.hook.server_time)
-        return rows
 
     def _observe_server_clock(self, server_time: float | None) -> None:
         """Note a lower bound of the server's clock now (a ``Date`` header, or an ``updated_at`` read)."""
@@ -417,8 +416,10 @@ class ProjectPoller:
     async def _bootstrap(self) -> None:
         """Learn the server's newest ``updated_at``; what the first page shows is ``current``, not news."""
         started = asyncio.get_running_loop().time()
-        rows = await self._list(None, 1, newest_first=True)
-        self._take(rows, current=True)
+        self.requests["list"] += 1
+        page, _ = await read_page(self.checker, None, 1, newest_first=True)
+        self._observe_server_clock(self.hook.server_time)
+        self._take(page, current=True)
         # rows older than the page are current state too: waiters read theirs on their own
         self._bound = self._horizon(started, default=0.0)  # 0.0: an empty project without Date
 
@@ -432,24 +433,17 @@ class ProjectPoller:
         """
         assert self._bound is not None
         started = asyncio.get_running_loop().time()
-        first = bound = self._bound
-        page = 1
-        for _ in range(MAX_PAGES):
-            rows = await self._list(bound, page)
-            self._take(rows)
-            await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
-            if len(rows) < PER_PAGE:
-                break
-            step = _row_key(rows[-1])[3] - PAGE_STEP_BACK
-            if step > bound:
-                bound, page = step, 1
-            else:
-                page += 1
-        else:
-            log.warning(
-                "Project %s changed more than %d pages in one poll; reading on next poll.", self.key.project, MAX_PAGES
-            )
-            self._bound = bound  # resume where this listing stopped
+        first = self._bound
+        listing = ChangeListing(self.checker, first)
+        try:
+            async for page in listing.pages():
+                self._observe_server_clock(self.hook.server_time)
+                self._take(page)
+                await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
+        finally:
+            self.requests["list"] += listing.requests
+        if not listing.complete:
+            self._bound = listing.bound  # resume where this listing stopped
             return
         self._bound = self._horizon(started, default=first)
         horizon = self._bound - PAGE_STEP_BACK
@@ -487,13 +481,18 @@ class ProjectPoller:
         self.requests["get"] += 1
         try:
             pipeline = await self.hook.get_pipeline(self.key.project, pipeline_id)
-            if not isinstance(pipeline, Mapping) or "status" not in pipeline:
-                raise _shape_error(f"pipeline {pipeline_id} without a status")
         except DataOpsError as error:
             if is_retryable(error):
                 log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline_id, error)
                 return False
             self._deliver(pipeline_id, PollError(error, pipeline_id), to_watch_all=False)
+            return True
+        try:
+            check_read(pipeline, pipeline_id, self.hook.clock)
+        except MalformedRow as malformed:  # retrying cannot fix a well-formed answer of the wrong shape
+            self.checker.skip(pipeline, malformed)
+            failure = self.checker.malformed_error(pipeline_id, malformed)
+            self._deliver(pipeline_id, PollError(failure, pipeline_id), to_watch_all=False)
             return True
         self._sighted(pipeline_id, pipeline)
         self._deliver(pipeline_id, PipelineUpdate(pipeline, current=True), to_watch_all=False)

@@ -19,6 +19,10 @@ from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 log = logging.getLogger(__name__)
 
 
+class PageRepeatError(DataOpsMalformedResponseError):
+    """The server sent a page already read: it ignores the paging parameters."""
+
+
 def _row_key(row: Any) -> Hashable:
     """What identifies a row for spotting a repeated page: id and update time (the row if no id)."""
     if isinstance(row, dict) and "id" in row:
@@ -40,8 +44,8 @@ class PageGuard:
         self._markers: set[str] = set()
         self._last: tuple[Hashable, ...] | None = None
 
-    def _repeat(self, what: str) -> DataOpsMalformedResponseError:
-        return DataOpsMalformedResponseError(
+    def _repeat(self, what: str) -> PageRepeatError:
+        return PageRepeatError(
             f"GET {self.path}: the server sent {what} again after {self.pages} page(s); it ignores paging, "
             "so this listing ends here",
             status=200,
@@ -54,7 +58,7 @@ class PageGuard:
 
         :param rows: The page as the server sent it.
         :param marker: What names this page (its URL or page number) when the listing follows links.
-        :raises DataOpsMalformedResponseError: when the page repeats one already read.
+        :raises PageRepeatError: when the page repeats one already read.
         """
         if marker is not None:
             if marker in self._markers:

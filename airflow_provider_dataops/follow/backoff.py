@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_dataops.api.retry import is_retryable
@@ -21,16 +20,19 @@ MAX_BACKOFF = 600.0
 REMIND_EVERY = 3600.0
 
 
+def monotonic() -> float:
+    """Seconds of a clock that never goes back (a function so tests can move it)."""
+    return time.monotonic()
+
+
 class ErrorBackoff:
     """Waits and log lines for one watcher's errors.
 
     :param interval: The first wait (the watcher's poll interval).
-    :param clock: Monotonic seconds (a parameter so tests can move it).
     """
 
-    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.clock = clock
         #: Errors in a row.
         self.failures = 0
         self._last_text: str | None = None
@@ -45,7 +47,7 @@ class ErrorBackoff:
         """
         self.failures += 1
         delay = min(MAX_BACKOFF, self.interval * 2.0 ** (self.failures - 1))
-        now = self.clock()
+        now = monotonic()
         if text != self._last_text or now - self._logged_at >= REMIND_EVERY:
             level = logging.WARNING if is_retryable(error) else logging.ERROR
             again = "" if text != self._last_text else f" (still, after {self.failures} attempts)"

@@ -9,8 +9,10 @@ every rule about trusting the answer in one place:
   naming the project, the field and the row (redacted), and counted; the other rows of the page
   are used. A skipped row with a readable id is reported to the caller (a waiter on that
   pipeline reads it on its own).
-* **Pages**: each is cut to ``per_page`` and a repeated one ends the listing
-  (:class:`~airflow_provider_dataops.api.pages.PageGuard`); at most ``max_pages`` per listing.
+* **Pages**: each is cut to ``per_page`` and a repeated one ends the listing with an error
+  (:class:`~airflow_provider_dataops.api.pages.PageGuard`), except in a millisecond dense enough
+  to need offset pages: a server ignoring ``page`` cannot show more of it, so the listing goes on
+  after it with a warning. At most ``max_pages`` pages per listing.
 * **Moving the bound**: a full page moves the ``updated_after`` bound to its last valid row less
   :data:`PAGE_STEP_BACK` (a pipeline updated while paging moves behind the bound and is read
   later), falling back to the next offset page when a whole page shares one millisecond (moving
@@ -26,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_dataops.api.pages import PageGuard
+from airflow_provider_dataops.api.pages import PageGuard, PageRepeatError
 from airflow_provider_dataops.api.paths import api_path, resource_id
 from airflow_provider_dataops.api.timestamps import ServerClock, format_api_time
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError, truncate
@@ -140,6 +142,11 @@ def check_read(pipeline: Any, pipeline_id: int, clock: ServerClock) -> Mapping[s
     return pipeline
 
 
+#: Malformed rows warned about, per project, in the whole process: the poller and the event
+#: triggers of a project list the same rows, and one warning per row is enough.
+_WARNED: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+
 class RowChecker:
     """Checks rows for one watcher of one project, warns once per malformed row, and counts them.
 
@@ -152,7 +159,6 @@ class RowChecker:
         self.hook = hook
         #: Malformed rows skipped so far.
         self.skipped = 0
-        self._warned: OrderedDict[str, None] = OrderedDict()
 
     def check(self, row: Any) -> PipelineRow | MalformedRow:
         """The checked row, or (after the warning) what was wrong with it."""
@@ -166,12 +172,13 @@ class RowChecker:
         """Count a malformed row; warn about it unless it was warned about recently."""
         self.skipped += 1
         text = truncate(_row_text(row), self.hook.secrets, ROW_TEXT_CHARS)
-        if text in self._warned:
-            self._warned.move_to_end(text)
+        key = (str(self.project), text)
+        if key in _WARNED:
+            _WARNED.move_to_end(key)
             return
-        self._warned[text] = None
-        if len(self._warned) > WARNED_ROWS:
-            self._warned.popitem(last=False)
+        _WARNED[key] = None
+        if len(_WARNED) > WARNED_ROWS:
+            _WARNED.popitem(last=False)
         log.warning("Skipping a malformed pipeline of project %s: %s; row: %s", self.project, error, text)
 
     def malformed_error(self, pipeline_id: int, error: MalformedRow) -> DataOpsMalformedResponseError:
@@ -259,18 +266,33 @@ class ChangeListing:
         """
         guard = listing_guard(self.checker.project)
         page = 1
+        dense: float | None = None  # the millisecond offset pages are walking through
         for _ in range(self.max_pages):
             self.requests += 1
-            checked, full = await read_page(self.checker, self.bound, page, guard=guard)
+            try:
+                checked, full = await read_page(self.checker, self.bound, page, guard=guard)
+            except PageRepeatError:
+                if dense is None:
+                    raise
+                # The server ignores ``page``: the rest of that millisecond cannot be read from it.
+                log.warning(
+                    "Project %s: the server ignores `page`, so pipelines updated at %s beyond the first "
+                    "%d may be missed; listing on after that millisecond.",
+                    self.checker.project,
+                    format_api_time(dense),
+                    PER_PAGE,
+                )
+                self.bound, page, dense = dense, 1, None
+                continue
             yield checked
             if not full:
                 self.complete = True
                 return
             first, last = (checked.rows[0].updated, checked.rows[-1].updated) if checked.rows else (0.0, -math.inf)
             if first < last and last - PAGE_STEP_BACK > self.bound:
-                self.bound, page = last - PAGE_STEP_BACK, 1
+                self.bound, page, dense = last - PAGE_STEP_BACK, 1, None
             else:  # a whole page within one millisecond (or none valid): the next offset page
-                page += 1
+                page, dense = page + 1, (last if checked.rows else None)
         log.warning(
             "Project %s changed more than %d pages since %s; reading on from there next time.",
             self.checker.project,

@@ -9,6 +9,7 @@ Subscribing::
 
     with subscribe(dataops_conn_id="dataops_default", project=42, poll_interval=30.0) as sub:
         sub.watch(pipeline_id)              # one pipeline (read once now, then from the listing)
+        sub.watch(other_id, known_updated_at=epoch)  # its state as of epoch is known: no read
         item = await sub.get(timeout=60.0)  # a PipelineUpdate, a PollError, or None on timeout
 
 A subscription made with ``watch_all=True`` also receives every pipeline update of the project
@@ -26,8 +27,11 @@ How it stays right:
   ``updated_after`` bound to the last row read (a pipeline updated meanwhile moves behind the
   bound and is read later), falling back to the next offset page only when a whole page shares one
   second; at most :data:`MAX_PAGES` pages per poll, the rest next poll.
-* **The listing only shows changes**: a newly watched pipeline is read once by
-  ``GET /pipelines/:id`` (or from the poller's last copy of it); one not seen for
+* **The listing only shows changes**: a newly watched pipeline whose state the subscriber already
+  read (the operator or sensor did, just before deferring) is not read again: the next listing
+  reaches back to that state's ``updated_at``, so it shows any change since. Any other newly
+  watched pipeline is read once by ``GET /pipelines/:id`` (or from the poller's last copy of it);
+  one not seen for
   :func:`stale_after` seconds is read again (at most :data:`RECHECKS_PER_POLL` per poll), so a
   deleted pipeline ends in a :class:`PollError` carrying the 404.
 * **Isolation**: one task per poller, so a failing project or connection only delivers
@@ -42,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
@@ -162,11 +167,16 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def watch(self, pipeline_id: int) -> None:
-        """Receive this pipeline's updates; it is read once soon, since the listing shows changes only."""
+    def watch(self, pipeline_id: int, known_updated_at: float | None = None) -> None:
+        """Receive this pipeline's updates.
+
+        :param known_updated_at: ``updated_at`` (epoch seconds, the server's clock) of the state the
+            subscriber already read. The poller then lists from there instead of reading the
+            pipeline; without it the pipeline is read once soon, since the listing shows changes only.
+        """
         if not self.closed and pipeline_id not in self.pipeline_ids:
             self.pipeline_ids.add(pipeline_id)
-            self._poller.watch(self, pipeline_id)
+            self._poller.watch(self, pipeline_id, known_updated_at)
 
     def unwatch(self, pipeline_id: int) -> None:
         """Stop receiving this pipeline's updates (those of ``watch_all`` still come)."""
@@ -227,6 +237,11 @@ class ProjectPoller:
         self._latest: dict[int, Mapping[str, Any]] = {}
         self._unread: dict[int, None] = {}  # watched ids awaiting their first read, in order
         self._bound: float | None = None  # updated_after of the next listing; None before the first
+        self._reach_back: float | None = None  # the oldest state subscribers hand over, not listed yet
+        # watched ids whose state was handed over (its updated_at), for the listing that reaches back
+        # to them: it delivers their later rows even if an earlier listing read them already
+        self._handed: dict[int, float] = {}
+        self._replay: dict[int, float] = {}
         self._offset: float | None = None  # lower bound of the server's clock minus the loop's
         self._seen: dict[tuple[int, str, str], float] = {}
         self._wake = asyncio.Event()
@@ -268,14 +283,22 @@ class ProjectPoller:
         if not self.subscribers:
             self._stop()
 
-    def watch(self, subscription: Subscription, pipeline_id: int) -> None:
-        """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state."""
+    def watch(self, subscription: Subscription, pipeline_id: int, known_updated_at: float | None = None) -> None:
+        """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state.
+
+        A subscriber that knows the state as of ``known_updated_at`` needs no read: the next
+        listing reaches back to that time, so it shows any change since.
+        """
         self._by_id.setdefault(pipeline_id, set()).add(subscription)
         if pipeline_id in self._latest:
             subscription.put(PipelineUpdate(self._latest[pipeline_id], current=True))
             return
         if pipeline_id not in self._last_seen:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
+        if known_updated_at is not None and self.hook.clock.plausible(known_updated_at):
+            self._reach_back = min(known_updated_at, self._reach_back or known_updated_at)
+            self._handed[pipeline_id] = min(known_updated_at, self._handed.get(pipeline_id, known_updated_at))
+            return
         self._unread[pipeline_id] = None
         self._wake.set()
 
@@ -321,6 +344,9 @@ class ProjectPoller:
         for row in page.rows:
             key = (row.pipeline_id, row.updated_at, row.status)
             if key in self._seen:
+                if row.updated >= self._replay.get(row.pipeline_id, math.inf):  # news to a new subscriber
+                    self._sighted(row.pipeline_id, row.pipeline)
+                    self._deliver(row.pipeline_id, PipelineUpdate(row.pipeline), to_watch_all=False)
                 continue
             self._seen[key] = row.updated
             self._observe_server_clock(row.updated)
@@ -380,7 +406,7 @@ class ProjectPoller:
     async def _poll(self) -> None:
         """Read the listing, then re-read a few pipelines the listing has not shown for long."""
         try:
-            if self._bound is None:
+            if self._bound is None and self._reach_back is None:
                 await self._bootstrap()
             else:
                 await self._list_changes()
@@ -431,16 +457,29 @@ class ProjectPoller:
         stamped before ``server clock at started - OVERLAP`` has been read. The server's clock is
         estimated from its own answers plus time elapsed here; this machine's clock is never read.
         """
-        assert self._bound is not None
         started = asyncio.get_running_loop().time()
-        first = self._bound
+        reach_back, self._reach_back = self._reach_back, None
+        self._replay, self._handed = self._handed, {}
+        if reach_back is not None:  # (a first listing that starts from what subscribers know needs no bootstrap)
+            first = (
+                reach_back - PAGE_STEP_BACK if self._bound is None else min(self._bound, reach_back - PAGE_STEP_BACK)
+            )
+        else:
+            assert self._bound is not None
+            first = self._bound
         listing = ChangeListing(self.checker, first)
         try:
             async for page in listing.pages():
                 self._observe_server_clock(self.hook.server_time)
                 self._take(page)
                 await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
+        except BaseException:
+            if reach_back is not None:  # the next listing still reaches back
+                self._reach_back = min(reach_back, self._reach_back or reach_back)
+                self._handed = {**self._replay, **self._handed}
+            raise
         finally:
+            self._replay = {}
             self.requests["list"] += listing.requests
         if not listing.complete:
             self._bound = listing.bound  # resume where this listing stopped

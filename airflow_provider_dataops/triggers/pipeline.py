@@ -12,6 +12,7 @@ from airflow_provider_dataops.api.connection import check_read_timeout
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.api.timestamps import api_epoch, parse_api_time
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
@@ -21,6 +22,20 @@ from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
 #: ``status`` values of the one event the trigger yields.
 EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
+
+
+def handover_state(state: Any) -> dict[str, str] | None:
+    """The part of a pipeline read before deferring that the trigger starts from, or None.
+
+    :param state: A pipeline (or its ``status`` and ``updated_at``); anything else, or a state
+        without a readable ``updated_at``, hands nothing over (the trigger reads the pipeline).
+    """
+    if not isinstance(state, Mapping):
+        return None
+    status, updated_at = state.get("status"), state.get("updated_at")
+    if not isinstance(status, str) or not status or parse_api_time(updated_at) is None:
+        return None
+    return {"status": status, "updated_at": str(updated_at)}
 
 
 def check_event(event: Any) -> Mapping[str, Any]:
@@ -59,6 +74,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         Airflow also calls it when a user marks the deferred task success or failed, or clears it).
     :param retry_policy: :meth:`RetryPolicy.to_dict` form of the hook's retry policy.
     :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
+    :param known_state: ``{"status", "updated_at"}`` of the pipeline as the operator or sensor read
+        it just before deferring. The trigger then starts from it without a read of its own: the
+        project's listing from that ``updated_at`` on shows any change since. Without it (or when it
+        is not a plausible state) the pipeline is read once.
     """
 
     def __init__(
@@ -75,6 +94,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         retry_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        known_state: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if (pipeline_id is None) == (ref is None):
@@ -91,6 +111,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         RetryPolicy.from_dict(retry_policy)  # refuse a bad policy here, not at the first poll
         self.retry_policy = dict(retry_policy) if retry_policy else None
         self.timeout = None if timeout is None else check_read_timeout(timeout)
+        self.known_state = handover_state(known_state)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
@@ -108,6 +129,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "retry_policy": self.retry_policy,
                 "timeout": self.timeout,
+                "known_state": self.known_state,
             },
         )
 
@@ -152,6 +174,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         pipeline: Mapping[str, Any] | None = None
         # ref mode needs one read of the ref's newest pipeline; the poller shows later ones
         newest_known = self.ref is None
+        known_updated_at: float | None = None  # handed over: no read of our own (see known_state)
+        if self.known_state is not None and self.pipeline_id is not None:
+            pipeline = {"id": self.pipeline_id, **self.known_state}
+            known_updated_at = api_epoch(self.known_state["updated_at"])
         with project_poll.subscribe(
             project=self.project,
             poll_interval=self.poll_interval,
@@ -161,7 +187,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
             watch_all=self.ref is not None,
         ) as subscription:
             if self.pipeline_id is not None:
-                subscription.watch(self.pipeline_id)
+                subscription.watch(self.pipeline_id, known_updated_at)
             while True:
                 if not newest_known:
                     try:

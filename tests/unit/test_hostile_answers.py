@@ -141,9 +141,8 @@ async def test_the_poller_counts_skipped_rows_and_survives_an_infinite_id(api: H
     api.extra_rows = [{"id": float("inf"), "status": "running", "updated_at": iso(time.time())}]
     with subscribe(project=1, poll_interval=1) as subscription:
         subscription.watch(1)
-        await until(lambda: api.count(LIST) >= 3, "three listings")
         poller = the_poller()
-        assert poller.checker.skipped >= 3  # counted each time it is listed
+        await until(lambda: poller.checker.skipped >= 3, "the row skipped (and counted) at each listing")
         assert not poller._task.done()
         api.set(1, "success")
         await until(lambda: any(getattr(i, "pipeline", {}).get("status") == "success" for i in subscription.items), "1")
@@ -401,3 +400,52 @@ async def test_a_missing_project_backs_off_with_one_error_then_hourly_reminders(
     assert "still, after" in errors[1]
     poller_waits = [wait for wait in pauses if wait >= 30.0]
     assert max(poller_waits) >= 0.9 * 240  # the shared poller slows down too
+
+
+# -- the handover: no burst of first reads -----------------------------------------------------------
+
+
+async def test_waiters_that_hand_over_their_state_cost_no_reads(api: HostileApi, pauses: list[float]) -> None:
+    states = {pipeline_id: api.set(pipeline_id, "running") for pipeline_id in range(1, 201)}
+    results: list[list[Any]] = [[] for _ in states]
+    tasks = [
+        start(DataOpsPipelineTrigger(project=1, pipeline_id=pipeline_id, poll_interval=1, known_state=state).run(), out)
+        for (pipeline_id, state), out in zip(states.items(), results, strict=True)
+    ]
+    await until(lambda: api.count(LIST) >= 2, "two listings")
+    for pipeline_id in states:
+        api.set(pipeline_id, "success")
+    await until(lambda: all(results), "an event for each waiter")
+    await stop(*tasks)
+    assert {out[0]["status"] for out in results} == {"success"}
+    assert api.count(ONE) == 0  # no first reads: the listing from the oldest handed-over state told all
+
+
+async def test_a_change_between_the_handover_and_the_subscription_is_not_missed(
+    api: HostileApi, pauses: list[float]
+) -> None:
+    api.set(2, "running")
+    with subscribe(project=1, poll_interval=1) as early:
+        early.watch(2)
+        await until(lambda: api.count(LIST) >= 2, "the poller running past the handover below")
+        handed = api.set(1, "running")  # the operator read this, then deferred ...
+        api.set(1, "success")  # ... and it finished before the trigger subscribed
+        await until(lambda: api.count(LIST) >= 4, "the poller's bound past that change")
+        out: list[Any] = []
+        task = start(DataOpsPipelineTrigger(project=1, pipeline_id=1, poll_interval=1, known_state=handed).run(), out)
+        await until(lambda: bool(out), "the event")
+        await stop(task)
+    assert out[0]["status"] == "success"
+    assert api.count(ONE) == 1  # only the early waiter's first read
+
+
+async def test_an_implausible_handed_over_state_is_read_instead(api: HostileApi, pauses: list[float]) -> None:
+    api.set(1, "running")
+    out: list[Any] = []
+    known = {"status": "running", "updated_at": "2100-01-01T00:00:00Z"}
+    task = start(DataOpsPipelineTrigger(project=1, pipeline_id=1, poll_interval=1, known_state=known).run(), out)
+    await until(lambda: api.count(ONE) == 1, "the read")
+    api.set(1, "success")
+    await until(lambda: bool(out), "the event")
+    await stop(task)
+    assert out[0]["status"] == "success"

@@ -83,6 +83,7 @@ def test_serialize_round_trip_is_json_safe() -> None:
         "retry_policy": {"max_attempts": 3},
         "ref": None,
         "timeout": None,
+        "known_state": None,
     }
     assert DataOpsPipelineTrigger(**kwargs).serialize() == (classpath, kwargs)
 

@@ -37,9 +37,9 @@ from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 log = logging.getLogger(__name__)
 
 #: Rows per page (GitLab's maximum).
-PER_PAGE = 100
+LISTING_PER_PAGE = 100
 #: Pages one listing reads at most (20,000 changes); a caller continues from :attr:`ChangeListing.bound`.
-MAX_PAGES = 200
+MAX_PAGES_PER_LISTING = 200
 #: When moving the bound to the last row of a full page, step back this much: GitLab's
 #: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
 #: on the next page are still read.
@@ -209,7 +209,7 @@ class Page:
 
 def listing_guard(project: int | str) -> PageGuard:
     """The page rules of one listing of ``project``'s pipelines."""
-    return PageGuard(api_path("projects", resource_id(project, "project"), "pipelines"), PER_PAGE)
+    return PageGuard(api_path("projects", resource_id(project, "project"), "pipelines"), LISTING_PER_PAGE)
 
 
 async def read_page(
@@ -251,7 +251,7 @@ class ChangeListing:
     :param max_pages: Pages read at most.
     """
 
-    def __init__(self, checker: RowChecker, bound: float, *, max_pages: int = MAX_PAGES) -> None:
+    def __init__(self, checker: RowChecker, bound: float, *, max_pages: int = MAX_PAGES_PER_LISTING) -> None:
         self.checker = checker
         self.bound = bound
         self.max_pages = max_pages
@@ -280,7 +280,7 @@ class ChangeListing:
                     "%d may be missed; listing on after that millisecond.",
                     self.checker.project,
                     format_api_time(dense),
-                    PER_PAGE,
+                    LISTING_PER_PAGE,
                 )
                 self.bound, page, dense = dense, 1, None
                 continue

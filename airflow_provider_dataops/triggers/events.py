@@ -23,19 +23,19 @@ from typing import Any, NamedTuple
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.api.statuses import PipelineStatus
 from airflow_provider_dataops.api.timestamps import format_api_time
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, truncate
 from airflow_provider_dataops.follow.backoff import ErrorBackoff
 from airflow_provider_dataops.follow.event_watch import WatchState
 from airflow_provider_dataops.follow.listing import ChangeListing, MalformedRow, RowChecker, check_read
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers._state_store import StateStore, lend, lent
+from airflow_provider_dataops.triggers.state_store import StateStore, lend, lent
 
 try:  # Airflow 3.0+
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase

@@ -19,7 +19,7 @@ from airflow_provider_dataops.api import timestamps
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 from airflow_provider_dataops.follow import backoff, listing, project_poll
 from airflow_provider_dataops.follow.event_watch import WatchState
-from airflow_provider_dataops.follow.listing import PER_PAGE, ChangeListing, RowChecker
+from airflow_provider_dataops.follow.listing import LISTING_PER_PAGE, ChangeListing, RowChecker
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, subscribe
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
@@ -326,8 +326,8 @@ async def test_pages_longer_than_asked_are_cut(
         seen.update(row.pipeline_id for row in page.rows)
     assert listing.complete
     assert seen == set(range(1, 2001))
-    assert longest == PER_PAGE  # memory per page bounded by per_page
-    assert listing.requests <= 2000 // (PER_PAGE - 1) + 2
+    assert longest == LISTING_PER_PAGE  # memory per page bounded by per_page
+    assert listing.requests <= 2000 // (LISTING_PER_PAGE - 1) + 2
     assert warnings_about(caplog, "answered 2000 rows for per_page=100")
 
 

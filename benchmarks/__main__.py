@@ -77,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
     )
     parser.add_argument(
+        "--polling-parts",
+        default="1,2,3",
+        help="polling: which parts to run, comma-separated (%(default)s)",
+    )
+    parser.add_argument(
+        "--burst-waits", type=int, default=200, help="polling part 3: waits started together (%(default)s)"
+    )
+    parser.add_argument(
+        "--restart-waits", type=int, default=1_000, help="polling part 3: waits of a restart (%(default)s)"
+    )
+    parser.add_argument(
+        "--throttled-waits",
+        type=int,
+        default=1_000,
+        help="polling part 3: waits against the emulator throttled to 2,000 requests/min (%(default)s)",
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -96,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if (
         min(args.projects, args.triggers, args.repetitions, args.artifact_mib, args.waits, args.many_waits) < 1
+        or min(args.burst_waits, args.restart_waits, args.throttled_waits) < 1
         or args.failures < 0
         or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
     ):
@@ -119,7 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif name == "deferral":
             reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
         elif name == "polling":
-            reports.append(polling.run(args.waits, args.many_waits, args.interval, args.scaled_interval))
+            reports.append(
+                polling.run(
+                    args.waits,
+                    args.many_waits,
+                    args.interval,
+                    args.scaled_interval,
+                    parts=frozenset(int(part) for part in args.polling_parts.split(",") if part.strip()),
+                    burst=args.burst_waits,
+                    restart=args.restart_waits,
+                    throttled=args.throttled_waits,
+                )
+            )
         elif name == "retries":
             reports.append(retries.run(args.failures))
         elif name == "artifacts":

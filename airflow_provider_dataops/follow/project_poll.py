@@ -65,6 +65,7 @@ from airflow_provider_dataops.follow.listing import (
     ChangeListing,
     MalformedRow,
     Page,
+    PipelineRow,
     RowChecker,
     check_read,
     read_page,
@@ -76,6 +77,9 @@ log = logging.getLogger(__name__)
 #: Seconds each listing reaches back behind the newest ``updated_at`` seen, for updates the server
 #: committed late (a transaction that set ``updated_at`` before a later one became visible).
 LATE_COMMIT_WINDOW = 30.0
+#: Seconds of listed rows kept for subscribers that hand over a state (see :meth:`Subscription.watch`):
+#: one from within this window needs no listing of its own; an older one makes the next listing reach back.
+HANDOVER_MEMORY = 3600.0
 #: A watched pipeline absent from the listing this many poll intervals is read again ...
 STALE_INTERVALS = 20
 #: ... but never sooner than this many seconds.
@@ -242,6 +246,11 @@ class ProjectPoller:
         # to them: it delivers their later rows even if an earlier listing read them already
         self._handed: dict[int, float] = {}
         self._replay: dict[int, float] = {}
+        # the newest row of each pipeline listed since ``_covered_from`` (every listing since then
+        # complete), so that a subscriber handing over a state from then on needs no listing of its own
+        self._recent: dict[int, PipelineRow] = {}
+        self._covered_from: float | None = None
+        self._listing_from: float | None = None  # bound of the listing in progress
         self._offset: float | None = None  # lower bound of the server's clock minus the loop's
         self._seen: dict[tuple[int, str, str], float] = {}
         self._wake = asyncio.Event()
@@ -296,8 +305,16 @@ class ProjectPoller:
         if pipeline_id not in self._last_seen:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
         if known_updated_at is not None and self.hook.clock.plausible(known_updated_at):
-            self._reach_back = min(known_updated_at, self._reach_back or known_updated_at)
             self._handed[pipeline_id] = min(known_updated_at, self._handed.get(pipeline_id, known_updated_at))
+            covered = [bound for bound in (self._covered_from, self._listing_from) if bound is not None]
+            if covered and known_updated_at >= min(covered):  # listed since: what changed is at hand
+                row = self._recent.get(pipeline_id)
+                if row is not None and row.updated > known_updated_at:
+                    subscription.put(PipelineUpdate(row.pipeline))
+                if self._listing_from is None:
+                    del self._handed[pipeline_id]  # (kept while a listing runs: replayed if it fails)
+                return
+            self._reach_back = min(known_updated_at, self._reach_back or known_updated_at)
             return
         self._unread[pipeline_id] = None
         self._wake.set()
@@ -342,6 +359,9 @@ class ProjectPoller:
     def _take(self, page: Page, *, current: bool = False) -> None:
         """Deliver the rows not delivered before; have watched pipelines of malformed rows read alone."""
         for row in page.rows:
+            kept = self._recent.get(row.pipeline_id)
+            if kept is None or kept.updated <= row.updated:
+                self._recent[row.pipeline_id] = row
             key = (row.pipeline_id, row.updated_at, row.status)
             if key in self._seen:
                 if row.updated >= self._replay.get(row.pipeline_id, math.inf):  # news to a new subscriber
@@ -468,6 +488,7 @@ class ProjectPoller:
             assert self._bound is not None
             first = self._bound
         listing = ChangeListing(self.checker, first)
+        self._listing_from = first
         try:
             async for page in listing.pages():
                 self._observe_server_clock(self.hook.server_time)
@@ -479,14 +500,19 @@ class ProjectPoller:
                 self._handed = {**self._replay, **self._handed}
             raise
         finally:
-            self._replay = {}
+            self._replay, self._listing_from = {}, None
             self.requests["list"] += listing.requests
+        self._covered_from = first if self._covered_from is None else min(self._covered_from, first)
         if not listing.complete:
             self._bound = listing.bound  # resume where this listing stopped
             return
         self._bound = self._horizon(started, default=first)
         horizon = self._bound - PAGE_STEP_BACK
         self._seen = {key: updated for key, updated in self._seen.items() if updated >= horizon}
+        keep_from = self._bound - HANDOVER_MEMORY
+        if self._covered_from < keep_from:  # older handovers list back on their own
+            self._covered_from = keep_from
+            self._recent = {pid: row for pid, row in self._recent.items() if row.updated >= keep_from}
 
     async def _read_unread(self) -> None:
         self._wake.clear()

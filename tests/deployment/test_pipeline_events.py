@@ -1,10 +1,14 @@
 """The asset-watcher example: pipelines started straight on the emulator start its DAG, once each.
 
-``example_dataops_pipeline_events`` watches ``demo/ingestion`` (created here, so no other test's
-pipeline reaches it). The trigger has been polling since the deployment started (a 404 until the
-project exists); after a triggerer restart the new trigger must not replay the first pipeline and
-must report the second, which finishes while it starts; and a third pipeline whose event fired
+``example_dataops_pipeline_events`` watches ``demo/ingestion`` (made by the deployment before
+Airflow starts, so no other test's pipeline reaches it). The trigger has been polling since the
+deployment started; after a triggerer restart the new trigger must not replay the first pipeline
+and must report the second, which finishes while it starts; and a third pipeline whose event fired
 just before a triggerer stop must still start the DAG after the restart.
+
+When a run does not come in time, the failure says which it was: the event was never stored
+(lost), or it was stored (or the restarted watcher had not even listed the project yet) and
+recovery was slow.
 """
 
 from __future__ import annotations
@@ -26,11 +30,6 @@ ASSET = "dataops_ingestion_succeeded"
 PROJECT = "demo/ingestion"
 #: The example's poll interval is 10 s; a run needs a poll, the scheduler and a short task.
 RUN_TIMEOUT = 120
-
-
-def _create_project(d: Deployment) -> None:
-    (demo,) = [n for n in d.emulator.api("GET", "/namespaces", params={"search": "demo"}) if n["full_path"] == "demo"]
-    d.emulator.api("POST", "/projects", json={"name": "ingestion", "path": "ingestion", "namespace_id": demo["id"]})
 
 
 def _wait_until_watching(d: Deployment) -> None:
@@ -66,8 +65,47 @@ def _runs(d: Deployment, run_type: str = "asset_triggered") -> list[dict[str, An
     return [run for run in runs if run["run_type"] == run_type]
 
 
-def _wait_for_run_of(d: Deployment, pipeline_id: int) -> dict[str, Any]:
-    """The finished DAG run whose triggering asset event carries ``pipeline_id``."""
+def _diagnosis(d: Deployment, pipeline_id: int, since: float) -> str:
+    """Lost or slow: what the deployment shows about ``pipeline_id``'s way to a DAG run.
+
+    :param since: epoch seconds the wait started (a restart's, for the watcher's requests after it).
+    """
+    events = [e for e in _asset_events(d) if e["extra"]["payload"]["id"] == pipeline_id]
+    listing = f"/api/v4/projects/{quote(PROJECT, safe='')}/pipelines"
+    after = [r for r in d.emulator.requests() if float(r.get("time", 0)) >= since]
+    lists = [float(r["time"]) - since for r in after if r["path"] == listing]
+    reads = [float(r["time"]) - since for r in after if r["path"] == f"{listing}/{pipeline_id}"]
+    runs = [
+        (run["dag_run_id"], run["state"])
+        for run in _runs(d)
+        if pipeline_id
+        in [
+            event["extra"]["payload"]["id"]
+            for event in d.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'])}/upstreamAssetEvents")[
+                "asset_events"
+            ]
+        ]
+    ]
+    if events:
+        verdict = f"SLOW, not lost: its asset event was stored ({len(events)} event(s)); runs consuming it: {runs}"
+    elif not lists:
+        verdict = "SLOW, not lost: the restarted watcher has not listed the project at all yet"
+    elif reads:
+        verdict = "LOST: the watcher read the pipeline (it reports right after) but no asset event was stored"
+    else:
+        verdict = "NOT SEEN: the watcher lists the project but never read the pipeline to report it"
+    return (
+        f"pipeline {pipeline_id}: {verdict}; watcher listings at +{[round(t, 1) for t in lists[:5]]} s, "
+        f"reads of the pipeline at +{[round(t, 1) for t in reads]} s after the wait began"
+    )
+
+
+def _wait_for_run_of(d: Deployment, pipeline_id: int, since: float | None = None) -> dict[str, Any]:
+    """The finished DAG run whose triggering asset event carries ``pipeline_id``.
+
+    On a timeout the failure says whether the event was lost or recovery was slow (:func:`_diagnosis`).
+    """
+    began = time.time() if since is None else since
 
     def finished_run() -> dict[str, Any] | None:
         for run in _runs(d):
@@ -77,12 +115,14 @@ def _wait_for_run_of(d: Deployment, pipeline_id: int) -> dict[str, Any]:
                 return {**run, "pipeline_ids": ids}
         return None
 
-    return dict(wait_for(finished_run, RUN_TIMEOUT, f"a {DAG_ID} run for pipeline {pipeline_id}"))
+    try:
+        return dict(wait_for(finished_run, RUN_TIMEOUT, f"a {DAG_ID} run for pipeline {pipeline_id}"))
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{_diagnosis(d, pipeline_id, began)}") from None
 
 
 def test_pipelines_started_elsewhere_run_the_dag_once_each(deployment: Deployment) -> None:
     d = deployment
-    _create_project(d)
     _wait_until_watching(d)
     first = _start_pipeline(d, seconds=1)
     run = _wait_for_run_of(d, first)
@@ -126,8 +166,9 @@ def _stop_right_after_an_event(d: Deployment, stop: Callable[[], None]) -> None:
     wait_for(lambda: _pipeline_read(d, pipeline), RUN_TIMEOUT, f"the trigger reading {pipeline}", interval=0.05)
     stop()
     stored_before_restart = [e["extra"]["payload"]["id"] for e in _asset_events(d)].count(pipeline)
+    restarted = time.time()
     d.start_component("triggerer")
-    run = _wait_for_run_of(d, pipeline)
+    run = _wait_for_run_of(d, pipeline, since=restarted)
     assert run["state"] == "success"
     time.sleep(12)  # one more poll interval: a replay would be on its way
     count = [e["extra"]["payload"]["id"] for e in _asset_events(d)].count(pipeline)

@@ -526,7 +526,13 @@ def _first_reads(report: Report, burst: int, restart: int, throttled: int, inter
         restarts[True] <= MAX_RESTART_REQUESTS_FIRST_MINUTE,
         str(restarts[True]),
     )
+    baseline, baseline_answers = _throttled(report, throttled, False)
     statuses, answers = _throttled(report, throttled, True)
+    report.figure(
+        "throttled: handover / first reads requests",
+        f"{sum(answers.values()) / max(sum(baseline_answers.values()), 1):.3f}",
+    )
+    report.check(f"throttled, first reads: {throttled} events", sum(baseline.values()) == throttled)
     report.target(
         f"{throttled} waits, emulator at {GITLAB_COM_REQUESTS_PER_MINUTE} requests/min: no task fails",
         statuses == Counter({"success": throttled}),

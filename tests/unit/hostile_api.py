@@ -24,21 +24,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .pipelines_api import iso
+
 PROJECT = "1"
 LIST = re.compile(rf"^/api/v4/projects/{PROJECT}/pipelines$")
 ONE = re.compile(rf"^/api/v4/projects/{PROJECT}/pipelines/(\d+)$")
 JOBS = re.compile(rf"^/api/v4/projects/{PROJECT}/pipelines/(\d+)/jobs$")
-
-
-def iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class HostileApi:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -70,6 +71,11 @@ def _runs(d: Deployment, run_type: str = "asset_triggered") -> list[dict[str, An
     return [run for run in runs if run["run_type"] == run_type]
 
 
+def _epoch(stamp: str) -> float:
+    """Epoch seconds of the emulator's request-log time (ISO 8601, ``Z``)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def _diagnosis(d: Deployment, pipeline_id: int, since: float) -> str:
     """Lost or slow: what the deployment shows about ``pipeline_id``'s way to a DAG run.
 
@@ -77,9 +83,9 @@ def _diagnosis(d: Deployment, pipeline_id: int, since: float) -> str:
     """
     events = [e for e in _asset_events(d) if e["extra"]["payload"]["id"] == pipeline_id]
     listing = f"/api/v4/projects/{quote(PROJECT, safe='')}/pipelines"
-    after = [r for r in d.emulator.requests() if float(r.get("time", 0)) >= since]
-    lists = [float(r["time"]) - since for r in after if r["path"] == listing]
-    reads = [float(r["time"]) - since for r in after if r["path"] == f"{listing}/{pipeline_id}"]
+    logged = [(_epoch(r["time"]), r["path"]) for r in d.emulator.requests()]
+    lists = [at - since for at, path in logged if at >= since and path == listing]
+    reads = [at - since for at, path in logged if at >= since and path == f"{listing}/{pipeline_id}"]
     runs = [
         (run["dag_run_id"], run["state"])
         for run in _runs(d)

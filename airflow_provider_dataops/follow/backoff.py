@@ -1,6 +1,8 @@
 """How a watcher that never gives up waits and logs after errors.
 
-Each error in a row doubles the wait (from the poll interval up to :data:`MAX_BACKOFF`). The first
+An error that retrying may fix (a 5xx, 429 or lost connection: the hook's retry policy already
+backed off for it) waits one poll interval, so the watch resumes as soon as the server does.
+Any other error in a row doubles the wait (from the poll interval up to :data:`MAX_BACKOFF`). The first
 error of a kind is logged (ERROR when retrying cannot fix it, such as a project that is gone or
 hidden; WARNING otherwise); the same error again is logged only as a reminder, at most every
 :data:`REMIND_EVERY` seconds, so a watcher left pointing at a missing project does not fill the log.
@@ -46,10 +48,11 @@ class ErrorBackoff:
         :param text: The error as it may be logged (already free of secrets).
         """
         self.failures += 1
-        delay = min(MAX_BACKOFF, self.interval * 2.0 ** (self.failures - 1))
+        transient = is_retryable(error)
+        delay = self.interval if transient else min(MAX_BACKOFF, self.interval * 2.0 ** (self.failures - 1))
         now = monotonic()
         if text != self._last_text or now - self._logged_at >= REMIND_EVERY:
-            level = logging.WARNING if is_retryable(error) else logging.ERROR
+            level = logging.WARNING if transient else logging.ERROR
             again = "" if text != self._last_text else f" (still, after {self.failures} attempts)"
             logger.log(level, "%s failed%s: %s; trying again in %g s.", what, again, text, delay)
             self._last_text, self._logged_at = text, now

@@ -35,7 +35,7 @@ from airflow_provider_dataops.follow.event_watch import WatchState
 from airflow_provider_dataops.follow.listing import ChangeListing, MalformedRow, RowChecker, check_read
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers.state_store import StateStore, lend, lent
+from airflow_provider_dataops.triggers.state_store import StateStore, StoreNotLentError, lend, lent
 
 try:  # Airflow 3.0+
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
@@ -52,6 +52,9 @@ except ImportError:  # older: the triggerer never asks for a producer; run() wat
     AdvanceItem = Any  # type: ignore[misc,assignment]
     SharedStreamProducer = object  # type: ignore[misc,assignment]
 
+#: Seconds between two looks for the store a subscribing trigger lends the ack-mode producer (it
+#: comes within moments of the producer's start; a whole poll interval delayed every restart).
+LENDER_WAIT = 0.25
 #: Prefix of the asset state store key; the rest identifies what is watched.
 STATE_KEY_PREFIX = "dataops_pipeline_events"
 #: Pipeline fields copied into each event, as the API gives them (all JSON-safe).
@@ -272,10 +275,19 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         Subscribing only after this keeps the shared poller from queueing updates for a watcher
         that cannot take them yet.
         """
+        lender_waits = 0
         while True:
             try:
                 state = await store.load()
                 break
+            except StoreNotLentError:
+                # ack mode: the producer starts a moment before the trigger that lends it the store
+                if lender_waits * LENDER_WAIT < self.poll_interval:
+                    lender_waits += 1
+                    await pause_after_error(LENDER_WAIT)
+                    continue
+                self.log.warning("No asset state store lent yet; trying again in %g s.", self.poll_interval)
+                await pause_after_error(self.poll_interval)
             except DataOpsError as error:
                 self.log.warning("%s; trying again in %g s.", error, self.poll_interval)
                 await pause_after_error(self.poll_interval)

@@ -97,7 +97,14 @@ def _diagnosis(d: Deployment, pipeline_id: int, since: float) -> str:
             ]
         ]
     ]
-    if events:
+    if events and not runs:
+        verdict = (
+            f"STRANDED, not lost: its asset event was stored ({len(events)} event(s)) but no DAG run consumed it; "
+            "the scheduler (Airflow 3.3.2) made a run from the asset's queue row of an event stored moments "
+            "before, consumed only events up to that row's time and deleted the row, so this event waits "
+            "for the asset's next one"
+        )
+    elif events:
         verdict = f"SLOW, not lost: its asset event was stored ({len(events)} event(s)); runs consuming it: {runs}"
     elif not lists:
         verdict = "SLOW, not lost: the restarted watcher has not listed the project at all yet"

@@ -10,8 +10,9 @@ first or last on a machine whose load drifts:
 
 The figures are medians over the rounds; ratios are the median time of the hook against the median
 time of a baseline (below 1: the hook is faster). This process's CPU time per listing is printed
-too: on a loaded machine the wall times mostly measure the wait for the server's share of the CPU. The target compares the hook with the plain
-``requests.get`` loop; the ``Session`` loop and python-gitlab are printed for reference.
+too: on a loaded machine the wall times mostly measure the wait for the server's share of the CPU.
+The target compares the wall time of the hook with the plain ``requests.get`` loop; the
+``Session`` loop and python-gitlab are printed for reference.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 #: Longest server message quoted in an exception; HTML error pages can be large.
 MAX_MESSAGE_CHARS = 500
@@ -36,6 +36,10 @@ class DataOpsError(AirflowException):
 
 class DataOpsConfigError(DataOpsError, ValueError):
     """The connection or an argument is invalid. Raised before any request is sent."""
+
+
+class DataOpsJobNotFoundError(DataOpsError, AirflowFailException):
+    """The pipeline has no job of that name; the message lists the jobs it has. Not retried."""
 
 
 class DataOpsTransportError(DataOpsError):

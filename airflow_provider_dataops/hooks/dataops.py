@@ -57,6 +57,7 @@ from airflow_provider_dataops.errors import (
     redact,
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
+from airflow_provider_dataops.hooks.ci_lint import CiLintMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
 from airflow_provider_dataops.outputs.destinations import Destination, DownloadResult, Tally, destination_for
 
@@ -102,7 +103,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, BaseHook):
+class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`POOL_SIZE` connections.

@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, TypeVar
 
-from airflow.providers.common.compat.sdk import AirflowFailException
-
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import check_conn_id
+from airflow_provider_dataops.api.job_graph import newest_job_named as newest_job_named  # the operators' import
 from airflow_provider_dataops.api.paths import pipeline_path
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, summarize
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
@@ -89,19 +88,6 @@ def publish_test_summary(
         context["ti"].xcom_push(key=TEST_SUMMARY_KEY, value=dict(summary))
         log.info("Tests of pipeline %s: %s", pipeline_id, ", ".join(f"{k} {v}" for k, v in summary.items()))
     return summary
-
-
-def newest_job_named(jobs: list[dict[str, Any]], job_name: str, pipeline_id: int) -> dict[str, Any]:
-    """The newest job called ``job_name`` (a retried job is replaced by its re-run).
-
-    :raises AirflowFailException: when the pipeline has no such job (retrying cannot add one); the
-        message lists the jobs it has.
-    """
-    named = [job for job in jobs if job.get("name") == job_name]
-    if not named:
-        names = ", ".join(sorted({str(job.get("name")) for job in jobs})) or "none"
-        raise AirflowFailException(f"Pipeline {pipeline_id} has no job named {job_name!r}; its jobs are: {names}")
-    return max(named, key=lambda item: int(item["id"]))
 
 
 def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -728,7 +728,7 @@ class EmulatorState:
 
 def _chosen_failure(name: str | None, outcome: str) -> str | None:
     """The job ``DATAOPS_EMULATOR_FAIL_JOB`` names, checked against the jobs that run for ``outcome``."""
-    if name is None:
+    if not name:  # unset or empty: a DAG can pass the variable through from an optional param
         return None
     runnable = [job for _, job in STAGES]  # a gated pipeline's manual deploy job never runs by itself
     if outcome not in FAIL_JOB_OUTCOMES:

@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_dataops.api import retry as retry_module
 from airflow_provider_dataops.api.connection import ConnectionSettings
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_PAGES, check_count
-from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
+from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
@@ -692,7 +692,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, Tr
         """
         if tail_lines is not None:
             check_count(tail_lines, "tail_lines", minimum=1, maximum=MAX_LOG_LINES)
-        path = api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "trace")
+        path = job_path(project, job_id, "trace")
         response, _ = self._exchange("GET", path, stream=True)
         with response:
             if not response.encoding or response.encoding.lower() == "iso-8859-1":
@@ -737,7 +737,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, Tr
 
     @staticmethod
     def _job_path(project: int | str, job_id: int | str, *rest: str) -> str:
-        return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), *rest)
+        return job_path(project, job_id, *rest)
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import ConnectionSettings
-from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
+from airflow_provider_dataops.api.paths import api_path, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.transport import (
     ApiRequest,
@@ -305,3 +305,7 @@ class DataOpsAsyncHook(TransportCore):
         raise DataOpsMalformedResponseError(
             f"GET {path} has more than {max_pages} pages of jobs", status=200, method="GET", path=path
         )
+
+    async def cancel_job(self, project: int | str, job_id: int | str) -> dict[str, Any]:
+        """Cancel a job, as :meth:`DataOpsHook.cancel_job` (idempotent, so retried)."""
+        return await self.request_json("POST", job_path(project, job_id, "cancel"), idempotent=True)

@@ -23,6 +23,7 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
+from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import (
     DataOpsHookMixin,
@@ -38,8 +39,6 @@ from airflow_provider_dataops.triggers.pipeline import check_event
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: XCom key of the played (or found) job's id.
-JOB_ID_KEY = "job_id"
 #: Job statuses before the pipeline reaches the job: there is nothing to play yet.
 NOT_REACHED = frozenset({"created", "waiting_for_resource"})
 

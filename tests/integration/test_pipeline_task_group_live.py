@@ -1,0 +1,130 @@
+"""The pipeline task group against the emulator: job tasks on the worker and deferred, and a repair by clearing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowSkipException, TaskDeferred
+
+from airflow_provider_dataops.emulator import DataOpsEmulator
+from airflow_provider_dataops.errors import DataOpsJobNotFoundError
+from airflow_provider_dataops.follow.job_watch import SharedJobReads
+from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
+from airflow_provider_dataops.operators.pipeline_job import DataOpsJobFailedError, DataOpsPipelineJobOperator
+
+from .conftest import task_context
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sleeps_fast")]
+
+PROJECT = "demo/dataops-project"
+JOBS = ["Initialise Pipeline", "Ingest Source Data", "Build all Models", "Generate Docs"]
+BUILD = "Build all Models"
+
+
+def context(*, clear: int, try_number: int = 1) -> dict[str, Any]:
+    made = task_context(try_number=try_number)
+    made["dag_run"].clear_number = clear
+    return made
+
+
+def start(fail_job: str | None = None) -> int:
+    """The group's start task: a marked pipeline, started in clear 0."""
+    variables = {"DATAOPS_EMULATOR_FAIL_JOB": fail_job} if fail_job else None
+    op = DataOpsTriggerPipelineOperator(
+        task_id="start", project=PROJECT, ref="main", variables=variables, wait_for_completion=False
+    )
+    return op.execute(context(clear=0))
+
+
+def job_op(pipeline_id: int, name: str, **kwargs: Any) -> DataOpsPipelineJobOperator:
+    return DataOpsPipelineJobOperator(
+        task_id=name.lower().replace(" ", "_"),
+        project=PROJECT,
+        pipeline_id=pipeline_id,
+        job_name=name,
+        poll_interval=0.2,
+        **kwargs,
+    )
+
+
+def requests_to(emulator: DataOpsEmulator, method: str, suffix: str) -> int:
+    return sum(1 for r in emulator.requests() if r["method"] == method and r["path"].endswith(suffix))
+
+
+def test_job_tasks_on_the_worker_end_as_their_jobs(dataops_connection_env: DataOpsEmulator) -> None:
+    pipeline_id = start()
+    ids = [job_op(pipeline_id, name).execute(context(clear=0)) for name in JOBS]
+    jobs = {job["name"]: job for job in DataOpsHook().list_pipeline_jobs(PROJECT, pipeline_id)}
+    assert ids == [jobs[name]["id"] for name in JOBS]
+    assert [p["status"] for p in dataops_connection_env.pipelines()] == ["success"]
+
+
+def test_a_failed_job_fails_its_task_with_reason_and_log_and_the_later_job_is_skipped(
+    dataops_connection_env: DataOpsEmulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pipeline_id = start(fail_job=BUILD)
+    with pytest.raises(DataOpsJobFailedError, match=r"Build all Models.*failed \(script_failure\).*Clear this task"):
+        job_op(pipeline_id, BUILD).execute(context(clear=0))
+    out, err = capfd.readouterr()
+    log = caplog.text + out + err  # Airflow 3 logs through structlog to stdout
+    assert "ERROR: Job failed: exit code 1" in log
+    assert "SQL compilation error" in log
+    with pytest.raises(AirflowSkipException, match="is skipped"):
+        job_op(pipeline_id, "Generate Docs").execute(context(clear=0))
+    assert requests_to(dataops_connection_env, "POST", "/retry") == 0
+
+
+def test_clearing_the_failed_job_task_retries_the_job_in_the_same_pipeline(
+    dataops_connection_env: DataOpsEmulator,
+) -> None:
+    pipeline_id = start(fail_job=BUILD)
+    with pytest.raises(DataOpsJobFailedError):
+        job_op(pipeline_id, BUILD).execute(context(clear=0))
+    failed_id = next(j["id"] for j in DataOpsHook().list_pipeline_jobs(PROJECT, pipeline_id) if j["name"] == BUILD)
+    # The user clears the failed task with its downstream: the DAG run's clear number goes up.
+    new_id = job_op(pipeline_id, BUILD).execute(context(clear=1, try_number=2))
+    assert new_id != failed_id
+    docs = job_op(pipeline_id, "Generate Docs").execute(context(clear=1, try_number=2))
+    assert docs > 0
+    assert [p["status"] for p in dataops_connection_env.pipelines()] == ["success"]
+    assert requests_to(dataops_connection_env, "POST", f"/jobs/{failed_id}/retry") == 1
+    # A job that succeeded is followed, not retried, however often the task is cleared.
+    assert job_op(pipeline_id, BUILD).execute(context(clear=2, try_number=3)) == new_id
+    assert requests_to(dataops_connection_env, "POST", "/retry") == 1
+
+
+def test_a_missing_job_names_the_jobs_the_pipeline_has(dataops_connection_env: DataOpsEmulator) -> None:
+    pipeline_id = start()
+    with pytest.raises(DataOpsJobNotFoundError, match=r"no job named 'Deploy'; its jobs are: Build all Models, "):
+        job_op(pipeline_id, "Deploy").execute(context(clear=0))
+
+
+async def test_deferred_job_tasks_end_as_their_jobs(
+    dataops_connection_env: DataOpsEmulator,
+) -> None:
+    pipeline_id = start(fail_job=BUILD)
+    ops = {name: job_op(pipeline_id, name, deferrable=True) for name in JOBS}
+    deferred = {}
+    for name, op in ops.items():
+        with pytest.raises(TaskDeferred) as raised:
+            op.execute(context(clear=0))
+        deferred[name] = raised.value
+    import asyncio
+
+    async def first_event(trigger: Any) -> dict[str, Any]:
+        return [event.payload async for event in trigger.run()][0]
+
+    events = await asyncio.gather(*(first_event(d.trigger) for d in deferred.values()))
+    by_name = dict(zip(deferred, events, strict=True))
+    assert {name: event["status"] for name, event in by_name.items()} == {
+        "Initialise Pipeline": "success",
+        "Ingest Source Data": "success",
+        BUILD: "failed",
+        "Generate Docs": "skipped",
+    }
+    with pytest.raises(DataOpsJobFailedError, match="script_failure"):
+        ops[BUILD].execute_complete(context(clear=0), by_name[BUILD])
+    assert ops["Initialise Pipeline"].execute_complete(context(clear=0), by_name["Initialise Pipeline"]) > 0
+    assert SharedJobReads.requests_for(deferred[BUILD].trigger.reads_key()) == 0  # dropped with its readers

@@ -17,7 +17,7 @@ with DAG(
     params={"fail_job": ""},  # the emulator fails the job named here, to rehearse a repair
 ):
     # [START howto_task_group]
-    with DataOpsPipelineTaskGroup(
+    nightly = DataOpsPipelineTaskGroup(
         group_id="nightly",
         project="demo/dataops-project",
         ref="main",
@@ -27,6 +27,5 @@ with DAG(
         deferrable=True,  # job tasks wait in the triggerer, sharing one poll of the project
         poll_interval=15,
         job_kwargs={"execution_timeout": timedelta(hours=2)},  # a job task's limit: its job is canceled
-    ) as nightly:
-        pass
+    )
     # [END howto_task_group]

@@ -114,7 +114,9 @@ async def test_deferred_job_tasks_end_as_their_jobs(
     import asyncio
 
     async def first_event(trigger: Any) -> dict[str, Any]:
-        return [event.payload async for event in trigger.run()][0]
+        events = [event.payload async for event in trigger.run()]
+        assert len(events) == 1
+        return events[0]
 
     events = await asyncio.gather(*(first_event(d.trigger) for d in deferred.values()))
     by_name = dict(zip(deferred, events, strict=True))

@@ -61,3 +61,34 @@ def test_a_manual_job_settles_only_when_nobody_waits_for_a_person() -> None:
     assert not settled(JobEnd.MANUAL, wait_for_manual=True)
     assert not settled(JobEnd.RUNNING, wait_for_manual=False)
     assert settled(JobEnd.SKIPPED, wait_for_manual=True)
+
+
+def test_the_job_trigger_serializes_to_what_rebuilds_it() -> None:
+    from airflow_provider_dataops.triggers.job import DataOpsJobTrigger
+
+    trigger = DataOpsJobTrigger(project="demo/p", pipeline_id="12", job_name="Build", deadline=2e9, poll_interval=5)
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_dataops.triggers.job.DataOpsJobTrigger"
+    assert DataOpsJobTrigger(**kwargs).serialize() == (path, kwargs)
+    assert kwargs["pipeline_id"] == 12
+
+
+@pytest.mark.parametrize("event", [None, {"status": "running", "job_name": "b"}, {"status": "success"}, "success"])
+def test_an_unexpected_job_event_is_refused(event: Any) -> None:
+    from airflow_provider_dataops.errors import DataOpsError
+    from airflow_provider_dataops.triggers.job import check_job_event
+
+    with pytest.raises(DataOpsError, match="unexpected event"):
+        check_job_event(event)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"job_name": ""}, "job_name"), ({"pipeline_id": "x"}, "pipeline_id"), ({"poll_interval": 0}, "poll_interval")],
+)
+def test_bad_job_trigger_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    from airflow_provider_dataops.errors import DataOpsConfigError
+    from airflow_provider_dataops.triggers.job import DataOpsJobTrigger
+
+    with pytest.raises(DataOpsConfigError, match=message):
+        DataOpsJobTrigger(**{"project": "p", "pipeline_id": 1, "job_name": "b", **kwargs})

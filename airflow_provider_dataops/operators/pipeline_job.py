@@ -20,14 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSkipException,
-    AirflowTaskTimeout,
-    BaseOperator,
-    conf,
-)
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator, conf
 
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
@@ -76,8 +69,11 @@ class DataOpsJobFailedError(AirflowFailException):
     """The job failed. Not retried by Airflow: clear the task to retry the job (a repair)."""
 
 
-class DataOpsJobTimeoutError(AirflowException):
-    """The job did not finish within the task's ``timeout``."""
+class DataOpsJobTimeoutError(AirflowFailException):
+    """The job did not finish within the task's ``timeout`` or ``execution_timeout``; it was canceled.
+
+    Not retried: a retry would find the job canceled. Clear the task to retry the job.
+    """
 
 
 class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
@@ -90,8 +86,9 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
     :param job_name: The job's name. Templated.
     :param manual_job: A ``manual`` job: ``wait`` until a person plays it, or ``play`` it.
     :param poll_interval: Seconds between reads of the pipeline's jobs.
-    :param timeout: Longest wait in seconds (or a timedelta); on expiry the job is canceled (when
-        ``cancel_on_kill``) and the task fails. None: no limit beyond ``execution_timeout``.
+    :param timeout: Longest wait in seconds (or a timedelta); on expiry, as at ``execution_timeout``, the
+        job is canceled (when ``cancel_on_kill``) and the task fails without retries
+        (:class:`DataOpsJobTimeoutError`). None: no limit beyond ``execution_timeout``.
     :param deferrable: Wait in the triggerer (:class:`~airflow_provider_dataops.triggers.job.DataOpsJobTrigger`).
     :param cancel_on_kill: Cancel the job when the task is killed or times out.
     :param failure_log_lines: Lines of the failed job's log copied into the task log.
@@ -149,10 +146,20 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         self._validate_arguments()
         begin_publishing(self)
         pipeline_id = numeric_id(self.pipeline_id, "pipeline_id")
-        job = newest_job_named(self.hook.list_pipeline_jobs(self.project, pipeline_id), self.job_name, pipeline_id)
-        if job["status"] in REPAIRABLE and self._cleared_since_start(context, pipeline_id):
+        job = self._current(pipeline_id)
+        if job["status"] in REPAIRABLE | {"canceling"} and self._cleared_since_start(context, pipeline_id):
+            if job["status"] == "canceling":  # the killed try's cancel is landing: retry what it leaves
+                job = look_for(lambda: self._left_canceling(pipeline_id), reconcile_patience(self.hook)) or job
             job = self._retry(pipeline_id, job)
         return self._follow(context, pipeline_id, job)
+
+    def _current(self, pipeline_id: int) -> dict[str, Any]:
+        """The newest run of the job in the pipeline."""
+        return newest_job_named(self.hook.list_pipeline_jobs(self.project, pipeline_id), self.job_name, pipeline_id)
+
+    def _left_canceling(self, pipeline_id: int) -> dict[str, Any] | None:
+        job = self._current(pipeline_id)
+        return job if job["status"] != "canceling" else None
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
         """Resume after the trigger's event; validates it before trusting it."""
@@ -282,7 +289,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         return dict(retried)
 
     def _newer_run(self, pipeline_id: int, job_id: int) -> dict[str, Any] | None:
-        job = newest_job_named(self.hook.list_pipeline_jobs(self.project, pipeline_id), self.job_name, pipeline_id)
+        job = self._current(pipeline_id)
         return job if int(job["id"]) != job_id else None
 
     def _play(self, pipeline_id: int, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -292,9 +299,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         except (DataOpsRequestMaybeAppliedError, DataOpsBadRequestError) as error:
             if isinstance(error, DataOpsBadRequestError) and "Unplayable" not in str(error.server_message):
                 raise
-            current = newest_job_named(
-                self.hook.list_pipeline_jobs(self.project, pipeline_id), self.job_name, pipeline_id
-            )
+            current = self._current(pipeline_id)
             if current["status"] == "manual":
                 raise
             return current
@@ -316,9 +321,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     def _raise_timeout(self, deadline_name: str, message: str) -> None:
         self._cancel(f"the {deadline_name} passed")
-        if deadline_name == "execution_timeout":
-            raise AirflowTaskTimeout(message)
-        raise DataOpsJobTimeoutError(message)
+        raise DataOpsJobTimeoutError(f"{message} Clear the task to retry the job.")
 
     def on_kill(self) -> None:
         """Cancel the job (when ``cancel_on_kill``) and stop waiting for it."""

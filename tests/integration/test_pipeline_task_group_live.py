@@ -12,7 +12,11 @@ from airflow_provider_dataops.errors import DataOpsJobNotFoundError
 from airflow_provider_dataops.follow.job_watch import SharedJobReads
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
-from airflow_provider_dataops.operators.pipeline_job import DataOpsJobFailedError, DataOpsPipelineJobOperator
+from airflow_provider_dataops.operators.pipeline_job import (
+    DataOpsJobFailedError,
+    DataOpsJobTimeoutError,
+    DataOpsPipelineJobOperator,
+)
 
 from .conftest import task_context
 
@@ -29,9 +33,11 @@ def context(*, clear: int, try_number: int = 1) -> dict[str, Any]:
     return made
 
 
-def start(fail_job: str | None = None) -> int:
+def start(fail_job: str | None = None, seconds: float | None = None) -> int:
     """The group's start task: a marked pipeline, started in clear 0."""
-    variables = {"DATAOPS_EMULATOR_FAIL_JOB": fail_job} if fail_job else None
+    variables: dict[str, Any] = {"DATAOPS_EMULATOR_FAIL_JOB": fail_job} if fail_job else {}
+    if seconds is not None:
+        variables["DATAOPS_EMULATOR_SECONDS"] = seconds
     op = DataOpsTriggerPipelineOperator(
         task_id="start", project=PROJECT, ref="main", variables=variables, wait_for_completion=False
     )
@@ -93,6 +99,23 @@ def test_clearing_the_failed_job_task_retries_the_job_in_the_same_pipeline(
     # A job that succeeded is followed, not retried, however often the task is cleared.
     assert job_op(pipeline_id, BUILD).execute(context(clear=2, try_number=3)) == new_id
     assert requests_to(dataops_connection_env, "POST", "/retry") == 1
+
+
+def test_a_timeout_cancels_the_job_and_a_clear_retries_it(dataops_connection_env: DataOpsEmulator) -> None:
+    pipeline_id = start(seconds=60)
+    with pytest.raises(DataOpsJobTimeoutError, match=r"did not finish before the timeout\. Clear the task"):
+        job_op(pipeline_id, "Initialise Pipeline", timeout=0.5).execute(context(clear=0))
+    [canceled] = [
+        j for j in DataOpsHook().list_pipeline_jobs(PROJECT, pipeline_id) if j["name"] == "Initialise Pipeline"
+    ]
+    assert canceled["status"] in ("canceling", "canceled")
+    assert requests_to(dataops_connection_env, "POST", f"/jobs/{canceled['id']}/cancel") == 1
+    # Cleared at once: the new try waits for the cancel to land, then retries the job.
+    rerun = job_op(pipeline_id, "Initialise Pipeline", timeout=0.5)
+    with pytest.raises(DataOpsJobTimeoutError):
+        rerun.execute(context(clear=1, try_number=2))
+    assert requests_to(dataops_connection_env, "POST", f"/jobs/{canceled['id']}/retry") == 1
+    assert len(dataops_connection_env.pipelines()) == 1
 
 
 def test_a_missing_job_names_the_jobs_the_pipeline_has(dataops_connection_env: DataOpsEmulator) -> None:

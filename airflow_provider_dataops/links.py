@@ -56,6 +56,11 @@ def publish_job(context: Context, job: Mapping[str, Any]) -> None:
     _push(context, {JOB_ID_KEY: int(job["id"]), JOB_URL_KEY: job.get("web_url")})
 
 
+def publish_test_summary(context: Context, summary: Mapping[str, Any]) -> None:
+    """Push a finished pipeline's test counts as the ``test_summary`` XCom."""
+    _push(context, {TEST_SUMMARY_KEY: dict(summary)})
+
+
 def publish_project(context: Context, project: Mapping[str, Any]) -> None:
     """Push a project's id, full path and URL to XCom."""
     _push(

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.job_graph import newest_job_named as newest_job_named  # also the artifacts'
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.api.statuses import ManualPolicy
 from airflow_provider_dataops.api.variables import normalize_variables
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
     DataOpsError,
@@ -25,15 +26,9 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import (
-    DataOpsHookMixin,
-    check_hook_params,
-    look_for,
-    newest_job_named,
-    reconcile_patience,
-)
-from airflow_provider_dataops.operators._validation import validate_when_rendered
-from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
+from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
+from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:

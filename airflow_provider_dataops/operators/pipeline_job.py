@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator, conf
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.api.statuses import JobEnd
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
     DataOpsConfigError,
@@ -38,9 +38,14 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.follow.failure_report import job_lines
 from airflow_provider_dataops.follow.job_watch import job_end, settled, wait_for_job
 from airflow_provider_dataops.links import JOB_URL_KEY, DataOpsJobLink, begin_publishing, publish_job
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, look_for, reconcile_patience
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_bool,
+    check_hook_params,
+    validate_when_rendered,
+)
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, marker_clear_number
+from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 from airflow_provider_dataops.triggers.job import DataOpsJobTrigger, check_job_event
 
 if TYPE_CHECKING:

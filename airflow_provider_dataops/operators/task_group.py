@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import TaskGroup, conf
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import (
     JobSpec,
     graph_from_lint,
@@ -35,7 +36,6 @@ from airflow_provider_dataops.api.job_graph import (
 from airflow_provider_dataops.api.limits import MAX_WAIT, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators._job_graph_cache import cached_job_graph

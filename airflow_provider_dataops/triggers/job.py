@@ -8,13 +8,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataops.api.connection import check_read_timeout
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import JobEnd
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsError, DataOpsJobNotFoundError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_watch import SharedJobReads, job_end, settled

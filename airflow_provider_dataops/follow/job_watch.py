@@ -21,11 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.job_graph import newest_job_named
-from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import JobEnd, classify_job_status
-from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.follow.worker_wait import Deadline, WaitEnd, poll_on_worker
 
 if TYPE_CHECKING:
     import logging
@@ -46,14 +44,6 @@ def settled(end: JobEnd, *, wait_for_manual: bool) -> bool:
     return end is not JobEnd.RUNNING
 
 
-@dataclass
-class JobWait:
-    """How a wait on the worker ended: the job as last read, and whether the deadline passed first."""
-
-    job: dict[str, Any]
-    timed_out: bool = False
-
-
 def wait_for_job(
     hook: DataOpsHook,
     project: int | str,
@@ -61,34 +51,33 @@ def wait_for_job(
     job_name: str,
     *,
     poll_interval: float,
-    deadline: float | None,
+    deadline: Deadline,
     wait_for_manual: bool,
     killed: Callable[[], bool],
     log: logging.Logger | Any,
-) -> JobWait:
+) -> tuple[dict[str, Any], WaitEnd]:
     """Read the pipeline's jobs every ``poll_interval`` until the job named ``job_name`` settles.
 
-    :param deadline: Epoch seconds after which the wait ends with ``timed_out``; None waits for ever.
+    :param deadline: When the wait ends with :attr:`WaitEnd.DEADLINE`.
     :param wait_for_manual: Keep waiting while the job is ``manual`` (a person plays it).
-    :param killed: Asked after each pause; True ends the wait with :class:`DataOpsError`.
+    :param killed: Asked after each pause; True ends the wait with :attr:`WaitEnd.KILLED`.
     :raises DataOpsJobNotFoundError: when the pipeline has no such job.
+    :returns: The job as last read, and why the wait ended.
     """
-    job = newest_job_named(hook.list_pipeline_jobs(project, pipeline_id), job_name, pipeline_id)
-    while not settled(job_end(job), wait_for_manual=wait_for_manual):
-        log.info("Job %r (%s) of pipeline %s is %s.", job_name, job["id"], pipeline_id, job["status"])
-        remaining = None if deadline is None else deadline - time.time()
-        if remaining is not None and remaining <= 0:
-            return JobWait(job, timed_out=True)
-        retry.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
-        if killed():
-            raise DataOpsError(f"The task was killed while waiting for job {job_name!r} ({job['id']}).")
-        try:
-            job = newest_job_named(hook.list_pipeline_jobs(project, pipeline_id), job_name, pipeline_id)
-        except DataOpsError as error:
-            if not is_retryable(error):
-                raise
-            log.warning("Reading the jobs of pipeline %s failed (%s); trying again next poll.", pipeline_id, error)
-    return JobWait(job)
+
+    def read(_last: dict[str, Any] | None = None) -> dict[str, Any]:
+        return newest_job_named(hook.list_pipeline_jobs(project, pipeline_id), job_name, pipeline_id)
+
+    return poll_on_worker(
+        read(),
+        waiting=lambda job: not settled(job_end(job), wait_for_manual=wait_for_manual),
+        read=read,
+        describe=lambda job: f"Job {job_name!r} ({job['id']}) of pipeline {pipeline_id} is {job['status']}.",
+        poll_interval=poll_interval,
+        deadline=deadline,
+        killed=killed,
+        log=log,
+    )
 
 
 @dataclass

@@ -15,7 +15,6 @@ job fails its task for good (no Airflow retries: a finished job does not change 
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.follow.failure_report import job_lines
 from airflow_provider_dataops.follow.job_watch import job_end, settled, wait_for_job
+from airflow_provider_dataops.follow.worker_wait import Deadline, WaitEnd, earliest_deadline
 from airflow_provider_dataops.links import JOB_URL_KEY, DataOpsJobLink, begin_publishing, publish_job
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
@@ -194,8 +194,8 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
                 return self._finish(pipeline_id, job)
             if self.deferrable:
                 self._defer(pipeline_id, context)
-            deadline, deadline_name = self._deadline(context)
-            wait = wait_for_job(
+            deadline = self._deadline(context)
+            job, end_of_wait = wait_for_job(
                 self.hook,
                 self.project,
                 pipeline_id,
@@ -206,13 +206,14 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
                 killed=lambda: self._killed,
                 log=self.log,
             )
-            job = wait.job
-            if wait.timed_out:
-                self._job_id = int(job["id"])
-                self._raise_timeout(deadline_name, f"Job {self.job_name!r} did not finish before the {deadline_name}.")
+            self._job_id = int(job["id"])
+            if end_of_wait is WaitEnd.KILLED:
+                raise DataOpsError(f"The task was killed while waiting for job {self.job_name!r} ({job['id']}).")
+            if end_of_wait is WaitEnd.DEADLINE:
+                self._raise_timeout(deadline.name, f"Job {self.job_name!r} did not finish before the {deadline.name}.")
 
     def _defer(self, pipeline_id: int, context: Context) -> None:
-        deadline, deadline_name = self._deadline(context)
+        deadline = self._deadline(context)
         self.defer(
             trigger=DataOpsJobTrigger(
                 project=self.project,
@@ -220,8 +221,8 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
                 job_name=self.job_name,
                 dataops_conn_id=self.dataops_conn_id,
                 poll_interval=self.poll_interval,
-                deadline=deadline,
-                deadline_name=deadline_name,
+                deadline=deadline.at,
+                deadline_name=deadline.name,
                 wait_for_manual=self.manual_job is ManualJob.WAIT,
                 cancel_on_kill=self.cancel_on_kill,
                 retry_policy=self.hook.retry_policy.to_dict(),
@@ -313,16 +314,9 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     # -- deadlines, kills --------------------------------------------------------------------------
 
-    def _deadline(self, context: Context) -> tuple[float | None, str]:
+    def _deadline(self, context: Context) -> Deadline:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
-        candidates: list[tuple[float, str]] = []
-        if self.timeout is not None:
-            candidates.append((time.time() + self.timeout, "timeout"))
-        if self.execution_timeout is not None:
-            start = getattr(context["ti"], "start_date", None)
-            begun = start.timestamp() if start else time.time()
-            candidates.append((begun + self.execution_timeout.total_seconds(), "execution_timeout"))
-        return min(candidates) if candidates else (None, "timeout")
+        return earliest_deadline(self.timeout, self.execution_timeout, getattr(context["ti"], "start_date", None))
 
     def _raise_timeout(self, deadline_name: str, message: str) -> None:
         self._cancel(f"the {deadline_name} passed")

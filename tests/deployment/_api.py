@@ -147,6 +147,20 @@ class AirflowAPI:
         cleared = self.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body).json()
         assert [ti["task_id"] for ti in cleared["task_instances"]] == [task_id], cleared
 
+    def clear_with_downstream(self, dag_id: str, run_id: str, task_id: str) -> list[str]:
+        """The UI's Clear with *Downstream* ticked; returns the cleared task ids."""
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": [task_id],
+            "only_failed": False,
+            "reset_dag_runs": True,
+            "include_downstream": True,
+            "include_upstream": False,
+        }
+        cleared = self.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body).json()
+        return sorted(ti["task_id"] for ti in cleared["task_instances"])
+
     def mark(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """The UI's Mark success / Mark failed on a task instance."""
         self.request("PATCH", self._ti_path(dag_id, run_id, task_id), json={"new_state": state})

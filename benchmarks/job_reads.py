@@ -17,6 +17,7 @@ events are ``success``, ``failed`` and ``skipped``. Reported: listings of the pi
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections import Counter
 from typing import Any
@@ -46,8 +47,7 @@ async def _wait_all(pipeline_id: int, waiters_per_job: int, poll_interval: float
                 project=PROJECT, pipeline_id=pipeline_id, job_name=name, poll_interval=poll_interval
             )
             if not share:
-                own = ("per-task", next(counter))
-                trigger.reads_key = lambda own=own: own  # type: ignore[method-assign]
+                trigger.reads_key = functools.partial(tuple, ("per-task", next(counter)))  # type: ignore[method-assign]
             triggers.append(trigger)
 
     async def first(trigger: DataOpsJobTrigger) -> dict[str, Any]:

@@ -82,8 +82,10 @@ def _mark_failed_while_deferred_then_clear(d: Deployment) -> None:
     assert init["status"] in ("canceling", "canceled"), init
     cleared = api.clear_with_downstream(dag_id, run_id, INIT)
     assert len(cleared) == 4, cleared
-    api.wait_ti(dag_id, run_id, INIT, ["running", "deferred", "success"], RUN_TIMEOUT, min_try=2)
-    assert _retries(d, init["id"]) == 1
+    # The new try retries the job before it defers to follow the re-run.
+    api.wait_ti(dag_id, run_id, INIT, ["deferred"], RUN_TIMEOUT, min_try=2)
+    assert _retries(d, init["id"]) == 1, api.all_logs(dag_id, run_id, INIT)
+    assert "runs again as job" in api.log(dag_id, run_id, INIT, 2)
     assert len(d.emulator.pipelines_of(dag_id, run_id)) == 1
 
 

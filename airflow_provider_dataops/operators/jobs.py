@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named as newest_job_named  # also the artifacts'
-from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
+from airflow_provider_dataops.api.paths import numeric_id
 from airflow_provider_dataops.api.statuses import ManualPolicy
 from airflow_provider_dataops.api.variables import normalize_variables
 from airflow_provider_dataops.errors import (
@@ -26,7 +26,12 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_hook_params,
+    validate_job_arguments,
+    validate_when_rendered,
+)
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 from airflow_provider_dataops.triggers.pipeline import check_event
@@ -102,9 +107,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""
-        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
-        validate_when_rendered(self.pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
-        validate_when_rendered(self.job_name, check_job_name)
+        validate_job_arguments(self.project, self.pipeline_id, self.job_name)
         validate_when_rendered(self.variables, normalize_variables)
 
     def execute(self, context: Context) -> int:

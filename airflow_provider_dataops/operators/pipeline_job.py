@@ -24,7 +24,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSki
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
-from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
+from airflow_provider_dataops.api.paths import numeric_id
 from airflow_provider_dataops.api.statuses import JobEnd
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
@@ -42,7 +42,7 @@ from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
     check_hook_params,
-    validate_when_rendered,
+    validate_job_arguments,
 )
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, marker_clear_number
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
@@ -140,9 +140,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""
-        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
-        validate_when_rendered(self.pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
-        validate_when_rendered(self.job_name, check_job_name)
+        validate_job_arguments(self.project, self.pipeline_id, self.job_name)
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -225,7 +223,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
                 deadline_name=deadline.name,
                 wait_for_manual=self.manual_job is ManualJob.WAIT,
                 cancel_on_kill=self.cancel_on_kill,
-                retry_policy=self.hook.retry_policy.to_dict(),
+                retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
             ),
             method_name="execute_complete",

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
-from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import JobEnd
 from airflow_provider_dataops.errors import DataOpsError, DataOpsJobNotFoundError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_watch import SharedJobReads, job_end, settled
-from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers.pipeline import ON_KILL_RETRY_POLICY
+from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY, OneEventTrigger, checked_event
 
 #: ``status`` values of the one event the trigger yields: a :class:`JobEnd` (but ``running``), or these.
 JOB_EVENT_STATUSES = frozenset({end.value for end in JobEnd} - {JobEnd.RUNNING.value} | {"timeout", "error", "missing"})
@@ -29,12 +27,10 @@ def check_job_event(event: Any) -> Mapping[str, Any]:
 
     :raises DataOpsError: for anything but one of this trigger's events.
     """
-    if not isinstance(event, Mapping) or event.get("status") not in JOB_EVENT_STATUSES or "job_name" not in event:
-        raise DataOpsError(f"The job trigger resumed the task with an unexpected event: {event!r}")
-    return event
+    return checked_event(event, JOB_EVENT_STATUSES, "job_name", "job trigger")
 
 
-class DataOpsJobTrigger(BaseTrigger):
+class DataOpsJobTrigger(OneEventTrigger):
     """Follow the job named ``job_name`` of a pipeline until it settles, a deadline passes, or an error.
 
     Yields exactly one event ``{"status", "pipeline_id", "job_name", "job", "message", "deadline_name"}``
@@ -68,22 +64,23 @@ class DataOpsJobTrigger(BaseTrigger):
         deadline_name: str = "timeout",
         wait_for_manual: bool = True,
         cancel_on_kill: bool = True,
-        retry_policy: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.project = project
         self.pipeline_id = numeric_id(pipeline_id, "pipeline_id")
         self.job_name = check_job_name(job_name)
-        self.dataops_conn_id = dataops_conn_id
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
-        self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
-        self.deadline_name = deadline_name
         self.wait_for_manual = bool(wait_for_manual)
-        self.cancel_on_kill = bool(cancel_on_kill)
-        RetryPolicy.from_dict(retry_policy)  # refuse a bad policy here, not at the first poll
-        self.retry_policy = dict(retry_policy) if retry_policy else None
-        self.timeout = None if timeout is None else check_read_timeout(timeout)
+        self._set_reading(
+            dataops_conn_id=dataops_conn_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            deadline_name=deadline_name,
+            cancel_on_kill=cancel_on_kill,
+            retry_policy=retry_policy,
+            timeout=timeout,
+        )
         self._job_id: int | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -94,25 +91,14 @@ class DataOpsJobTrigger(BaseTrigger):
                 "project": self.project,
                 "pipeline_id": self.pipeline_id,
                 "job_name": self.job_name,
-                "dataops_conn_id": self.dataops_conn_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "deadline_name": self.deadline_name,
                 "wait_for_manual": self.wait_for_manual,
-                "cancel_on_kill": self.cancel_on_kill,
-                "retry_policy": self.retry_policy,
-                "timeout": self.timeout,
+                **self._reading_kwargs(),
             },
-        )
-
-    def _hook(self, retry_policy: RetryPolicy | Mapping[str, Any] | None = None) -> DataOpsAsyncHook:
-        return DataOpsAsyncHook(
-            self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
         )
 
     def reads_key(self) -> Hashable:
         """What triggers must have in common to share their reads of the pipeline's jobs."""
-        policy = tuple(sorted((self.retry_policy or {}).items()))
+        policy = tuple(sorted(self.retry_policy.to_dict().items())) if self.retry_policy else ()
         return (self.dataops_conn_id, str(self.project), self.pipeline_id, self.timeout, policy)
 
     def _event(self, status: str, message: str, job: Mapping[str, Any] | None = None) -> TriggerEvent:
@@ -126,14 +112,6 @@ class DataOpsJobTrigger(BaseTrigger):
                 "deadline_name": self.deadline_name if status == "timeout" else None,
             }
         )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until there is something to report, yield it once, and return."""
-        try:
-            event = await self._wait()
-        except Exception as error:  # an event, not a crash: the task must learn what happened
-            event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
-        yield event
 
     async def _wait(self) -> TriggerEvent:
         hook = self._hook()

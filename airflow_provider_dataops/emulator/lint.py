@@ -14,7 +14,8 @@ from typing import Any
 
 from airflow_provider_dataops.emulator.lifecycle import STAGES
 
-_LOCAL_INCLUDE = re.compile(r"""local:\s*['"]?(?P<file>[^'"\s,}\]]+)""")
+# ``local: file`` in YAML, or ``"local": "file"`` in JSON (which YAML also reads).
+_LOCAL_INCLUDE = re.compile(r"""local['"]?\s*:\s*['"]?(?P<file>[^'"\s,}\]]+)""")
 
 
 def included_file(content: str) -> str | None:

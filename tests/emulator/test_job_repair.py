@@ -117,6 +117,8 @@ def test_ci_lint_dry_run_lists_the_jobs_of_an_included_pipeline_file(emu, auth):
     missing = call(emu, "POST", "/projects/1/ci/lint", auth, content="include:\n  - local: other-ci.yml\n").json()
     assert (missing["valid"], missing["errors"]) == (False, ["Local file `other-ci.yml` does not exist!"])
     assert "jobs" not in missing
+    as_json = call(emu, "POST", "/projects/1/ci/lint", auth, content='{"include": [{"local": "full-ci.yml"}]}').json()
+    assert as_json["valid"] is True
     bad_ref = call(
         emu, "POST", "/projects/1/ci/lint", auth, content="include: [{local: full-ci.yml}]", dry_run=True, ref="nope"
     ).json()

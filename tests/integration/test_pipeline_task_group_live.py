@@ -153,3 +153,45 @@ async def test_deferred_job_tasks_end_as_their_jobs(
         ops[BUILD].execute_complete(context(clear=0), by_name[BUILD])
     assert ops["Initialise Pipeline"].execute_complete(context(clear=0), by_name["Initialise Pipeline"]) > 0
     assert SharedJobReads.requests_for(deferred[BUILD].trigger.reads_key()) == 0  # dropped with its readers
+
+
+def test_a_manual_job_is_played_when_asked(dataops_connection_env: DataOpsEmulator) -> None:
+    op = DataOpsTriggerPipelineOperator(
+        task_id="start",
+        project=PROJECT,
+        ref="main",
+        variables={"DATAOPS_EMULATOR_OUTCOME": "manual"},
+        wait_for_completion=False,
+    )
+    pipeline_id = op.execute(context(clear=0))
+    job_id = job_op(pipeline_id, "Generate Docs", manual_job="play").execute(context(clear=0))
+    assert requests_to(dataops_connection_env, "POST", f"/jobs/{job_id}/play") == 1
+    assert [p["status"] for p in dataops_connection_env.pipelines()] == ["success"]
+
+
+@pytest.mark.parametrize("source", ["lint", "newest_pipeline"])
+def test_without_jobs_the_group_reads_the_graph_from_the_emulator(
+    dataops_connection_env: DataOpsEmulator, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    from datetime import datetime
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_dataops.operators.task_group import DataOpsPipelineTaskGroup
+
+    monkeypatch.setenv("AIRFLOW__DATAOPS__JOB_GRAPH_CACHE_DIR", str(tmp_path))
+    if source == "newest_pipeline":
+        start()
+    with DAG("graph", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        DataOpsPipelineTaskGroup(
+            group_id="g", project=PROJECT, ref="main", pipeline_file="full-ci.yml", job_graph_source=source
+        )
+    assert [dag.get_task(f"g.{task}").upstream_task_ids for task in ("build_all_models", "initialise_pipeline")] == [
+        {"g.ingest_source_data"},
+        {"g.start"},
+    ]
+    assert sorted(dag.task_ids) == sorted(
+        ["g.start", "g.initialise_pipeline", "g.ingest_source_data", "g.build_all_models", "g.generate_docs"]
+    )
+    lints = requests_to(dataops_connection_env, "POST", "/ci/lint")
+    assert lints == (1 if source == "lint" else 0)

@@ -195,3 +195,26 @@ def test_without_jobs_the_group_reads_the_graph_from_the_emulator(
     )
     lints = requests_to(dataops_connection_env, "POST", "/ci/lint")
     assert lints == (1 if source == "lint" else 0)
+
+
+def test_clearing_the_start_task_starts_a_new_pipeline_that_the_job_tasks_follow(
+    dataops_connection_env: DataOpsEmulator,
+) -> None:
+    first = start(fail_job=BUILD)
+    with pytest.raises(DataOpsJobFailedError):
+        job_op(first, BUILD).execute(context(clear=0))
+    # The start task cleared (with downstream): clear 1 starts a pipeline marked clear=1 ...
+    op = DataOpsTriggerPipelineOperator(
+        task_id="start",
+        project=PROJECT,
+        ref="main",
+        variables={"DATAOPS_EMULATOR_FAIL_JOB": BUILD},
+        wait_for_completion=False,
+    )
+    second = op.execute(context(clear=1, try_number=2))
+    assert second != first
+    # ... so a job failing in it fails its task, as on a first run: nothing is retried.
+    with pytest.raises(DataOpsJobFailedError):
+        job_op(second, BUILD).execute(context(clear=1, try_number=2))
+    assert requests_to(dataops_connection_env, "POST", "/retry") == 0
+    assert [p["status"] for p in dataops_connection_env.pipelines()] == ["failed", "failed"]

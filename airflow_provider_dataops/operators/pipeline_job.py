@@ -36,17 +36,16 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.follow.failure_report import job_lines
 from airflow_provider_dataops.follow.job_watch import job_end, settled, wait_for_job
+from airflow_provider_dataops.follow.wait_outcome import check_job_event
 from airflow_provider_dataops.follow.worker_wait import Deadline, WaitEnd, earliest_deadline
 from airflow_provider_dataops.links import JOB_URL_KEY, DataOpsJobLink, begin_publishing, publish_job
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_job_arguments,
 )
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, marker_clear_number
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
-from airflow_provider_dataops.triggers.job import DataOpsJobTrigger, check_job_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -131,8 +130,7 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         self.deferrable = check_bool(deferrable, "deferrable")
         self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._job_id: int | None = None
         self._canceled = False
         self._killed = False
@@ -211,6 +209,9 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
                 self._raise_timeout(deadline.name, f"Job {self.job_name!r} did not finish before the {deadline.name}.")
 
     def _defer(self, pipeline_id: int, context: Context) -> None:
+        # Here, not at import: a DAG file loads the operators without Airflow's trigger machinery.
+        from airflow_provider_dataops.triggers.job import DataOpsJobTrigger
+
         deadline = self._deadline(context)
         self.defer(
             trigger=DataOpsJobTrigger(

@@ -12,22 +12,12 @@ from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id
 from airflow_provider_dataops.api.retry import RetryPolicy
-from airflow_provider_dataops.api.statuses import JobEnd
 from airflow_provider_dataops.errors import DataOpsError, DataOpsJobNotFoundError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_watch import SharedJobReads, job_end, settled
-from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY, OneEventTrigger, checked_event
-
-#: ``status`` values of the one event the trigger yields: a :class:`JobEnd` (but ``running``), or these.
-JOB_EVENT_STATUSES = frozenset({end.value for end in JobEnd} - {JobEnd.RUNNING.value} | {"timeout", "error", "missing"})
-
-
-def check_job_event(event: Any) -> Mapping[str, Any]:
-    """Validate the event a deferred job task resumes with (it may be None or malformed).
-
-    :raises DataOpsError: for anything but one of this trigger's events.
-    """
-    return checked_event(event, JOB_EVENT_STATUSES, "job_name", "job trigger")
+from airflow_provider_dataops.follow.wait_outcome import JOB_EVENT_STATUSES as JOB_EVENT_STATUSES
+from airflow_provider_dataops.follow.wait_outcome import check_job_event as check_job_event
+from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY, OneEventTrigger
 
 
 class DataOpsJobTrigger(OneEventTrigger):

@@ -10,22 +10,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_dataops.api.connection import check_read_timeout
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy
-from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
-
-
-def checked_event(event: Any, statuses: frozenset[str], key: str, trigger: str) -> Mapping[str, Any]:
-    """``event`` if it is one of a trigger's events: a mapping with a known ``status`` and ``key``.
-
-    :param trigger: How to name the trigger in the error.
-    :raises DataOpsError: for anything else (a deferred task may resume with None or a malformed event).
-    """
-    if not isinstance(event, Mapping) or event.get("status") not in statuses or key not in event:
-        raise DataOpsError(f"The {trigger} resumed the task with an unexpected event: {event!r}")
-    return event
 
 
 class OneEventTrigger(BaseTrigger):

@@ -13,19 +13,10 @@ from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
+from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
+from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
 from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY as ON_KILL_RETRY_POLICY
-from airflow_provider_dataops.triggers.one_event import OneEventTrigger, checked_event
-
-#: ``status`` values of the one event the trigger yields.
-EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
-
-
-def check_event(event: Any) -> Mapping[str, Any]:
-    """Validate the event a deferred task resumes with (it may be None or malformed).
-
-    :raises DataOpsError: for anything but one of this trigger's events.
-    """
-    return checked_event(event, EVENT_STATUSES, "pipeline_id", "trigger")
+from airflow_provider_dataops.triggers.one_event import OneEventTrigger
 
 
 class DataOpsPipelineTrigger(OneEventTrigger):

@@ -6,7 +6,7 @@ AIRFLOW3_SPEC ?= apache-airflow>=3.3,<3.4
 AIRFLOW2_SPEC ?= apache-airflow>=2.11,<2.12
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 benchmark clean
+.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 benchmark dist clean
 
 # A stamp per environment: reinstall only when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -55,6 +55,12 @@ test-airflow2: $(VENV_AF2)/.installed
 test: lint typecheck docs $(VENV)/.installed
 	$(VENV)/bin/pytest -q
 	$(MAKE) test-airflow2
+	$(MAKE) dist
+
+# The release: sdist and wheel in dist/, twine check, the wheel's contents, and the wheel installed
+# into a clean venv with Airflow (`airflow providers get`, an example DAG against the emulator).
+dist: $(VENV)/.installed
+	$(VENV)/bin/python scripts/check_dist.py
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks

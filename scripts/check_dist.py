@@ -43,9 +43,7 @@ class DistCheckError(Exception):
 
 def run(*command: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
     """Run a command; its output is returned, or shown with the error when it fails."""
-    done = subprocess.run(
-        [str(c) for c in command], env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([str(c) for c in command], env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise DistCheckError(
             f"{' '.join(str(c) for c in command)} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"

@@ -1,4 +1,4 @@
-"""Example: the emulator in-process, with a planned fault (run by tests/emulator/test_docs_examples.py)."""
+"""Example: the emulator in-process, with a planned fault (CI runs this file)."""
 
 from __future__ import annotations
 

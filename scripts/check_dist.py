@@ -88,17 +88,24 @@ def check_wheel_contents(wheel: Path, version: str) -> list[str]:
 
 
 def clean_venv(folder: Path, wheel: Path) -> Path:
-    """A new venv with the wheel (emulator extra) and this venv's Airflow; returns its bin folder."""
+    """A new venv with the wheel (emulator extra) and this venv's Airflow; returns its bin folder.
+
+    ``DIST_UV`` names the uv to use (``make dist`` passes the Makefile's), else uv from ``PATH``,
+    else pip. ``DIST_CONSTRAINTS`` names a lock file that pins the dependencies, as for ``.venv``.
+    """
     airflow = f"apache-airflow=={importlib.metadata.version('apache-airflow')}"
-    requirement = f"{wheel}[emulator]"
+    packages = [f"{wheel}[emulator]", airflow]
+    constraints = os.environ.get("DIST_CONSTRAINTS")
+    if constraints:
+        packages += ["--constraint", constraints]
     venv = folder / "venv"
-    uv = shutil.which("uv")
+    uv = os.environ.get("DIST_UV") or shutil.which("uv")
     if uv:  # much faster, and its cache is shared with the development venvs
         run(uv, "venv", "--quiet", "--python", sys.executable, venv)
-        run(uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", requirement, airflow)
+        run(uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", *packages)
     else:
         run(sys.executable, "-m", "venv", venv)
-        run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", requirement, airflow)
+        run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", *packages)
     return venv / "bin"
 
 

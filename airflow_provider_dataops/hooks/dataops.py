@@ -22,7 +22,8 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_dataops.api import retry as retry_module
 from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
 from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES, check_count
-from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
+from airflow_provider_dataops.api.pages import PageGuard
+from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
@@ -49,6 +50,7 @@ from airflow_provider_dataops.errors import (
     redact,
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
+from airflow_provider_dataops.hooks.ci_lint import CiLintMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
 from airflow_provider_dataops.hooks.sync_session import SESSION_POOL_SIZE as SESSION_POOL_SIZE
 from airflow_provider_dataops.hooks.sync_session import HookSession
@@ -93,7 +95,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, BaseHook):
+class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`SESSION_POOL_SIZE` connections.
@@ -308,9 +310,13 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
         """Iterate lazily over every item of a listing, fetching one page at a time.
 
         Follows ``Link: rel="next"``, then ``X-Next-Page``, and never relies on ``X-Total`` (absent
-        above 10,000 records). Pass ``params={"pagination": "keyset", "order_by": "id"}`` for keyset
-        paging. An offset listing that hits GitLab's offset ceiling (405 past 50,000 records)
-        switches to keyset paging by id and skips what it already yielded.
+        above 10,000 records). A page longer than ``per_page`` is cut to it (with a warning), and a
+        page read twice (the same link, page number or rows) ends the walk with
+        :class:`~airflow_provider_dataops.errors.DataOpsMalformedResponseError`
+        (:mod:`~airflow_provider_dataops.api.pages`). Pass
+        ``params={"pagination": "keyset", "order_by": "id"}`` for keyset paging. An offset listing
+        that hits GitLab's offset ceiling (405 past 50,000 records) switches to keyset paging by id
+        and skips what it already yielded.
 
         :param endpoint: Path relative to ``/api/v4``.
         :param params: Filters.
@@ -330,6 +336,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
         # the first id; keyset pages cannot repeat, so only offset walks pay for remembering ids.
         seen: set[Any] | None = None if keyset else set()
         url: str | None = None
+        guard = PageGuard(endpoint, per_page)
         pages = 0
         while max_pages is None or pages < max_pages:
             try:
@@ -341,6 +348,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
                 keyset, url = True, None  # keep `seen`: the keyset walk restarts from the first id
                 query = {**query, "pagination": "keyset", "order_by": "id", "sort": "asc"}
                 query.pop("page", None)
+                guard = PageGuard(endpoint, per_page)  # the keyset walk may read the first ids again
                 continue
             pages += 1
             if not isinstance(items, list):
@@ -350,7 +358,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
                     method="GET",
                     path=endpoint,
                 )
-            for item in items:
+            for item in guard.check(items, marker=response.url):
                 key = item.get("id") if seen is not None and isinstance(item, dict) else None
                 if key is not None and seen is not None:
                     if key in seen:
@@ -653,7 +661,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
         """
         if tail_lines is not None:
             check_count(tail_lines, "tail_lines", minimum=1, maximum=MAX_LOG_LINES)
-        path = api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "trace")
+        path = job_path(project, job_id, "trace")
         response, _ = self._exchange("GET", path, stream=True)
         with response:
             if not response.encoding or response.encoding.lower() == "iso-8859-1":
@@ -698,7 +706,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
 
     @staticmethod
     def _job_path(project: int | str, job_id: int | str, *rest: str) -> str:
-        return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), *rest)
+        return job_path(project, job_id, *rest)
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
-from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.api.timestamps import api_epoch, parse_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
 from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
-from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-
-#: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
-ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
+from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY as ON_KILL_RETRY_POLICY
+from airflow_provider_dataops.triggers.one_event import OneEventTrigger
 
 
-class DataOpsPipelineTrigger(BaseTrigger):
+def handover_state(state: Any) -> dict[str, str] | None:
+    """The part of a pipeline read before deferring that the trigger starts from, or None.
+
+    :param state: A pipeline (or its ``status`` and ``updated_at``); anything else, or a state
+        without a readable ``updated_at``, hands nothing over (the trigger reads the pipeline).
+    """
+    if not isinstance(state, Mapping):
+        return None
+    status, updated_at = state.get("status"), state.get("updated_at")
+    if not isinstance(status, str) or not status or parse_api_time(updated_at) is None:
+        return None
+    return {"status": status, "updated_at": str(updated_at)}
+
+
+class DataOpsPipelineTrigger(OneEventTrigger):
     """Follow a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
 
     It reads through its project's shared poller (:mod:`~airflow_provider_dataops.follow.project_poll`):
@@ -48,6 +60,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         Airflow also calls it when a user marks the deferred task success or failed, or clears it).
     :param retry_policy: The hook's retry policy (a :class:`RetryPolicy` or its :meth:`~RetryPolicy.to_dict` form).
     :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
+    :param known_state: ``{"status", "updated_at"}`` of the pipeline as the operator or sensor read
+        it just before deferring. The trigger then starts from it without a read of its own: the
+        project's listing from that ``updated_at`` on shows any change since. Without it (or when it
+        is not a plausible state) the pipeline is read once.
     """
 
     def __init__(
@@ -64,6 +80,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        known_state: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if (pipeline_id is None) == (ref is None):
@@ -71,15 +88,17 @@ class DataOpsPipelineTrigger(BaseTrigger):
         self.project = project
         self.pipeline_id = pipeline_id
         self.ref = ref
-        self.dataops_conn_id = dataops_conn_id
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
-        self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
-        self.deadline_name = deadline_name
         self.manual_policy = ManualPolicy.parse(manual_policy).value
-        self.cancel_on_kill = cancel_on_kill
-        # checked here, not at the first poll; None (or empty) keeps the connection's defaults
-        self.retry_policy = RetryPolicy.of(retry_policy) if retry_policy else None
-        self.timeout = None if timeout is None else check_read_timeout(timeout)
+        self._set_reading(
+            dataops_conn_id=dataops_conn_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            deadline_name=deadline_name,
+            cancel_on_kill=cancel_on_kill,
+            retry_policy=retry_policy,
+            timeout=timeout,
+        )
+        self.known_state = handover_state(known_state)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
@@ -89,20 +108,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 "project": self.project,
                 "pipeline_id": self.pipeline_id,
                 "ref": self.ref,
-                "dataops_conn_id": self.dataops_conn_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "deadline_name": self.deadline_name,
                 "manual_policy": self.manual_policy,
-                "cancel_on_kill": self.cancel_on_kill,
-                "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
-                "timeout": self.timeout,
+                **self._reading_kwargs(),
+                "known_state": self.known_state,
             },
-        )
-
-    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataOpsAsyncHook:
-        return DataOpsAsyncHook(
-            self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
         )
 
     def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
@@ -117,14 +126,6 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 "deadline_name": self.deadline_name if status == "timeout" else None,
             }
         )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until there is something to report, yield it once, and return."""
-        try:
-            event = await self._wait()
-        except Exception as error:  # an event, not a crash: the task must learn what happened
-            event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
-        yield event
 
     def _adopt(self, subscription: project_poll.Subscription, pipeline: Mapping[str, Any]) -> bool:
         """Whether ``pipeline`` is the watched one; in ref mode a newer pipeline on the ref replaces it."""
@@ -141,6 +142,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         pipeline: Mapping[str, Any] | None = None
         # ref mode needs one read of the ref's newest pipeline; the poller shows later ones
         newest_known = self.ref is None
+        known_updated_at: float | None = None  # handed over: no read of our own (see known_state)
+        if self.known_state is not None and self.pipeline_id is not None:
+            pipeline = {"id": self.pipeline_id, **self.known_state}
+            known_updated_at = api_epoch(self.known_state["updated_at"])
         with project_poll.subscribe(
             project=self.project,
             poll_interval=self.poll_interval,
@@ -150,7 +155,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
             watch_all=self.ref is not None,
         ) as subscription:
             if self.pipeline_id is not None:
-                subscription.watch(self.pipeline_id)
+                subscription.watch(self.pipeline_id, known_updated_at)
             while True:
                 if not newest_known:
                     try:

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [pagination|deferral|polling|retries|imports|artifacts ...]``: run benchmarks, print figures.
+"""``python -m benchmarks [pagination|deferral|polling|retries|imports|artifacts|listing ...]``: print figures.
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -25,7 +25,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts")
+BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "listing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import artifacts, deferral, imports, pagination, polling, retries
+    from benchmarks import artifacts, deferral, imports, listing, pagination, polling, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(retries.run(args.failures))
         elif name == "artifacts":
             reports.append(artifacts.run(args.artifact_mib))
+        elif name == "listing":
+            reports.append(listing.run())
         else:
             reports.append(imports.run(args.repetitions, args.importtime))
 

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.api import PREFIX, Api, base_url, request_token
 from airflow_provider_dataops.emulator.artifacts import (
@@ -82,13 +83,13 @@ class ArtifactApi(Api):
     def routes(self) -> list[Route]:
         """The API's artifact routes, then the object storage's."""
         table: list[tuple[str, Callable[[Request], Any]]] = [
-            ("/projects/{id}/jobs/{job_id:int}/artifacts", self.job_archive),
-            ("/projects/{id}/jobs/{job_id:int}/artifacts/{artifact_path:path}", self.job_file),
+            ("/projects/{id}/jobs/{job_id:id}/artifacts", self.job_archive),
+            ("/projects/{id}/jobs/{job_id:id}/artifacts/{artifact_path:path}", self.job_file),
             ("/projects/{id}/jobs/artifacts/{ref_name:path}/download", self.ref_archive),
             ("/projects/{id}/jobs/artifacts/{ref_name:path}/raw/{artifact_path:path}", self.ref_file),
         ]
         routes = [Route(PREFIX + path, handler, methods=["GET"]) for path, handler in table]
-        storage = f"{STORAGE_PREFIX}/{{project_id:int}}/job-artifacts/{{job_id:int}}/{ARCHIVE_NAME}"
+        storage = f"{STORAGE_PREFIX}/{{project_id:id}}/job-artifacts/{{job_id:id}}/{ARCHIVE_NAME}"
         routes.append(Route(storage, self.storage_archive, methods=["GET"]))
         return routes
 

@@ -22,7 +22,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.param_error("the body must be JSON") from None
     if not isinstance(data, dict):
         raise errors.param_error("the body must be a JSON object")

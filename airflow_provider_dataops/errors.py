@@ -52,6 +52,10 @@ class DataOpsTransportError(DataOpsError):
         self.sent = sent
 
 
+class DataOpsDownloadLimitError(DataOpsError):
+    """A download passed its ``max_bytes`` or its ``download_timeout``. Not retried."""
+
+
 class DataOpsTLSError(DataOpsError):
     """The TLS handshake failed (certificate not trusted, wrong host name).
 

@@ -117,7 +117,7 @@ def test_an_extract_to_that_is_a_file_is_refused_before_any_request(
         extract_to=str(tmp_path / "out"),
     )
     op.__dict__["hook"] = hook
-    with pytest.raises(DataOpsConfigError, match="extract_to .*out is an existing file"):
+    with pytest.raises(DataOpsConfigError, match=r"extract_to .*out is an existing file"):
         op.execute({})
     assert requests_mock.request_history == []
 
@@ -295,7 +295,9 @@ def test_a_move_that_fails_part_way_is_undone(tmp_path: Path) -> None:
             raise OSError(28, "No space left on device")
         real_replace(source, destination)
 
-    with mock.patch("airflow_provider_dataops.outputs.archives.os.replace", failing_on_three):
-        with pytest.raises(DataOpsError, match="'three.txt'.*No space left on device.*left as it was"):
-            extract_zip(archive, target)
+    with (
+        mock.patch("airflow_provider_dataops.outputs.archives.os.replace", failing_on_three),
+        pytest.raises(DataOpsError, match=r"'three.txt'.*No space left on device.*left as it was"),
+    ):
+        extract_zip(archive, target)
     assert _snapshot(target) == before

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_dataops.api.redaction import redact
+
 #: Longest server message quoted in an exception; HTML error pages can be large.
 MAX_MESSAGE_CHARS = 500
 
@@ -166,14 +168,6 @@ _ERRORS_BY_STATUS: dict[int, type[DataOpsAPIError]] = {
     422: DataOpsBadRequestError,
     429: DataOpsRateLimitError,
 }
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each non-empty secret in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def truncate(text: str, secrets: Iterable[str | None], limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -25,6 +25,7 @@ from airflow_provider_dataops.api.connection import ConnectionSettings
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_PAGES, check_count
 from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
+from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
 from airflow_provider_dataops.api.transport import (
@@ -55,7 +56,6 @@ from airflow_provider_dataops.errors import (
     DataOpsMalformedResponseError,
     DataOpsNotFoundError,
     DataOpsPermissionError,
-    redact,
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
@@ -235,7 +235,11 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
         if not 200 <= response.status_code < 300:
             response.content  # noqa: B018 - read the body of a streamed error before mapping it
         self._check(request, response, settings)
-        body = self._decode(request, response.status_code, response.headers, response.content) if decode else None
+        body = (
+            self._decode(request, response.status_code, response.headers, response.content, settings.secrets)
+            if decode
+            else None
+        )
         return response, body
 
     def _exchange(
@@ -728,7 +732,7 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, TransportCore, Ba
                     if not line:
                         continue
                 lines.append(line)
-        return "\n".join(lines)
+        return redact("\n".join(lines), self.settings.secrets)
 
     def play_job(
         self, project: int | str, job_id: int | str, *, variables: Mapping[str, Any] | None = None

@@ -202,7 +202,7 @@ class DataOpsAsyncHook(TransportCore):
             request = follow
         self._check(request, response, settings)
         self.server_time = http_date(response.headers.get("date")) or self.server_time
-        return self._decode(request, response.status_code, response.headers, response.content)
+        return self._decode(request, response.status_code, response.headers, response.content, settings.secrets)
 
     async def request_json(
         self,

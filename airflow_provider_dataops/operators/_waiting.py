@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
@@ -212,6 +213,7 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
+        pipeline = redact_value(pipeline, self.hook.settings.secrets)  # it may come from an event or a record
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
         gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
         tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_dataops.api.paths import check_job_name, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.artifacts import check_artifact_path
@@ -174,7 +175,8 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
             files = extract_zip(archive, directory, self.extract_limits)
             self.log.info("Extracted %d file(s) of %s into %s.", len(files), archive.name, directory)
             result.update(extracted_to=str(directory.absolute()), files=files)
-        return result
+        # Entry names and paths come from the server: none may carry a token into XCom.
+        return dict(redact_value(result, self.hook.settings.secrets))
 
     def _extract_dir(self, archive: Path) -> Path:
         return Path(self.extract_to).expanduser().absolute() if self.extract_to else default_extract_dir(archive)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.paths import pipeline_path
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import (
     PipelineTestSummary,

@@ -13,8 +13,8 @@ import pytest
 import requests_mock as rm
 
 from airflow_provider_dataops.api.redaction import redact, redact_value
+from airflow_provider_dataops.errors import DataOpsPipelineFailedError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.operators._waiting import DataOpsPipelineFailedError
 from airflow_provider_dataops.operators.artifacts import DataOpsJobArtifactOperator
 from airflow_provider_dataops.triggers import events
 

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
     )
     parser.add_argument(
+        "--pipelines", type=int, default=10_000, help="listing: pipelines at the large size; a tenth at the small"
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -95,7 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if (
-        min(args.projects, args.triggers, args.repetitions, args.artifact_mib, args.waits, args.many_waits) < 1
+        min(
+            args.projects,
+            args.triggers,
+            args.repetitions,
+            args.artifact_mib,
+            args.waits,
+            args.many_waits,
+            args.pipelines,
+        )
+        < 1
         or args.failures < 0
         or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
     ):
@@ -125,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif name == "artifacts":
             reports.append(artifacts.run(args.artifact_mib))
         elif name == "listing":
-            reports.append(listing.run())
+            reports.append(listing.run(args.pipelines))
         else:
             reports.append(imports.run(args.repetitions, args.importtime))
 

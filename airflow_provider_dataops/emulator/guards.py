@@ -13,7 +13,9 @@ import socket
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from airflow_provider_dataops.emulator.faults import replay_body
 
 #: The largest request body the emulator reads; larger ones get 413 (the API takes small JSON or forms).
 MAX_BODY_BYTES = 1024 * 1024
@@ -28,20 +30,6 @@ async def _answer(send: Send, status: int, body: dict[str, str], close: bool = F
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
-
-
-def _replay(chunks: list[bytes], receive: Receive) -> Receive:
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class BodyLimit:
@@ -78,7 +66,7 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        await self.app(scope, _replay(chunks, receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _too_large(self, send: Send) -> None:
         # The rest of the body is never read: close the connection rather than reuse it.

@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from airflow_provider_dataops.api.redaction import redact
-
 #: Longest server message quoted in an exception; HTML error pages can be large.
 MAX_MESSAGE_CHARS = 500
 
@@ -187,6 +185,25 @@ _ERRORS_BY_STATUS: dict[int, type[DataOpsAPIError]] = {
     422: DataOpsBadRequestError,
     429: DataOpsRateLimitError,
 }
+
+
+#: What a secret is replaced with.
+MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each non-empty secret in ``text`` with ``***``.
+
+    The primitive of :mod:`airflow_provider_dataops.api.redaction` (the public entry point), here
+    because exception messages, the lowest layer, need it too.
+
+    :param text: Any text: a message, a log line, a URL.
+    :param secrets: The values to hide; empty ones are ignored.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def truncate(text: str, secrets: Iterable[str | None], limit: int = MAX_MESSAGE_CHARS) -> str:

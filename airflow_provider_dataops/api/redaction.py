@@ -12,20 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: What a secret is replaced with.
-MASK = "***"
+from airflow_provider_dataops.errors import MASK, redact
 
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each non-empty secret in ``text`` with ``***``.
-
-    :param text: Any text: a message, a log line, a URL.
-    :param secrets: The values to hide; empty ones are ignored.
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+__all__ = ["MASK", "redact", "redact_value"]
 
 
 def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:

@@ -22,7 +22,6 @@ from airflow_provider_dataops.hooks.artifacts import check_artifact_path
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
 from airflow_provider_dataops.operators.jobs import newest_job_named
@@ -134,8 +133,7 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         budget = DownloadBudget(max_bytes, download_timeout)  # checks both now, at parse time
         self.max_bytes, self.download_timeout = budget.max_bytes, budget.timeout
         self.destination_conn_id = destination_conn_id
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

@@ -23,6 +23,7 @@ from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classif
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
 from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import (
     PIPELINE_URL_KEY,
     DataOpsPipelineLink,
@@ -33,10 +34,8 @@ from airflow_provider_dataops.links import (
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
-from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -94,8 +93,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._published: int | None = None
 
@@ -152,6 +150,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             raise
         # Not finished, not found yet on the ref, or unreadable for a moment: the trigger waits it out.
         watched = {"pipeline_id": self._published} if self._published is not None else self._target()
+        # Here, not at import: a DAG file loads the sensor without Airflow's trigger machinery.
+        from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
+
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,

@@ -95,7 +95,10 @@ class JobArtifactMethods:
         :param job_id: The job's id.
         :param artifact_path: Path inside the archive, such as ``target/run_results.json``.
         :param destination: Where to write it.
+        :param max_bytes: Largest body accepted (default 32 GiB).
+        :param download_timeout: Seconds for the whole download, retries included (default 6 hours).
         :raises DataOpsNotFoundError: no such job, the job has no artifacts, or no such file in them.
+        :raises DataOpsDownloadLimitError: past ``max_bytes`` or ``download_timeout``.
         """
         encoded = check_artifact_path(artifact_path)
         return self._download(
@@ -121,7 +124,10 @@ class JobArtifactMethods:
         :param project: Numeric id or full path.
         :param job_id: The job's id.
         :param destination: Where to write the zip.
+        :param max_bytes: Largest body accepted (default 32 GiB).
+        :param download_timeout: Seconds for the whole download, retries included (default 6 hours).
         :raises DataOpsNotFoundError: no such job, or the job has no artifacts.
+        :raises DataOpsDownloadLimitError: past ``max_bytes`` or ``download_timeout``.
         """
         return self._download(
             _job_artifacts_path(project, job_id), destination, max_bytes=max_bytes, download_timeout=download_timeout
@@ -144,6 +150,8 @@ class JobArtifactMethods:
 
         :param ref: Branch or tag.
         :param job_name: The job's name, such as ``Build all Models``.
+        :param max_bytes: Largest body accepted (default 32 GiB).
+        :param download_timeout: Seconds for the whole download, retries included (default 6 hours).
         :raises DataOpsNotFoundError: no successful pipeline on ``ref``, no such job with artifacts in
             it, or no such file.
         """
@@ -167,6 +175,8 @@ class JobArtifactMethods:
 
         :param ref: Branch or tag.
         :param job_name: The job's name, such as ``Build all Models``.
+        :param max_bytes: Largest body accepted (default 32 GiB).
+        :param download_timeout: Seconds for the whole download, retries included (default 6 hours).
         :raises DataOpsNotFoundError: no successful pipeline on ``ref``, or no such job with artifacts in it.
         """
         path = f"{_ref_artifacts_path(project, ref)}/download"

@@ -47,6 +47,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_dataops.operators.jobs",
                     "airflow_provider_dataops.operators.schedules",
                     "airflow_provider_dataops.operators.artifacts",
+                    "airflow_provider_dataops.operators.pipeline_job",
+                    "airflow_provider_dataops.operators.task_group",
                 ],
             }
         ],
@@ -57,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_dataops.triggers.pipeline",
                     "airflow_provider_dataops.triggers.events",
+                    "airflow_provider_dataops.triggers.job",
                 ],
             }
         ],
@@ -75,5 +78,6 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_dataops.links.DataOpsPipelineLink",
             "airflow_provider_dataops.links.DataOpsProjectLink",
+            "airflow_provider_dataops.links.DataOpsJobLink",
         ],
     }

@@ -1,4 +1,6 @@
-"""``python -m benchmarks [pagination|deferral|polling|retries|imports|artifacts|listing ...]``: print figures.
+"""``python -m benchmarks [NAME ...]``: run benchmarks, print figures.
+
+NAME is any of pagination, deferral, polling, retries, imports, artifacts, job_reads, listing (default: all).
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -25,7 +27,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "listing")
+BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "job_reads", "listing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipelines", type=int, default=10_000, help="listing: pipelines at the large size; a tenth at the small"
     )
     parser.add_argument(
+        "--waiters-per-job", type=int, default=5, help="job_reads: deferred tasks per job (%(default)s)"
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -110,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.waits,
             args.many_waits,
             args.pipelines,
+            args.waiters_per_job,
         )
         < 1
         or args.failures < 0
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import artifacts, deferral, imports, listing, pagination, polling, retries
+    from benchmarks import artifacts, deferral, imports, job_reads, listing, pagination, polling, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -142,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(artifacts.run(args.artifact_mib))
         elif name == "listing":
             reports.append(listing.run(args.pipelines))
+        elif name == "job_reads":
+            reports.append(job_reads.run(args.waiters_per_job, args.poll_interval, args.pipeline_seconds))
         else:
             reports.append(imports.run(args.repetitions, args.importtime))
 

@@ -53,20 +53,27 @@ def _job_lines(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any
         return ["  No failed jobs."]
     lines = [f"  {len(jobs)} failed job(s):"]
     for index, job in enumerate(jobs):
-        allowed = " (allowed to fail)" if job.get("allow_failure") else ""
-        lines.append(
-            f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}{allowed} "
-            f"{job.get('web_url', '')}".rstrip()
-        )
-        if index >= MAX_JOBS_WITH_LOGS or not log_lines:
-            continue
-        try:
-            log = hook.get_job_log(project, job["id"], tail_lines=log_lines)
-        except DataOpsError as error:
-            lines.append(f"      (log unavailable: {error})")
-            continue
-        lines.extend(f"      | {line}" for line in log.splitlines())
+        lines.extend(job_lines(hook, project, job, log_lines if index < MAX_JOBS_WITH_LOGS else 0))
     return lines
+
+
+def job_lines(hook: DataOpsHook, project: int | str, job: Mapping[str, Any], log_lines: int) -> list[str]:
+    """One failed job: its name, stage, failure reason and URL, then the last ``log_lines`` of its log.
+
+    :param log_lines: Lines kept from the end of the log; 0 leaves it out.
+    """
+    allowed = " (allowed to fail)" if job.get("allow_failure") else ""
+    lines = [
+        f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}{allowed} "
+        f"{job.get('web_url', '')}".rstrip()
+    ]
+    if not log_lines:
+        return lines
+    try:
+        log = hook.get_job_log(project, job["id"], tail_lines=log_lines)
+    except DataOpsError as error:
+        return [*lines, f"      (log unavailable: {error})"]
+    return [*lines, *(f"      | {line}" for line in log.splitlines())]
 
 
 def _test_lines(

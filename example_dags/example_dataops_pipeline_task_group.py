@@ -16,7 +16,6 @@ with DAG(
     tags=["dataops", "example"],
     params={"fail_job": ""},  # the emulator fails the job named here, to rehearse a repair
 ):
-    # [START howto_task_group]
     nightly = DataOpsPipelineTaskGroup(
         group_id="nightly",
         project="demo/dataops-project",
@@ -28,4 +27,3 @@ with DAG(
         poll_interval=15,
         job_kwargs={"execution_timeout": timedelta(hours=2)},  # a job task's limit: its job is canceled
     )
-    # [END howto_task_group]

@@ -327,6 +327,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         """
         state, epoch = watch.state, watch.epoch
         since = state.since
+        secrets = (await hook.get_settings()).secrets  # read already by the listing: no request
         for row in rows:
             if row.get("status") not in self.statuses or (self.ref is not None and row.get("ref") != self.ref):
                 continue
@@ -343,7 +344,6 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                 return
             state.decide(pipeline)
             if matches:
-                secrets = (await hook.get_settings()).secrets
                 yield Report(self._payload(pipeline, secrets), state.snapshot())
                 if watch.epoch != epoch:
                     return

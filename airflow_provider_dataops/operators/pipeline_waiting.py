@@ -133,6 +133,7 @@ class PipelineWaitMixin(_OperatorBase):
                 cancel_on_kill=cancel_on_kill,
                 retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
+                known_state=pipeline,  # just read: the trigger needs no read of its own
             ),
             method_name=method,
             kwargs=kwargs or None,

@@ -47,12 +47,14 @@ $(VENV_AF2)/.installed: pyproject.toml $(LOCK_AF2) | $(UV)
 	touch $@
 
 # Resolve the newest versions the project allows, per Airflow line, for this Python version.
+# `make lock LOCK_UPGRADE=` keeps the locked versions and only adds or drops what pyproject.toml changed.
+LOCK_UPGRADE ?= --upgrade
 lock: | $(UV)
 	@mkdir -p constraints
-	echo "$(AIRFLOW3_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
-		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF3)
-	echo "$(AIRFLOW2_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
-		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF2)
+	echo "$(AIRFLOW3_SPEC)" | $(UV) pip compile --quiet $(LOCK_UPGRADE) --python-version $(PYTHON_VERSION) \
+		--extra dev --custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF3)
+	echo "$(AIRFLOW2_SPEC)" | $(UV) pip compile --quiet $(LOCK_UPGRADE) --python-version $(PYTHON_VERSION) \
+		--extra dev --custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF2)
 
 # PostgreSQL and Chromium for the deployment suite, from Debian's packages (see the script).
 system-deps:

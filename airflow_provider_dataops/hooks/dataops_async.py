@@ -214,7 +214,7 @@ class DataOpsAsyncHook(TransportCore):
         self._check(request, response, settings)
         # A proxy's date far in the future would move every bound taken from it: ignored.
         self.server_time = self.clock.note_date(http_date(response.headers.get("date"))) or self.server_time
-        return self._decode(request, response.status_code, response.headers, response.content)
+        return self._decode(request, response.status_code, response.headers, response.content, settings.secrets)
 
     async def request_json(
         self,

@@ -30,6 +30,7 @@ from airflow_provider_dataops.api.transport import (
 )
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
+from airflow_provider_dataops.hooks.job_logs import AsyncJobLogMethods
 
 if TYPE_CHECKING:
     import httpx
@@ -138,7 +139,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsAsyncHook(TransportCore):
+class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
     """Asynchronous access to every read a trigger needs, and the cancel; never blocks the event loop.
 
     Arguments and checks are :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`'s.
@@ -168,6 +169,11 @@ class DataOpsAsyncHook(TransportCore):
 
     async def _send_once(self, request: ApiRequest) -> Any:
         """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
+        response = await self._send_raw(request)
+        return self._decode(request, response.status_code, response.headers, response.content)
+
+    async def _send_raw(self, request: ApiRequest) -> httpx.Response:
+        """One attempt up to a checked 2xx answer, its body read but not decoded."""
         import httpx
 
         settings = await self.get_settings()
@@ -202,7 +208,7 @@ class DataOpsAsyncHook(TransportCore):
             request = follow
         self._check(request, response, settings)
         self.server_time = http_date(response.headers.get("date")) or self.server_time
-        return self._decode(request, response.status_code, response.headers, response.content)
+        return response
 
     async def request_json(
         self,

@@ -109,6 +109,7 @@ def test_runner_style_logs_carry_colours_sections_progress_and_echo_variables(em
     first = min(pipeline.jobs.list(get_all=True), key=lambda job: job.id)
     trace = project.jobs.get(first.id, lazy=True).trace()
     assert b"\x1b[" in trace
-    assert b"section_start:" in trace and b"section_end:" in trace
+    assert b"section_start:" in trace
+    assert b"section_end:" in trace
     assert b"Pulling image 0%\rPulling image 50%\rPulling image 100%" in trace
     assert b"DB_PASSWORD=s3cr3t-value" in trace

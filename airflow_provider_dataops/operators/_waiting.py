@@ -20,6 +20,7 @@ from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classif
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.follow.failure_report import failure_report
+from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.operators._base import publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators._validation import check_bool
@@ -68,12 +69,15 @@ class PipelineWaitMixin(_OperatorBase):
     failure_log_lines: int
     fail_on_test_failures: bool = False  # an operator that offers the option sets it
     dataops_conn_id: str
+    stream_job_logs: bool
+    max_job_log_bytes: int
     execution_timeout: timedelta | None
     _pipeline_id: int | None
     _cancelled: bool  # the cancel request was sent (or deliberately skipped)
     _killed: bool  # Airflow called on_kill: stop waiting
     _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
     _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
+    _job_logs: TaskLogStream | None  # streams the jobs' logs into the task log (stream_job_logs)
 
     if TYPE_CHECKING:
         hook: DataOpsHook
@@ -88,6 +92,8 @@ class PipelineWaitMixin(_OperatorBase):
         cancel_on_kill: Any,
         manual_policy: Any,
         failure_log_lines: Any,
+        stream_job_logs: Any = False,
+        max_job_log_bytes: Any = None,
     ) -> None:
         """Check and keep the arguments every waiting operator takes, naming the bad one."""
         self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
@@ -102,6 +108,9 @@ class PipelineWaitMixin(_OperatorBase):
         self._killed = False
         self._borrowed = False
         self._takeover = None
+        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
+        self._job_logs = None
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).
@@ -128,6 +137,7 @@ class PipelineWaitMixin(_OperatorBase):
         self, pipeline: Mapping[str, Any], context: Context, method: str, cancel_on_kill: bool, kwargs: dict[str, Any]
     ) -> None:
         deadline, deadline_name = self._deadline(context)
+        job_logs = self._log_stream().handover(self.hook, self.project, int(pipeline["id"]), context)
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,
@@ -140,6 +150,7 @@ class PipelineWaitMixin(_OperatorBase):
                 cancel_on_kill=cancel_on_kill,
                 retry_policy=self.hook.retry_policy.to_dict(),
                 timeout=self.hook.timeout_override,
+                job_logs=job_logs if self.stream_job_logs else None,
             ),
             method_name=method,
             kwargs=kwargs or None,
@@ -149,6 +160,8 @@ class PipelineWaitMixin(_OperatorBase):
     def _complete(self, event: Mapping[str, Any], context: Context) -> None:
         """Finish after the trigger's (checked) event: raise its error or timeout, or judge the pipeline."""
         status = event["status"]
+        if self.stream_job_logs:
+            self._log_stream().save(event.get("job_logs"), context)
         if status == "error":
             raise DataOpsError(str(event.get("message")))
         if status == "timeout":
@@ -191,6 +204,7 @@ class PipelineWaitMixin(_OperatorBase):
         deadline, deadline_name = self._deadline(context)
         while classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
             self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
+            self._stream_logs(pipeline, context)
             remaining = None if deadline is None else deadline - time.time()
             if remaining is not None and remaining <= 0:
                 message = f"Pipeline {pipeline['id']} did not finish before the {deadline_name}."
@@ -208,7 +222,18 @@ class PipelineWaitMixin(_OperatorBase):
                 if not is_retryable(error):
                     raise
                 self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
+        self._stream_logs(pipeline, context)  # the jobs that finished since the last read
         return pipeline
+
+    def _log_stream(self) -> TaskLogStream:
+        if self._job_logs is None:
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
+        return self._job_logs
+
+    def _stream_logs(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """Log the jobs' new lines (``stream_job_logs``); a failed read only delays them."""
+        if self.stream_job_logs:
+            self._log_stream().emit(self.hook, self.project, pipeline, context)
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""

@@ -22,6 +22,7 @@ from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_f
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow.failure_report import failure_report
+from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
 from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, publish_test_summary
 from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
@@ -47,6 +48,11 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         ``wait``.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param stream_job_logs: While waiting, copy each job's new log lines into the task log as they
+        are written, prefixed with the job's name (and a child pipeline's id), cleaned and redacted.
+        ``reschedule`` mode needs Airflow 3.3's task state store to remember them between pokes.
+    :param max_job_log_bytes: Bytes of each job's log copied while streaming (default 1 MiB); then one
+        line with the job's URL.
     :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.operators.pipeline.DataOpsTestsFailedError`,
         a skip with ``soft_fail``) when the pipeline succeeded but test cases failed or errored.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
@@ -67,6 +73,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_log_lines: int = 25,
         fail_on_test_failures: bool = False,
+        stream_job_logs: bool = False,
+        max_job_log_bytes: int | None = None,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -82,6 +90,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.deferrable = check_bool(deferrable, "deferrable")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
+        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
+        self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
         self.dataops_conn_id = dataops_conn_id
@@ -118,6 +129,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             self.log.warning("Could not read the pipeline (%s); trying again at the next poke.", error)
             return False
         self._publish(context, pipeline)
+        if self.stream_job_logs:
+            self._check_log_state(context)
+            self._job_logs.emit(self.hook, self.project, pipeline, context)
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
         if outcome is Outcome.FAILURE:
             self._fail(pipeline, context)
@@ -142,6 +156,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             raise
         # Not finished, not found yet on the ref, or unreadable for a moment: the trigger waits it out.
         watched = {"pipeline_id": self._published} if self._published is not None else self._target()
+        job_logs = None
+        if self.stream_job_logs and "pipeline_id" in watched:
+            job_logs = self._job_logs.handover(self.hook, self.project, int(watched["pipeline_id"]), context)
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,
@@ -154,6 +171,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
                 cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
                 retry_policy=self.hook.retry_policy.to_dict(),
                 timeout=self.hook.timeout_override,
+                job_logs=job_logs,
             ),
             method_name="execute_complete",
         )
@@ -167,6 +185,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         """Resume after the trigger's event; validates it before trusting it."""
         event = check_event(event)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})
+        if self.stream_job_logs:
+            self._job_logs.save(event.get("job_logs"), context)
         if event["status"] == "success":
             self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))
@@ -177,6 +197,14 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         if event["status"] == "error":
             raise DataOpsError(str(event.get("message")))
         self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
+
+    def _check_log_state(self, context: Context) -> None:
+        """Reschedule pokes run in new processes: only the task state store carries the offsets."""
+        if self.mode == "reschedule" and context.get("task_state_store") is None:
+            raise DataOpsConfigError(
+                "stream_job_logs in mode='reschedule' needs Airflow 3.3's task state store to remember what "
+                "was logged between pokes; use mode='poke' or deferrable=True on this Airflow"
+            )
 
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         if self._published != pipeline["id"]:

@@ -9,12 +9,13 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dataops.api.connection import check_read_timeout
-from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
+from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_count, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
+from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
@@ -59,6 +60,10 @@ class DataOpsPipelineTrigger(BaseTrigger):
         Airflow also calls it when a user marks the deferred task success or failed, or clears it).
     :param retry_policy: :meth:`RetryPolicy.to_dict` form of the hook's retry policy.
     :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
+    :param job_logs: Stream the jobs' logs into the task log: ``{"max_job_log_bytes", "state"}``, the
+        state being :meth:`~airflow_provider_dataops.follow.job_logs.JobLogFollower.state` at the
+        deferral. The final state comes back in the event's ``job_logs``. A restarted triggerer
+        starts again from the state of the deferral: lines logged since then appear a second time.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         retry_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        job_logs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if (pipeline_id is None) == (ref is None):
@@ -91,6 +97,12 @@ class DataOpsPipelineTrigger(BaseTrigger):
         RetryPolicy.from_dict(retry_policy)  # refuse a bad policy here, not at the first poll
         self.retry_policy = dict(retry_policy) if retry_policy else None
         self.timeout = None if timeout is None else check_read_timeout(timeout)
+        if job_logs is not None:
+            if not isinstance(job_logs, Mapping) or pipeline_id is None:
+                raise DataOpsConfigError("job_logs must be a mapping, and needs pipeline_id")
+            check_count(job_logs.get("max_job_log_bytes"), "max_job_log_bytes", minimum=1, maximum=MAX_JOB_LOG_BYTES)
+        self.job_logs = dict(job_logs) if job_logs is not None else None
+        self._follower: JobLogFollower | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
@@ -108,6 +120,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "retry_policy": self.retry_policy,
                 "timeout": self.timeout,
+                "job_logs": self.job_logs,
             },
         )
 
@@ -118,16 +131,43 @@ class DataOpsPipelineTrigger(BaseTrigger):
 
     def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
         pipeline = pipeline or {}
-        return TriggerEvent(
-            {
-                "status": status,
-                "pipeline_id": self.pipeline_id,
-                "pipeline_status": pipeline.get("status"),
-                "web_url": pipeline.get("web_url"),
-                "message": message,
-                "deadline_name": self.deadline_name if status == "timeout" else None,
-            }
-        )
+        payload = {
+            "status": status,
+            "pipeline_id": self.pipeline_id,
+            "pipeline_status": pipeline.get("status"),
+            "web_url": pipeline.get("web_url"),
+            "message": message,
+            "deadline_name": self.deadline_name if status == "timeout" else None,
+        }
+        if self._follower is not None:
+            payload["job_logs"] = self._follower.state()
+        return TriggerEvent(payload)
+
+    async def _follower_of(self, hook: DataOpsAsyncHook) -> JobLogFollower | None:
+        """The job log follower (``job_logs``), continued from the deferral's offsets."""
+        if self.job_logs is None or self.pipeline_id is None:
+            return None
+        if self._follower is None:
+            settings = await hook.get_settings()
+            self._follower = JobLogFollower(
+                self.project,
+                self.pipeline_id,
+                int(self.job_logs["max_job_log_bytes"]),
+                secrets=list(settings.secrets),
+                log=self.log,
+            )
+            self._follower.restore(self.job_logs.get("state"))
+        return self._follower
+
+    async def _stream_logs(self, pipeline: Mapping[str, Any] | None) -> None:
+        """Log what the jobs wrote since the last read (``job_logs``); a failed read only delays it."""
+        if pipeline is None or self.job_logs is None:
+            return
+        hook = self._hook()
+        follower = await self._follower_of(hook)
+        if follower is not None:
+            for line in await follower.afollow(hook, pipeline):
+                self.log.info("%s", line)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report, yield it once, and return."""
@@ -175,6 +215,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
                         self.log.warning(
                             "Reading the newest pipeline on %r failed (%s); trying again.", self.ref, error
                         )
+                await self._stream_logs(pipeline)
                 if pipeline is not None:
                     outcome = classify_pipeline_status(pipeline["status"], policy)
                     if outcome is not Outcome.RUNNING:
@@ -186,7 +227,8 @@ class DataOpsPipelineTrigger(BaseTrigger):
                     return self._event(
                         "timeout", f"{watched} did not finish before the {self.deadline_name}.", pipeline
                     )
-                wait = remaining if newest_known else min(self.poll_interval, remaining or self.poll_interval)
+                following = newest_known and self.job_logs is None  # logs are read every interval
+                wait = remaining if following else min(self.poll_interval, remaining or self.poll_interval)
                 item = await subscription.get(wait)
                 if isinstance(item, project_poll.PollError):
                     if item.pipeline_id is None or item.pipeline_id == self.pipeline_id:

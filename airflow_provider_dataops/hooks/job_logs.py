@@ -77,7 +77,7 @@ class JobLogMethods:
             raise
         return unread_part(response.content, offset, response.status_code, response.headers, path)
 
-    def list_pipeline_rows(self: _SyncSender, project: int | str, pipeline_id: int | str) -> list[dict[str, Any]]:
+    def list_pipeline_bridges(self: _SyncSender, project: int | str, pipeline_id: int | str) -> list[dict[str, Any]]:
         """The trigger jobs (bridges) of a pipeline, newest first, each with ``downstream_pipeline``.
 
         One page of at most :data:`MAX_BRIDGES`; rows are returned as the server sent them.
@@ -116,7 +116,7 @@ class AsyncJobLogMethods:
             raise
         return unread_part(response.content, offset, response.status_code, response.headers, path)
 
-    async def list_pipeline_rows(
+    async def list_pipeline_bridges(
         self: _AsyncSender, project: int | str, pipeline_id: int | str
     ) -> list[dict[str, Any]]:
         """As :meth:`JobLogMethods.list_pipeline_bridges`."""

@@ -106,23 +106,22 @@ class DataOpsPipelineTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "project": self.project,
-                "pipeline_id": self.pipeline_id,
-                "ref": self.ref,
-                "dataops_conn_id": self.dataops_conn_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "deadline_name": self.deadline_name,
-                "manual_policy": self.manual_policy,
-                "cancel_on_kill": self.cancel_on_kill,
-                "retry_policy": self.retry_policy,
-                "timeout": self.timeout,
-                "job_logs": self.job_logs,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "project": self.project,
+            "pipeline_id": self.pipeline_id,
+            "ref": self.ref,
+            "dataops_conn_id": self.dataops_conn_id,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "deadline_name": self.deadline_name,
+            "manual_policy": self.manual_policy,
+            "cancel_on_kill": self.cancel_on_kill,
+            "retry_policy": self.retry_policy,
+            "timeout": self.timeout,
+        }
+        if self.job_logs is not None:  # only when streaming: rows deferred before it existed stay equal
+            kwargs["job_logs"] = self.job_logs
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self, retry_policy: RetryPolicy | Mapping[str, Any] | None = None) -> DataOpsAsyncHook:
         return DataOpsAsyncHook(

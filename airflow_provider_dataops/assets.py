@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Asset, Context
 
 SCHEME = "dataops"
-DEFAULT_HOST = "app.dataops.live"
+DEFAULT_ASSET_HOST = "app.dataops.live"
 _DEFAULT_PORT = 443
 #: What GitLab accepts in one path segment (it also refuses a leading ``-``).
 _SEGMENT = re.compile(r"[a-z0-9_.][a-z0-9_.-]*")
@@ -105,7 +105,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     )
 
 
-def project_uri(project: str, *, ref: str | None = None, host: str = DEFAULT_HOST) -> str:
+def project_uri(project: str, *, ref: str | None = None, host: str = DEFAULT_ASSET_HOST) -> str:
     """The canonical ``dataops://`` URI of a project (and optionally a ref).
 
     :param project: The project's full path, e.g. ``my-group/my-project``.
@@ -120,7 +120,7 @@ def project_uri(project: str, *, ref: str | None = None, host: str = DEFAULT_HOS
 
 
 def create_asset(
-    *, project: str, ref: str | None = None, host: str = DEFAULT_HOST, extra: dict[str, Any] | None = None
+    *, project: str, ref: str | None = None, host: str = DEFAULT_ASSET_HOST, extra: dict[str, Any] | None = None
 ) -> Asset:
     """An asset for a DataOps.live project (Airflow's asset factory for the ``dataops`` scheme).
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-CONN_TYPE = "dataops"
-DEFAULT_CONN_ID = "dataops_default"
-HOOK_NAME = "DataOps.live"
-DEFAULT_HOST = "https://app.dataops.live"
-DEFAULT_TIMEOUT = 30.0
+from airflow_provider_dataops.api.connection_type import DEFAULT_HOST, DEFAULT_TIMEOUT
+
 #: The form's bound for the timeout extra; the same as ``limits.MAX_READ_TIMEOUT`` (a test checks).
 MAX_TIMEOUT = 3600
 

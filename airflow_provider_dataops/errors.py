@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 #: Longest server message quoted in an exception; HTML error pages can be large.
 MAX_MESSAGE_CHARS = 500
@@ -151,6 +151,25 @@ class DataOpsRequestMaybeAppliedError(DataOpsError):
         self.method = method
         self.path = path
         self.cause = cause
+
+
+class DataOpsPipelineFailedError(AirflowException):
+    """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
+
+
+class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
+    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
+
+    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
+    """
+
+
+class DataOpsPipelineTimeoutError(AirflowException):
+    """The pipeline did not finish within the operator's ``timeout``."""
+
+
+class DataOpsProjectExistsError(AirflowException):
+    """The project is already there and ``if_exists="fail"``."""
 
 
 _ERRORS_BY_STATUS: dict[int, type[DataOpsAPIError]] = {

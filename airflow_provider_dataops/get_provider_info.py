@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_dataops import __version__
-from airflow_provider_dataops.connection_form import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+from airflow_provider_dataops.api.connection_type import CONN_TYPE, HOOK_NAME
+from airflow_provider_dataops.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 INTEGRATION = "DataOps.live"
 #: The ``dataops://`` project asset scheme (see :mod:`airflow_provider_dataops.assets`).

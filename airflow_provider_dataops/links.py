@@ -48,6 +48,11 @@ def publish_pipeline(context: Context, pipeline: Mapping[str, Any]) -> None:
     _push(context, {PIPELINE_ID_KEY: int(pipeline["id"]), PIPELINE_URL_KEY: pipeline.get("web_url")})
 
 
+def publish_test_summary(context: Context, summary: Mapping[str, Any]) -> None:
+    """Push a finished pipeline's test counts as the ``test_summary`` XCom."""
+    _push(context, {TEST_SUMMARY_KEY: dict(summary)})
+
+
 def publish_project(context: Context, project: Mapping[str, Any]) -> None:
     """Push a project's id, full path and URL to XCom."""
     _push(

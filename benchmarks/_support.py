@@ -308,7 +308,7 @@ class EmulatorProcess:
         return list(self.control("GET", "/pipelines"))
 
     def inject_fault(self, **spec: Any) -> dict[str, Any]:
-        """Plan a fault (fields as in ``docs/emulator.rst``); returns it with its id.
+        """Plan a fault (fields as in ``docs/emulator-reference.rst``); returns it with its id.
 
         :param spec: ``action``, ``method``, ``path``, ``times``, ``status``, ``headers``...
         """

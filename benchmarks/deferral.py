@@ -279,7 +279,7 @@ def run(triggers: int, poll_interval: float, pipeline_seconds: float) -> Report:
     :param pipeline_seconds: the shortest pipeline duration; the longest is twice that.
     :returns: the printed report.
     """
-    from airflow_provider_dataops.hooks.dataops_async import POOL_SIZE
+    from airflow_provider_dataops.hooks.dataops_async import LOOP_POOL_SIZE
 
     report = Report("deferral")
     report.heading(
@@ -291,7 +291,7 @@ def run(triggers: int, poll_interval: float, pipeline_seconds: float) -> Report:
         heap = _one_pass(emulator, triggers, poll_interval, pipeline_seconds, trace_heap=True)
 
     report.section("timed pass (no tracing)")
-    _report_timed(report, timed, triggers, poll_interval, pipeline_seconds, POOL_SIZE)
+    _report_timed(report, timed, triggers, poll_interval, pipeline_seconds, LOOP_POOL_SIZE)
     report.section("heap pass (same run on fresh pipelines, under tracemalloc; its timings are not reported)")
     report.figure("traced Python heap growth / peak", f"{fmt_bytes(heap.heap_growth)} / {fmt_bytes(heap.heap_peak)}")
     report.note("the growth includes the benchmark's own record of every event and ticker sample")
@@ -324,8 +324,8 @@ def run(triggers: int, poll_interval: float, pipeline_seconds: float) -> Report:
             f"{len(result.loop.clients_seen)} seen, {result.loop.clients_alive} alive",
         )
         report.check(
-            f"{label}: simultaneous connections <= pool size ({POOL_SIZE})",
-            result.max_established <= POOL_SIZE and result.loop.max_pool_connections <= POOL_SIZE,
+            f"{label}: simultaneous connections <= pool size ({LOOP_POOL_SIZE})",
+            result.max_established <= LOOP_POOL_SIZE and result.loop.max_pool_connections <= LOOP_POOL_SIZE,
             f"kernel max {result.max_established}, pool max {result.loop.max_pool_connections}",
         )
     _, worst = timed.loop.worst_lag
@@ -398,7 +398,7 @@ def _report_timed(
     )
     report.figure(
         "max pool connections / requests held by the pool",
-        f"{loop.max_pool_connections} / {fmt_int(loop.max_pool_requests)} (POOL_SIZE {pool_size})",
+        f"{loop.max_pool_connections} / {fmt_int(loop.max_pool_requests)} (LOOP_POOL_SIZE {pool_size})",
     )
     report.figure(
         "loop lag of a 50 ms ticker p50 / p99 / max",

@@ -318,11 +318,11 @@ def _scale_poller(scale: float) -> Callable[[], None]:
     """Scale the poller's fixed durations like the interval; returns the undo."""
     from airflow_provider_dataops.follow import project_poll
 
-    saved = (project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS)
-    project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS = saved[0] / scale, saved[1] / scale
+    saved = (project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS)
+    project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS = saved[0] / scale, saved[1] / scale
 
     def undo() -> None:
-        project_poll.OVERLAP, project_poll.MIN_STALE_SECONDS = saved
+        project_poll.LATE_COMMIT_WINDOW, project_poll.MIN_STALE_SECONDS = saved
 
     return undo
 

@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+from airflow_provider_dataops.api.connection_type import CONN_TYPE as CONN_TYPE
+from airflow_provider_dataops.api.connection_type import DEFAULT_CONN_ID as DEFAULT_CONN_ID
+from airflow_provider_dataops.api.connection_type import DEFAULT_HOST as DEFAULT_HOST
+from airflow_provider_dataops.api.connection_type import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from airflow_provider_dataops.api.connection_type import HOOK_NAME as HOOK_NAME
 from airflow_provider_dataops.api.limits import MAX_READ_TIMEOUT, check_seconds, describe_seconds
-from airflow_provider_dataops.connection_form import CONN_TYPE, DEFAULT_HOST, DEFAULT_TIMEOUT
 from airflow_provider_dataops.errors import DataOpsConfigError
 
 API_PREFIX = "/api/v4"

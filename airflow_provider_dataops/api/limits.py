@@ -34,7 +34,7 @@ MAX_EPOCH = 32_503_680_000
 #: Most log lines copied per failed job (``failure_log_lines``).
 MAX_LOG_LINES = 10_000
 #: Pages of one listing, and pipelines one marker search reads (one request each).
-MAX_PAGES = 100_000
+MAX_LISTING_PAGES = 100_000
 
 
 def describe_seconds(seconds: float) -> str:

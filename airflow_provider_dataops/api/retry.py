@@ -186,6 +186,11 @@ class RetryPolicy:
             raise DataOpsConfigError(f"retry_policy accepts {', '.join(known)}; unknown: {', '.join(unknown)}")
         return cls(**values)
 
+    @classmethod
+    def of(cls, policy: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
+        """``policy`` itself, or the policy its :meth:`to_dict` form describes; ``None`` gives the defaults."""
+        return policy if isinstance(policy, RetryPolicy) else cls.from_dict(policy)
+
     def backoff(self, attempt_number: int) -> float:
         """Backoff before attempt ``attempt_number + 1`` when the server named no wait."""
         ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt_number - 1))

@@ -29,10 +29,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dataops import __version__
-from airflow_provider_dataops.api.connection import ConnectionSettings, check_conn_id, check_read_timeout
+from airflow_provider_dataops.api.connection import (
+    DEFAULT_CONN_ID,
+    ConnectionSettings,
+    check_conn_id,
+    check_read_timeout,
+)
 from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -92,11 +96,6 @@ class ApiRequest(NamedTuple):
     idempotent: bool = True
     trigger_route: bool = False
     hops: int = 0
-
-
-def coerce_policy(policy: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
-    """A :class:`RetryPolicy` from itself, its ``to_dict()`` form, or None (the defaults)."""
-    return policy if isinstance(policy, RetryPolicy) else RetryPolicy.from_dict(policy)
 
 
 def read_settings(
@@ -225,7 +224,7 @@ class TransportCore:
         super().__init__()
         self.dataops_conn_id = check_conn_id(dataops_conn_id)
         self.timeout_override = None if timeout is None else check_read_timeout(timeout)
-        self.retry_policy = coerce_policy(retry_policy)
+        self.retry_policy = RetryPolicy.of(retry_policy)
         self._not_before = 0.0
 
     # -- connection -------------------------------------------------------------------------------

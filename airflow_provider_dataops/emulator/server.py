@@ -208,7 +208,7 @@ class DataOpsEmulator:
         headers: dict[str, str] | None = None,
         seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Plan a fault for matching requests (see the fault schema in ``docs/emulator.rst``).
+        """Plan a fault for matching requests (see the fault schema in ``docs/emulator-reference.rst``).
 
         :param action: ``status``, ``latency``, ``drop_before``, ``drop_after`` or ``drop_mid``.
         :param method: the HTTP method, or ``*``.

@@ -6,11 +6,11 @@ A pipeline is reported when it is in one of the watched statuses and the time it
 (``finished_at``, or ``updated_at`` for statuses without one, such as ``manual``) is
 
 * not before the watcher first started (``started``, the triggerer's clock), and
-* not before the window the poll re-reads (``watermark - OVERLAP``, the server's clock), and
+* not before the window the poll re-reads (``watermark - REREAD_WINDOW``, the server's clock), and
 * not already decided: ``seen`` holds every pipeline reported or rejected in that window.
 
 The watermark is the newest ``updated_at`` seen, so it follows the server's clock; re-reading
-:data:`OVERLAP` before it covers updates committed late and pages that shifted while being read.
+:data:`REREAD_WINDOW` before it covers updates committed late and pages that shifted while being read.
 A pipeline that finishes again after a retry has a new ``finished_at`` and is reported again.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 from airflow_provider_dataops.api.timestamps import format_api_time, parse_api_time
 
 #: How far before the watermark each poll reads again.
-OVERLAP = timedelta(seconds=120)
+REREAD_WINDOW = timedelta(seconds=120)
 #: Version of the stored state; another version is ignored (the watcher starts afresh).
 STATE_VERSION = 1
 
@@ -62,7 +62,7 @@ class WatchState:
     @property
     def since(self) -> datetime:
         """The ``updated_after`` of the next poll."""
-        return self.watermark - OVERLAP
+        return self.watermark - REREAD_WINDOW
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""

@@ -19,13 +19,13 @@ How it stays right:
 
 * **Clock skew**: the ``updated_after`` bound comes from the *server's* clock, never this
   machine's: from the ``updated_at`` values and ``Date`` headers it returned, plus time elapsed
-  here. Each listing reaches :data:`OVERLAP` seconds behind the server's clock (updates committed
+  here. Each listing reaches :data:`LATE_COMMIT_WINDOW` seconds behind the server's clock (updates committed
   late), and updates already delivered, keyed by ``(id, updated_at, status)``, are not delivered
   again.
 * **Updates while paging and more than a page per interval**: pages advance by moving the
   ``updated_after`` bound to the last row read (a pipeline updated meanwhile moves behind the
   bound and is read later), falling back to the next offset page only when a whole page shares one
-  second; at most :data:`MAX_PAGES` pages per poll, the rest next poll.
+  second; at most :data:`MAX_PAGES_PER_POLL` pages per poll, the rest next poll.
 * **The listing only shows changes**: a newly watched pipeline is read once by
   ``GET /pipelines/:id`` (or from the poller's last copy of it); one not seen for
   :func:`stale_after` seconds is read again (at most :data:`RECHECKS_PER_POLL` per poll), so a
@@ -50,9 +50,9 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
@@ -60,11 +60,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds each listing reaches back behind the newest ``updated_at`` seen, for updates the server
 #: committed late (a transaction that set ``updated_at`` before a later one became visible).
-OVERLAP = 30.0
+LATE_COMMIT_WINDOW = 30.0
 #: Rows per page (GitLab's maximum).
 PER_PAGE = 100
 #: Pages one poll reads at most (20,000 changes); the rest waits for the next poll.
-MAX_PAGES = 200
+MAX_PAGES_PER_POLL = 200
 #: When moving the bound to the last row of a full page, step back this much: GitLab's
 #: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
 #: on the next page are still read.
@@ -76,7 +76,7 @@ MIN_STALE_SECONDS = 600.0
 #: Stale pipelines read again per poll, so that a thousand quiet waits cost a few reads a minute.
 RECHECKS_PER_POLL = 2
 #: First reads of newly watched pipelines started at once: the hook's request slots
-#: (:data:`~airflow_provider_dataops.hooks.dataops_async.POOL_SIZE`) would hold more back anyway.
+#: (:data:`~airflow_provider_dataops.hooks.dataops_async.LOOP_POOL_SIZE`) would hold more back anyway.
 READ_BATCH = 50
 #: Each pause is the interval minus up to this fraction, spreading pollers that started together
 #: without ever polling later than the interval.
@@ -130,7 +130,7 @@ class PollerKey:
     dataops_conn_id: str
     project: str
     timeout: float | None
-    retry_policy: tuple[tuple[str, Any], ...]
+    retry_policy: RetryPolicy
 
 
 def _shape_error(what: str) -> DataOpsError:
@@ -227,9 +227,7 @@ class ProjectPoller:
     def __init__(self, key: PollerKey, registry: dict[PollerKey, ProjectPoller]) -> None:
         self.key = key
         self._registry = registry
-        self.hook = DataOpsAsyncHook(
-            key.dataops_conn_id, retry_policy=dict(key.retry_policy) or None, timeout=key.timeout
-        )
+        self.hook = DataOpsAsyncHook(key.dataops_conn_id, retry_policy=key.retry_policy, timeout=key.timeout)
         self.subscribers: set[Subscription] = set()
         self._intervals: Counter[float] = Counter()
         self._watch_all: set[Subscription] = set()
@@ -405,14 +403,14 @@ class ProjectPoller:
                 self._offset = offset
 
     def _horizon(self, started: float, *, default: float) -> float:
-        """The server's clock at loop time ``started`` less :data:`OVERLAP`; ``default`` if later or unknown.
+        """The server's clock at loop time ``started`` less :data:`LATE_COMMIT_WINDOW`; ``default`` if later or unknown.
 
         Every update stamped before it was committed by ``started`` (late commits are stamped at
-        most :data:`OVERLAP` seconds early), so a listing made from ``started`` on saw it.
+        most :data:`LATE_COMMIT_WINDOW` seconds early), so a listing made from ``started`` on saw it.
         """
         if self._offset is None:
             return default
-        return max(default, started + self._offset - OVERLAP)
+        return max(default, started + self._offset - LATE_COMMIT_WINDOW)
 
     async def _bootstrap(self) -> None:
         """Learn the server's newest ``updated_at``; what the first page shows is ``current``, not news."""
@@ -425,16 +423,16 @@ class ProjectPoller:
     async def _list_changes(self) -> None:
         """Read every update after the bound, page by page; then move the bound as far as is safe.
 
-        Updates committed late are stamped at most :data:`OVERLAP` seconds before the server's
+        Updates committed late are stamped at most :data:`LATE_COMMIT_WINDOW` seconds before the server's
         clock, so after a complete listing that started at loop time ``started`` every update
-        stamped before ``server clock at started - OVERLAP`` has been read. The server's clock is
+        stamped before ``server clock at started - LATE_COMMIT_WINDOW`` has been read. The server's clock is
         estimated from its own answers plus time elapsed here; this machine's clock is never read.
         """
         assert self._bound is not None
         started = asyncio.get_running_loop().time()
         first = bound = self._bound
         page = 1
-        for _ in range(MAX_PAGES):
+        for _ in range(MAX_PAGES_PER_POLL):
             rows = await self._list(bound, page)
             self._take(rows)
             await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
@@ -447,7 +445,9 @@ class ProjectPoller:
                 page += 1
         else:
             log.warning(
-                "Project %s changed more than %d pages in one poll; reading on next poll.", self.key.project, MAX_PAGES
+                "Project %s changed more than %d pages in one poll; reading on next poll.",
+                self.key.project,
+                MAX_PAGES_PER_POLL,
             )
             self._bound = bound  # resume where this listing stopped
             return
@@ -520,7 +520,7 @@ def subscribe(
     poll_interval: float,
     dataops_conn_id: str = DEFAULT_CONN_ID,
     timeout: float | None = None,
-    retry_policy: Mapping[str, Any] | None = None,
+    retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     watch_all: bool = False,
 ) -> Subscription:
     """Subscribe to the shared poller of ``project`` on the running event loop, starting it if needed.
@@ -531,11 +531,10 @@ def subscribe(
     :param poll_interval: Seconds between polls this subscriber wants; the poller uses the shortest.
     :param dataops_conn_id: The connection to poll through.
     :param timeout: Read timeout overriding the connection's.
-    :param retry_policy: :meth:`RetryPolicy.to_dict` form of the retry policy.
+    :param retry_policy: The retry policy (or its :meth:`~RetryPolicy.to_dict` form); None for the defaults.
     :param watch_all: Also receive every pipeline update of the project read from now on.
     """
-    policy = RetryPolicy.from_dict(retry_policy).to_dict() if retry_policy else {}
-    key = PollerKey(dataops_conn_id, str(project), timeout, tuple(sorted(policy.items())))
+    key = PollerKey(dataops_conn_id, str(project), timeout, RetryPolicy.of(retry_policy))
     registry = pollers()
     poller = registry.get(key)
     if poller is None:

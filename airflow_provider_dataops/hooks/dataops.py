@@ -20,9 +20,9 @@ from urllib.parse import urljoin, urlsplit
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_dataops.api import retry as retry_module
-from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
 from airflow_provider_dataops.api.job_log import clean_line
-from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_PAGES, check_count
+from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES, check_count
 from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
@@ -40,13 +40,7 @@ from airflow_provider_dataops.api.transport import (
     read_settings,
 )
 from airflow_provider_dataops.api.variables import normalize_variables, pipeline_variables
-from airflow_provider_dataops.connection_form import (
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    HOOK_NAME,
-    connection_form_widgets,
-    ui_field_behaviour,
-)
+from airflow_provider_dataops.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsAuthenticationError,
@@ -69,7 +63,7 @@ if TYPE_CHECKING:
 MAX_PER_PAGE = 100
 #: Connections the hook's session keeps per host. A hook shared by more threads than this makes
 #: the extra threads wait for a free connection instead of opening and discarding one each.
-POOL_SIZE = 50
+SESSION_POOL_SIZE = 50
 #: Bytes read and written at a time by a download: memory stays flat whatever the artifact's size.
 DOWNLOAD_CHUNK = 1 << 20
 _OFFSET_LIMIT_HINT = "keyset pagination"
@@ -105,7 +99,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
 class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
-    One hook may be shared by threads: its session keeps up to :data:`POOL_SIZE` connections.
+    One hook may be shared by threads: its session keeps up to :data:`SESSION_POOL_SIZE` connections.
 
     :param dataops_conn_id: Id of a ``dataops`` connection: host (default
         ``https://app.dataops.live``), password = access token, extras ``trigger_token``,
@@ -156,7 +150,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
     def get_conn(self) -> requests.Session:
         """The hook's one ``requests.Session``, created on first use and reused for every call.
 
-        It carries the token, TLS and proxy settings, and a pool of :data:`POOL_SIZE` connections.
+        It carries the token, TLS and proxy settings, and a pool of :data:`SESSION_POOL_SIZE` connections.
         """
         settings = self.settings  # read outside the lock: it may take a while
         with _SESSION_LOCK:
@@ -178,7 +172,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         # Threads beyond the pool wait for a connection (pool_block) rather than open one that
         # urllib3 would discard with "Connection pool is full".
         for prefix in ("https://", "http://"):
-            session.mount(prefix, HTTPAdapter(pool_maxsize=POOL_SIZE, pool_block=True))
+            session.mount(prefix, HTTPAdapter(pool_maxsize=SESSION_POOL_SIZE, pool_block=True))
         # Not ~/.netrc: the connection's token is the only credential sent, as on the async path.
         session.auth = _no_auth
         return session
@@ -358,7 +352,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
             raise DataOpsConfigError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}, got {per_page!r}")
         if max_pages is not None:
-            check_count(max_pages, "max_pages", minimum=1, maximum=MAX_PAGES)
+            check_count(max_pages, "max_pages", minimum=1, maximum=MAX_LISTING_PAGES)
         query: dict[str, Any] = {**(params or {}), "per_page": per_page}
         keyset = query.get("pagination") == "keyset"
         if keyset:
@@ -605,7 +599,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         :raises DataOpsError: when more pipelines than that match the filters: "not found" could
             then be wrong, and a caller would start a duplicate.
         """
-        check_count(max_candidates, "max_candidates", minimum=1, maximum=MAX_PAGES)
+        check_count(max_candidates, "max_candidates", minimum=1, maximum=MAX_LISTING_PAGES)
         filters: dict[str, Any] = {"order_by": "id", "sort": "desc"}
         if ref is not None:
             filters["ref"] = check_ref(ref)

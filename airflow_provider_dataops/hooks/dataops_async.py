@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api import retry
-from airflow_provider_dataops.api.connection import ConnectionSettings
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
 from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.transport import (
@@ -28,7 +28,6 @@ from airflow_provider_dataops.api.transport import (
     newest_pipeline_query,
     read_settings,
 )
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
 from airflow_provider_dataops.hooks.job_logs import AsyncJobLogMethods
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 #: Connections one shared client keeps open, and requests in flight per event loop. Each poll is one
 #: short GET, so 50 sockets serve a thousand deferred tasks.
-POOL_SIZE = 50
+LOOP_POOL_SIZE = 50
 #: How long triggers of one process share a connection's settings before reading it again.
 SETTINGS_TTL = 60.0
 
@@ -51,7 +50,7 @@ class _LoopShared:
         # ends, so a thousand triggers polling at once (a triggerer restart) stalled the event loop
         # for 11 s (benchmarks/deferral.py). Queueing here, at the pool's size, keeps the pool's
         # queue empty.
-        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.slots = asyncio.Semaphore(LOOP_POOL_SIZE)
         self.settings: dict[str, tuple[float, asyncio.Future[ConnectionSettings]]] = {}
 
 
@@ -84,7 +83,7 @@ def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
             verify=settings.verify,
             proxy=settings.proxy,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            limits=httpx.Limits(max_connections=LOOP_POOL_SIZE, max_keepalive_connections=LOOP_POOL_SIZE),
         )
     return client
 

@@ -24,7 +24,7 @@ from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classif
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
-from airflow_provider_dataops.operators._base import look_for
+from airflow_provider_dataops.operators.reconcile import look_for
 
 #: The newest pipelines of the ref that are checked (one page): an older one still running is missed.
 PIPELINES_CHECKED = 100

@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_job_name, check_ref, numeric_id, resource_id
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.artifacts import check_artifact_path
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, newest_job_named
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_bool,
+    check_hook_params,
+    validate_when_rendered,
+)
+from airflow_provider_dataops.operators.jobs import newest_job_named
 from airflow_provider_dataops.outputs.archives import ExtractionLimits, check_extraction_limits, extract_zip
 from airflow_provider_dataops.outputs.destinations import LocalFile, destination_for
 

@@ -12,27 +12,21 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.api.statuses import ManualPolicy
 from airflow_provider_dataops.api.variables import normalize_variables
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import (
-    DataOpsHookMixin,
-    check_hook_params,
-    look_for,
-    newest_job_named,
-    reconcile_patience,
-)
-from airflow_provider_dataops.operators._validation import validate_when_rendered
-from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
+from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
+from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:
@@ -42,6 +36,19 @@ if TYPE_CHECKING:
 JOB_ID_KEY = "job_id"
 #: Job statuses before the pipeline reaches the job: there is nothing to play yet.
 NOT_REACHED = frozenset({"created", "waiting_for_resource"})
+
+
+def newest_job_named(jobs: list[dict[str, Any]], job_name: str, pipeline_id: int) -> dict[str, Any]:
+    """The newest job called ``job_name`` (a retried job is replaced by its re-run).
+
+    :raises AirflowFailException: when the pipeline has no such job (retrying cannot add one); the
+        message lists the jobs it has.
+    """
+    named = [job for job in jobs if job.get("name") == job_name]
+    if not named:
+        names = ", ".join(sorted({str(job.get("name")) for job in jobs})) or "none"
+        raise AirflowFailException(f"Pipeline {pipeline_id} has no job named {job_name!r}; its jobs are: {names}")
+    return max(named, key=lambda item: int(item["id"]))
 
 
 class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):

@@ -27,34 +27,33 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_ref, resource_id
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
-from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import (
-    DataOpsHookMixin,
-    check_hook_params,
-    dag_run_started,
-    look_for,
-    reconcile_patience,
+from airflow_provider_dataops.errors import (  # re-exported: raised by this operator, imported from here by DAGs
+    DataOpsPipelineFailedError as DataOpsPipelineFailedError,
 )
-from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
-from airflow_provider_dataops.operators._takeover import Takeover
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
-from airflow_provider_dataops.operators._waiting import (
-    DataOpsPipelineFailedError as DataOpsPipelineFailedError,  # re-exported: raised by this operator
-)
-from airflow_provider_dataops.operators._waiting import (
+from airflow_provider_dataops.errors import (
     DataOpsPipelineTimeoutError as DataOpsPipelineTimeoutError,
 )
-from airflow_provider_dataops.operators._waiting import (
+from airflow_provider_dataops.errors import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
-from airflow_provider_dataops.operators._waiting import PipelineWaitMixin
+from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
+from airflow_provider_dataops.operators._takeover import Takeover
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_bool,
+    check_hook_params,
+    validate_when_rendered,
+)
+from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
+from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:

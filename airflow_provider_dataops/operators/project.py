@@ -7,28 +7,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.timestamps import parse_api_time
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
     DataOpsConfigError,
     DataOpsConflictError,
     DataOpsNotFoundError,
+    DataOpsProjectExistsError,
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.links import DataOpsProjectLink, begin_publishing, publish_project
-from airflow_provider_dataops.operators._base import (
-    DataOpsHookMixin,
-    check_hook_params,
-    dag_run_started,
-    look_for,
-    reconcile_patience,
-)
-from airflow_provider_dataops.operators._validation import is_template
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, is_template
+from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -41,10 +36,6 @@ CREATE_SENT_KEY = "dataops_project_create_sent"
 #: How much earlier than the recorded create (or the DAG run's start) a project may have been created
 #: and still count as this task's: the clocks of Airflow and the server may differ a little.
 OWNERSHIP_MARGIN = timedelta(minutes=2)
-
-
-class DataOpsProjectExistsError(AirflowException):
-    """The project is already there and ``if_exists="fail"``."""
 
 
 def derive_path(name: str) -> str:

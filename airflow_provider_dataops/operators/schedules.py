@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import numeric_id, resource_id
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsRequestMaybeAppliedError
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params
-from airflow_provider_dataops.operators._validation import validate_when_rendered
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

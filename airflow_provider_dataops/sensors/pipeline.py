@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -14,19 +15,28 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.follow.failure_report import failure_report
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
 from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._base import DataOpsHookMixin, check_hook_params, publish_test_summary
-from airflow_provider_dataops.operators._validation import check_bool, validate_when_rendered
-from airflow_provider_dataops.operators._waiting import DataOpsTestsFailedError
+from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
+from airflow_provider_dataops.links import (
+    PIPELINE_URL_KEY,
+    DataOpsPipelineLink,
+    begin_publishing,
+    publish_pipeline,
+    publish_test_summary,
+)
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    check_bool,
+    check_hook_params,
+    validate_when_rendered,
+)
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
@@ -53,7 +63,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         ``reschedule`` mode needs Airflow 3.3's task state store to remember them between pokes.
     :param max_job_log_bytes: Bytes of each job's log copied while streaming (default 1 MiB); then one
         line with the job's URL.
-    :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.operators.pipeline.DataOpsTestsFailedError`,
+    :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.errors.DataOpsTestsFailedError`,
         a skip with ``soft_fail``) when the pipeline succeeded but test cases failed or errored.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
     :param hook_params: Extra :class:`DataOpsHook` arguments.
@@ -169,7 +179,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
                 deadline_name="sensor timeout",
                 manual_policy=self.manual_policy.value,
                 cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
-                retry_policy=self.hook.retry_policy.to_dict(),
+                retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
                 job_logs=job_logs,
             ),
@@ -212,7 +222,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             self._published = int(pipeline["id"])
 
     def _tests(self, pipeline_id: int, context: Context, *, required: bool) -> PipelineTestSummary | None:
-        return publish_test_summary(self.hook, self.project, pipeline_id, context, self.log, required=required)
+        publish = partial(publish_test_summary, context)
+        return read_test_summary(self.hook, self.project, pipeline_id, self.log, publish, required=required)
 
     def _succeed(self, context: Context) -> None:
         """After the pipeline succeeded: push its test summary; fail on failed tests when asked to."""
@@ -228,8 +239,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         raise DataOpsTestsFailedError(message)
 
     def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
-        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
-        self.log.error("%s", report)
+        log_failure_report(self.hook, self.project, pipeline, tests, log_lines=self.failure_log_lines, log=self.log)
 
     def _fail(self, pipeline: Mapping[str, Any], context: Context) -> None:
         self._report(pipeline, self._tests(int(pipeline["id"]), context, required=False))

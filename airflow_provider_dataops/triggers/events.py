@@ -23,18 +23,18 @@ from typing import Any, NamedTuple
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_dataops.api import retry
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import PipelineStatus
 from airflow_provider_dataops.api.timestamps import format_api_time, parse_api_time
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow.event_watch import WatchState
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers._state_store import StateStore, lend, lent
+from airflow_provider_dataops.triggers.state_store import StateStore, lend, lent
 
 try:  # Airflow 3.0+
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
@@ -54,7 +54,7 @@ except ImportError:  # older: the triggerer never asks for a producer; run() wat
 #: Listing page size (GitLab's maximum).
 PER_PAGE = 100
 #: Pages one catch-up reads at most; the watermark then stands at the last row read.
-MAX_PAGES = 1000
+MAX_PAGES_PER_CATCH_UP = 1000
 #: How far a full page's bound steps back from its last row (timestamps have milliseconds).
 PAGE_STEP_BACK = timedelta(milliseconds=1)
 #: Prefix of the asset state store key; the rest identifies what is watched.
@@ -112,7 +112,7 @@ async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: d
     """
     rows: list[dict[str, Any]] = []
     bound, page = since, 1
-    for _ in range(MAX_PAGES):
+    for _ in range(MAX_PAGES_PER_CATCH_UP):
         listing = await hook.updated_pipelines(project, format_api_time(bound), page=page, per_page=PER_PAGE)
         rows.extend(row for row in listing if isinstance(row, dict) and "id" in row)
         if len(listing) < PER_PAGE:

@@ -8,11 +8,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_dataops.api.connection import check_read_timeout
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_count, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.connection_form import DEFAULT_CONN_ID
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
@@ -58,7 +57,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
     :param manual_policy: What a ``manual`` pipeline means (``fail``, ``succeed`` or ``wait``).
     :param cancel_on_kill: Cancel the pipeline when a user kills the deferred task (Airflow 3.3+;
         Airflow also calls it when a user marks the deferred task success or failed, or clears it).
-    :param retry_policy: :meth:`RetryPolicy.to_dict` form of the hook's retry policy.
+    :param retry_policy: The hook's retry policy (a :class:`RetryPolicy` or its :meth:`~RetryPolicy.to_dict` form).
     :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
     :param job_logs: Stream the jobs' logs into the task log: ``{"max_job_log_bytes", "state"}``, the
         state being :meth:`~airflow_provider_dataops.follow.job_logs.JobLogFollower.state` at the
@@ -78,7 +77,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
         deadline_name: str = "timeout",
         manual_policy: str = ManualPolicy.FAIL.value,
         cancel_on_kill: bool = True,
-        retry_policy: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
         job_logs: Mapping[str, Any] | None = None,
     ) -> None:
@@ -94,8 +93,8 @@ class DataOpsPipelineTrigger(BaseTrigger):
         self.deadline_name = deadline_name
         self.manual_policy = ManualPolicy.parse(manual_policy).value
         self.cancel_on_kill = cancel_on_kill
-        RetryPolicy.from_dict(retry_policy)  # refuse a bad policy here, not at the first poll
-        self.retry_policy = dict(retry_policy) if retry_policy else None
+        # checked here, not at the first poll; None (or empty) keeps the connection's defaults
+        self.retry_policy = RetryPolicy.of(retry_policy) if retry_policy else None
         self.timeout = None if timeout is None else check_read_timeout(timeout)
         if job_logs is not None:
             if not isinstance(job_logs, Mapping) or pipeline_id is None:
@@ -116,14 +115,14 @@ class DataOpsPipelineTrigger(BaseTrigger):
             "deadline_name": self.deadline_name,
             "manual_policy": self.manual_policy,
             "cancel_on_kill": self.cancel_on_kill,
-            "retry_policy": self.retry_policy,
+            "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
             "timeout": self.timeout,
         }
         if self.job_logs is not None:  # only when streaming: rows deferred before it existed stay equal
             kwargs["job_logs"] = self.job_logs
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
-    def _hook(self, retry_policy: RetryPolicy | Mapping[str, Any] | None = None) -> DataOpsAsyncHook:
+    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataOpsAsyncHook:
         return DataOpsAsyncHook(
             self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
         )

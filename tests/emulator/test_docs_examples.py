@@ -1,4 +1,4 @@
-"""The code shown in docs/emulator.rst runs, so the documentation cannot rot."""
+"""The code shown in docs/emulator.rst and docs/testing-dags.rst runs, so the documentation cannot rot."""
 
 from __future__ import annotations
 

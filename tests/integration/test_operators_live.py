@@ -344,8 +344,8 @@ def test_slow_server_that_commits_after_the_client_timed_out_gives_one_pipeline(
 ) -> None:
     # The server takes 1.5 s; the client gives up after 0.5 s; the pipeline appears at 1.5 s.
     monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", time.sleep)
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_DELAY", 0.25)
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_MARGIN", 3.0)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_DELAY", 0.25)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_MARGIN", 3.0)
     dataops_connection_env.inject_fault("latency", method="POST", path=TRIGGER_PATH, seconds=1.5, times=1)
     pipeline_id = trigger_op(hook_params={"timeout": 0.5}).execute(task_context())
     assert [p["id"] for p in dataops_connection_env.pipelines()] == [pipeline_id]

@@ -36,7 +36,7 @@ class StateStore(dict):  # type: ignore[type-arg]
 def real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wait for real, briefly: the emulator commits the slow create while the operator looks."""
     monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", time.sleep)
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_DELAY", 0.25)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_DELAY", 0.25)
 
 
 def create_op(**kwargs: Any) -> DataOpsCreateProjectOperator:
@@ -69,7 +69,7 @@ def test_a_slow_create_is_found_by_the_same_try(
     dataops_connection_env: DataOpsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The server takes 1.5 s; the client gives up after 0.5 s and looks for 0.5 + 3 s.
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_MARGIN", 3.0)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_MARGIN", 3.0)
     dataops_connection_env.inject_fault("latency", method="POST", path=CREATE_PATH, seconds=1.5, times=1)
     project_id = create_op().execute(task_context())
     assert projects_at(FULL_PATH) == [project_id]
@@ -82,7 +82,7 @@ def test_a_create_that_lands_after_try_1_gave_up_counts_as_created_on_try_2(
     dataops_connection_env: DataOpsEmulator, monkeypatch: pytest.MonkeyPatch, with_store: bool
 ) -> None:
     # Try 1 looks for 0.5 s only; the server commits at 2 s, after try 1 has failed.
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_MARGIN", 0.0)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_MARGIN", 0.0)
     dataops_connection_env.inject_fault("latency", method="POST", path=CREATE_PATH, seconds=2.0, times=1)
     store = StateStore()
     first = task_context(try_number=1)
@@ -99,7 +99,7 @@ def test_a_create_that_lands_after_try_1_gave_up_counts_as_created_on_try_2(
 def test_after_a_clear_the_state_store_still_knows_the_project(
     dataops_connection_env: DataOpsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("airflow_provider_dataops.operators._base.RECONCILE_MARGIN", 0.0)
+    monkeypatch.setattr("airflow_provider_dataops.operators.reconcile.RECONCILE_MARGIN", 0.0)
     dataops_connection_env.inject_fault("latency", method="POST", path=CREATE_PATH, seconds=2.0, times=1)
     store = StateStore()
     with pytest.raises(DataOpsRequestMaybeAppliedError):

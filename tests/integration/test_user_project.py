@@ -1,4 +1,4 @@
-"""The user project shown in docs/emulator.rst passes, installed the way a user installs the package.
+"""The user project shown in docs/testing-dags.rst passes, installed the way a user installs the package.
 
 The docs' files are copied into a temporary folder and run with pytest from a venv of their own:
 ``python -m venv`` (no access to this venv's packages), then ``pip install <checkout>[emulator]

@@ -19,7 +19,7 @@ import pytest
 
 from airflow_provider_dataops.api.timestamps import format_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.follow.event_watch import OVERLAP, WatchState
+from airflow_provider_dataops.follow.event_watch import REREAD_WINDOW, WatchState
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.triggers import events
@@ -467,7 +467,7 @@ def test_state_round_trips_and_ignores_foreign_values() -> None:
     assert WatchState.from_json(json.loads(json.dumps(state.to_json()))) == state
     for foreign in (None, "x", {"version": 99}, {"version": 1, "started": "no"}):
         assert WatchState.from_json(foreign) is None
-    assert state.since == T0 - OVERLAP
+    assert state.since == T0 - REREAD_WINDOW
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_dataops.follow.event_watch import WatchState
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate
 from airflow_provider_dataops.triggers import events
-from airflow_provider_dataops.triggers._state_store import lend, lent
+from airflow_provider_dataops.triggers.state_store import lend, lent
 
 from .test_event_trigger import (
     T0,

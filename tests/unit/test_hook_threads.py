@@ -12,12 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from airflow_provider_dataops.hooks.dataops import POOL_SIZE, DataOpsHook
+from airflow_provider_dataops.hooks.dataops import SESSION_POOL_SIZE, DataOpsHook
 
 from .conftest import set_connection
 
 #: More threads than the pool holds: the extra ones must wait for a connection, not open and drop one.
-THREADS = POOL_SIZE + 10
+THREADS = SESSION_POOL_SIZE + 10
 
 
 class _Pipelines(BaseHTTPRequestHandler):

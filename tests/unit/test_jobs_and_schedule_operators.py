@@ -207,7 +207,7 @@ def test_without_waiting_it_returns_after_the_play(hook, requests_mock: rm.Mocke
 
 def test_timeout_cancels_the_pipeline(hook, requests_mock: rm.Mocker, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = {"now": 1000.0}
-    monkeypatch.setattr("airflow_provider_dataops.operators._waiting.time.time", lambda: clock["now"])
+    monkeypatch.setattr("airflow_provider_dataops.follow.worker_wait.time.time", lambda: clock["now"])
     monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", lambda s: clock.update(now=clock["now"] + s))
     jobs_are(requests_mock, [job("manual")])
     requests_mock.post(f"{PROJECT}/jobs/71/play", json=job("pending"))

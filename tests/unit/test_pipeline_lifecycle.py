@@ -132,7 +132,7 @@ def test_timeout_then_airflows_on_kill_cancels_once(hook, requests_mock: rm.Mock
     reads(requests_mock, 7, "running")
     requests_mock.post(f"{PROJECT}/pipelines/7/cancel", json=pipeline(7, "canceling"))
     clock = {"now": 1000.0}
-    monkeypatch.setattr("airflow_provider_dataops.operators._waiting.time.time", lambda: clock["now"])
+    monkeypatch.setattr("airflow_provider_dataops.follow.worker_wait.time.time", lambda: clock["now"])
     monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", lambda s: clock.update(now=clock["now"] + s))
     op = operator(execution_timeout=__import__("datetime").timedelta(seconds=12))
     context = make_context()

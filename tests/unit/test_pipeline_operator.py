@@ -169,7 +169,7 @@ def test_timeout_cancels_the_pipeline(hook, requests_mock: rm.Mocker, monkeypatc
     reads(requests_mock, 7, "running")
     requests_mock.post(f"{PROJECT}/pipelines/7/cancel", json=pipeline(7, "canceling"))
     clock = {"now": 1000.0}
-    monkeypatch.setattr("airflow_provider_dataops.operators._waiting.time.time", lambda: clock["now"])
+    monkeypatch.setattr("airflow_provider_dataops.follow.worker_wait.time.time", lambda: clock["now"])
     monkeypatch.setattr("airflow_provider_dataops.api.retry.sleep", lambda s: clock.update(now=clock["now"] + s))
     with pytest.raises(DataOpsPipelineTimeoutError, match="did not finish before the timeout"):
         operator(timeout=12).execute(make_context())

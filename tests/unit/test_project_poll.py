@@ -157,7 +157,7 @@ async def test_a_burst_is_re_read_only_until_the_servers_clock_has_passed_it(
         await until(lambda: len(api.lists) >= before + 6)
         # the server's clock has not moved: the overlap window still holds the burst
         assert api_epoch(api.lists[-1].url.params["updated_after"]) < burst_end
-        api.now += 2 * project_poll.OVERLAP  # the server's clock moves on (its Date header says so)
+        api.now += 2 * project_poll.LATE_COMMIT_WINDOW  # the server's clock moves on (its Date header says so)
         await until(lambda: len(api.lists) >= before + 20)
         bound = api_epoch(api.lists[-1].url.params["updated_after"])
         assert bound > burst_end  # past the burst: one short page per poll

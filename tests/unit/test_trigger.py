@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.hooks import dataops_async
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
@@ -80,7 +81,7 @@ def test_serialize_round_trip_is_json_safe() -> None:
         "deadline_name": "timeout",
         "manual_policy": "wait",
         "cancel_on_kill": True,
-        "retry_policy": {"max_attempts": 3},
+        "retry_policy": RetryPolicy(max_attempts=3).to_dict(),
         "ref": None,
         "timeout": None,
     }
@@ -301,7 +302,7 @@ async def test_triggers_of_one_loop_share_one_connection_read(conn: None, monkey
 async def test_requests_in_flight_are_capped_at_the_pool_size(
     conn: None, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
 ) -> None:
-    monkeypatch.setattr(dataops_async, "POOL_SIZE", 3)
+    monkeypatch.setattr(dataops_async, "LOOP_POOL_SIZE", 3)
     live = {"now": 0, "max": 0}
 
     async def handler(request: httpx.Request) -> httpx.Response:

@@ -1,29 +1,35 @@
-"""Waiting for a pipeline to finish, shared by the operators that own a pipeline's outcome.
+"""The Airflow side of waiting for a pipeline, shared by the operators that own a pipeline's outcome.
 
-One loop on the worker, one deferral to :class:`DataOpsPipelineTrigger`, one way to judge the end
-(status semantics in :mod:`~airflow_provider_dataops.api.statuses`), and one cancel on a kill or a timeout.
+Arguments, deferral to :class:`~airflow_provider_dataops.triggers.pipeline.DataOpsPipelineTrigger`,
+the cancel on a kill or a timeout, and the task's errors. Following the pipeline on the worker is
+:mod:`~airflow_provider_dataops.follow.worker_wait`; judging its end is
+:mod:`~airflow_provider_dataops.follow.verdict` (status semantics in :mod:`~airflow_provider_dataops.api.statuses`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTimeout
 
-from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
-from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
-from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
-from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.follow.failure_report import failure_report
+from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineTimeoutError
 from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
-from airflow_provider_dataops.operators._base import publish_test_summary
+from airflow_provider_dataops.follow.verdict import settle
+from airflow_provider_dataops.follow.worker_wait import (
+    Deadline,
+    WaitEnd,
+    earliest_deadline,
+    state_after_stop,
+    wait_on_worker,
+)
+from airflow_provider_dataops.links import publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
-from airflow_provider_dataops.operators._validation import check_bool
+from airflow_provider_dataops.operators.arguments import check_bool
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
 if TYPE_CHECKING:
@@ -34,21 +40,6 @@ if TYPE_CHECKING:
     _OperatorBase = BaseOperator  # what the mixin is mixed into, for the type checker
 else:
     _OperatorBase = object
-
-
-class DataOpsPipelineFailedError(AirflowException):
-    """The pipeline ended in a failure status (or ``manual`` under the ``fail`` policy)."""
-
-
-class DataOpsTestsFailedError(DataOpsPipelineFailedError, AirflowFailException):
-    """The pipeline succeeded but some of its tests failed (``fail_on_test_failures``).
-
-    Not retried: the tests of a finished pipeline do not change. Clear the task to run a new one.
-    """
-
-
-class DataOpsPipelineTimeoutError(AirflowException):
-    """The pipeline did not finish within the operator's ``timeout``."""
 
 
 class PipelineWaitMixin(_OperatorBase):
@@ -136,7 +127,7 @@ class PipelineWaitMixin(_OperatorBase):
     def _defer(
         self, pipeline: Mapping[str, Any], context: Context, method: str, cancel_on_kill: bool, kwargs: dict[str, Any]
     ) -> None:
-        deadline, deadline_name = self._deadline(context)
+        deadline = self._deadline(context)
         job_logs = self._log_stream().handover(self.hook, self.project, int(pipeline["id"]), context)
         self.defer(
             trigger=DataOpsPipelineTrigger(
@@ -144,11 +135,11 @@ class PipelineWaitMixin(_OperatorBase):
                 pipeline_id=int(pipeline["id"]),
                 dataops_conn_id=self.dataops_conn_id,
                 poll_interval=self.poll_interval,
-                deadline=deadline,
-                deadline_name=deadline_name,
+                deadline=deadline.at,
+                deadline_name=deadline.name,
                 manual_policy=self.manual_policy.value,
                 cancel_on_kill=cancel_on_kill,
-                retry_policy=self.hook.retry_policy.to_dict(),
+                retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
                 job_logs=job_logs if self.stream_job_logs else None,
             ),
@@ -186,43 +177,32 @@ class PipelineWaitMixin(_OperatorBase):
             return
         self._cancel("the task was killed")
 
-    def _deadline(self, context: Context) -> tuple[float | None, str]:
+    def _deadline(self, context: Context) -> Deadline:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
-        candidates: list[tuple[float, str]] = []
-        if self.timeout is not None:
-            candidates.append((time.time() + self.timeout, "timeout"))
-        if self.execution_timeout is not None:
-            start = getattr(context["ti"], "start_date", None)
-            begun = start.timestamp() if start else time.time()
-            candidates.append((begun + self.execution_timeout.total_seconds(), "execution_timeout"))
-        if not candidates:
-            return None, "timeout"
-        return min(candidates)
+        return earliest_deadline(self.timeout, self.execution_timeout, getattr(context["ti"], "start_date", None))
 
     def _wait(self, pipeline: dict[str, Any], context: Context) -> dict[str, Any]:
-        """Poll on the worker until the pipeline is no longer running or the deadline passes."""
-        deadline, deadline_name = self._deadline(context)
-        while classify_pipeline_status(pipeline["status"], self.manual_policy) is Outcome.RUNNING:
-            self.log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
-            self._stream_logs(pipeline, context)
-            remaining = None if deadline is None else deadline - time.time()
-            if remaining is not None and remaining <= 0:
-                message = f"Pipeline {pipeline['id']} did not finish before the {deadline_name}."
-                self._cancel(f"the {deadline_name} passed")
-                self._raise_timeout(deadline_name, message)
-            retry.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
-            if self._killed:
-                raise AirflowException(
-                    f"The task was killed while waiting for pipeline {pipeline['id']}; "
-                    f"{self._left_behind(pipeline['id'])}"
-                )
-            try:
-                pipeline = self.hook.get_pipeline(self.project, pipeline["id"])
-            except DataOpsError as error:
-                if not is_retryable(error):
-                    raise
-                self.log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
-        self._stream_logs(pipeline, context)  # the jobs that finished since the last read
+        """Poll on the worker until the pipeline is no longer running; cancel and raise at the deadline or a kill."""
+        deadline = self._deadline(context)
+        pipeline, end = wait_on_worker(
+            self.hook,
+            self.project,
+            pipeline,
+            manual_policy=self.manual_policy,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            killed=lambda: self._killed,
+            log=self.log,
+            on_poll=lambda read: self._stream_logs(read, context),
+        )
+        if end is WaitEnd.DEADLINE:
+            message = f"Pipeline {pipeline['id']} did not finish before the {deadline.name}."
+            self._cancel(f"the {deadline.name} passed")
+            self._raise_timeout(deadline.name, message)
+        if end is WaitEnd.KILLED:
+            raise AirflowException(
+                f"The task was killed while waiting for pipeline {pipeline['id']}; {self._left_behind(pipeline['id'])}"
+            )
         return pipeline
 
     def _log_stream(self) -> TaskLogStream:
@@ -237,25 +217,18 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
-        outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
-        gated = self.fail_on_test_failures and outcome is Outcome.SUCCESS
-        tests = publish_test_summary(self.hook, self.project, int(pipeline["id"]), context, self.log, required=gated)
-        if gated and tests is not None and has_failures(tests):
-            self._report(pipeline, tests)
-            raise DataOpsTestsFailedError(tests_failed_message(pipeline, tests))
-        if outcome is Outcome.SUCCESS:
-            self.log.info("Pipeline %s finished as %s: %s", pipeline["id"], pipeline["status"], pipeline.get("web_url"))
-            return
-        self._report(pipeline, tests)
-        raise DataOpsPipelineFailedError(
-            f"Pipeline {pipeline['id']} ended as {pipeline['status']}: {pipeline.get('web_url')}"
+        settle(
+            self.hook,
+            self.project,
+            pipeline,
+            manual_policy=self.manual_policy,
+            fail_on_test_failures=self.fail_on_test_failures,
+            failure_log_lines=self.failure_log_lines,
+            log=self.log,
+            publish=partial(publish_test_summary, context),
         )
 
-    def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
-        report = failure_report(self.hook, self.project, pipeline, log_lines=self.failure_log_lines, test_summary=tests)
-        self.log.error("%s", report)
-
-    def _raise_timeout(self, deadline_name: str, message: str) -> None:
+    def _raise_timeout(self, deadline_name: str, message: str) -> NoReturn:
         if deadline_name == "execution_timeout":
             raise AirflowTaskTimeout(message)
         raise DataOpsPipelineTimeoutError(message)
@@ -286,12 +259,5 @@ class PipelineWaitMixin(_OperatorBase):
         pipeline_id = pipeline_id or self._pipeline_id
         if pipeline_id is None:
             return "no pipeline was started."
-        try:
-            status = str(self.hook.get_pipeline(self.project, pipeline_id)["status"])
-        except DataOpsError as error:
-            return f"its state could not be read ({error})."
-        if classify_pipeline_status(status, ManualPolicy.WAIT) is not Outcome.RUNNING:
-            return f"it is now {status}."
-        if self._cancelled and self.cancel_on_kill and not self._borrowed:
-            return f"it is still {status}; DataOps.live finishes canceling it on its own."
-        return f"it is still {status} and keeps running."
+        cancel_sent = self._cancelled and self.cancel_on_kill and not self._borrowed
+        return state_after_stop(self.hook, self.project, pipeline_id, cancel_sent=cancel_sent)

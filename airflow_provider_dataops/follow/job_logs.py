@@ -27,6 +27,7 @@ from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_dataops.api.bridges import Downstream, MalformedBridgeError, downstream_of
 from airflow_provider_dataops.api.job_log import clean_line, complete_lines
 from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.api.statuses import TERMINAL_STATUSES
@@ -137,7 +138,7 @@ class JobLogFollower:
             request = next(walk)
             while True:
                 try:
-                    answer: Any = getattr(hook, _METHODS[request[0]])(self.project, *request[1:])
+                    answer: Any = getattr(hook, _METHODS[request[0]])(*request[1:])
                 except DataOpsError as error:
                     answer = error
                 request = walk.send(answer)
@@ -152,7 +153,7 @@ class JobLogFollower:
             request = next(walk)
             while True:
                 try:
-                    answer: Any = await getattr(hook, _METHODS[request[0]])(self.project, *request[1:])
+                    answer: Any = await getattr(hook, _METHODS[request[0]])(*request[1:])
                 except DataOpsError as error:
                     answer = error
                 request = walk.send(answer)
@@ -164,37 +165,44 @@ class JobLogFollower:
     def _walk(self, pipeline: Mapping[str, Any], out: list[str]) -> _Walk:
         first = not self._started
         self._started = True
-        yield from self._pipeline(self.pipeline_id, str(pipeline.get("status")), 1, out, skip_finished=first)
+        yield from self._pipeline(
+            self.project, self.pipeline_id, str(pipeline.get("status")), 1, out, skip_finished=first
+        )
 
-    def _pipeline(self, pipeline_id: int, status: str, level: int, out: list[str], *, skip_finished: bool) -> _Walk:
+    def _pipeline(
+        self, project: int | str, pipeline_id: int, status: str, level: int, out: list[str], *, skip_finished: bool
+    ) -> _Walk:
         terminal = status in _TERMINAL
         if pipeline_id in self.finished or not (terminal or status in GROWING):
             return  # nothing is written before a pipeline runs, nor after its last read
         label = "" if level == 1 else f"pipeline {pipeline_id}: "
         if pipeline_id not in self._variables_read:
-            variables = yield ("variables", pipeline_id)
+            variables = yield ("variables", project, pipeline_id)
             if isinstance(variables, DataOpsError):
                 self.log.warning("Cannot read the variables of pipeline %s (%s).", pipeline_id, variables)
             else:
                 self._variables_read.add(pipeline_id)
                 self.secrets.extend(value for value in masked_values(variables) if value not in self.secrets)
-        jobs = yield ("jobs", pipeline_id)
+        jobs = yield ("jobs", project, pipeline_id)
         if isinstance(jobs, DataOpsError):
             self.log.warning("Cannot list the jobs of pipeline %s (%s); trying again next poll.", pipeline_id, jobs)
             return
         for job in sorted(self._valid(jobs, "job", pipeline_id), key=lambda row: row["id"]):
-            yield from self._job(job, label, out, skip_finished=skip_finished)
+            yield from self._job(project, job, label, out, skip_finished=skip_finished)
         if level < MAX_LEVELS:
-            bridges = yield ("bridges", pipeline_id)
+            bridges = yield ("bridges", project, pipeline_id)
             if isinstance(bridges, DataOpsError):
                 self.log.warning("Cannot list the bridges of pipeline %s (%s).", pipeline_id, bridges)
             else:
-                for child_id, child_status in self._children(bridges, pipeline_id):
-                    yield from self._pipeline(child_id, child_status, level + 1, out, skip_finished=False)
+                for child in self._children(bridges, pipeline_id):
+                    where = child.project_id or project  # a multi-project pipeline runs elsewhere
+                    yield from self._pipeline(where, child.id, child.status, level + 1, out, skip_finished=False)
         if terminal:
             self.finished.add(pipeline_id)
 
-    def _job(self, job: Mapping[str, Any], label: str, out: list[str], *, skip_finished: bool) -> _Walk:
+    def _job(
+        self, project: int | str, job: Mapping[str, Any], label: str, out: list[str], *, skip_finished: bool
+    ) -> _Walk:
         cursor = self.cursors.setdefault(job["id"], JobCursor())
         status = job["status"]
         if cursor.done or not (status in GROWING or status in _TERMINAL):
@@ -203,7 +211,7 @@ class JobLogFollower:
         if final and skip_finished and cursor.offset == 0:
             cursor.done = True  # finished before the task began following: not this task's output
             return
-        data = yield ("log", job["id"], cursor.offset)
+        data = yield ("log", project, job["id"], cursor.offset)
         if isinstance(data, DataOpsError):
             self.log.warning("Cannot read the log of job %s (%s); trying again next poll.", job["id"], data)
             return
@@ -249,16 +257,19 @@ class JobLogFollower:
                 self._skip(f"a malformed {kind} row of pipeline {pipeline_id}: {str(row)[:200]}")
         return valid
 
-    def _children(self, bridges: Any, pipeline_id: int) -> list[tuple[int, str]]:
+    def _children(self, bridges: Any, pipeline_id: int) -> list[Downstream]:
+        if not isinstance(bridges, list):
+            self._skip(f"a bridge listing of pipeline {pipeline_id} that is not a list")
+            return []
         children = []
-        for bridge in self._valid(bridges, "bridge", pipeline_id):
-            downstream = bridge.get("downstream_pipeline")
-            if downstream is None:
-                continue  # not started yet
-            if isinstance(downstream, dict) and _positive_int(downstream.get("id")):
-                children.append((downstream["id"], str(downstream.get("status"))))
-            else:
-                self._skip(f"a malformed downstream pipeline of pipeline {pipeline_id}: {str(downstream)[:200]}")
+        for bridge in bridges:
+            try:
+                child = downstream_of(bridge)
+            except MalformedBridgeError as error:
+                self._skip(f"{error} (pipeline {pipeline_id})")
+                continue
+            if child is not None:
+                children.append(child)
         return children
 
     def _skip(self, what: str) -> None:

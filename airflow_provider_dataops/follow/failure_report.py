@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_dataops.api.statuses import FAILURE_STATUSES
 from airflow_provider_dataops.api.test_results import (
     PipelineTestSummary,
     describe_failures,
@@ -12,6 +13,7 @@ from airflow_provider_dataops.api.test_results import (
     has_failures,
 )
 from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.follow.downstream import downstream_pipelines
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: Failed jobs described in full; a pipeline with more lists only their names.
@@ -37,32 +39,54 @@ def failure_report(
     """
     header = f"Pipeline {pipeline.get('id')} ended as {pipeline.get('status')}: {pipeline.get('web_url')}"
     return "\n".join(
-        [header, *_job_lines(hook, project, pipeline, log_lines), *_test_lines(hook, project, pipeline, test_summary)]
+        [
+            header,
+            *_job_lines(hook, project, pipeline, log_lines),
+            *_downstream_lines(hook, project, pipeline, log_lines),
+            *_test_lines(hook, project, pipeline, test_summary),
+        ]
     )
 
 
-def _job_lines(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], log_lines: int) -> list[str]:
+def _downstream_lines(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], log_lines: int) -> list[str]:
+    """The failed child and multi-project pipelines, each with its failed jobs, up to three levels."""
+    failed = {status.value for status in FAILURE_STATUSES}
+    lines: list[str] = []
+    for level, where, child in downstream_pipelines(
+        hook, project, int(pipeline["id"]), descend=lambda found: found.status in failed
+    ):
+        if child.status not in failed:
+            continue
+        indent = "  " * level
+        lines.append(f"{indent}Downstream pipeline {child.id} ended as {child.status}: {child.web_url}")
+        lines.extend(_job_lines(hook, where, {"id": child.id}, log_lines, indent=indent + "  "))
+    return lines
+
+
+def _job_lines(
+    hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], log_lines: int, *, indent: str = "  "
+) -> list[str]:
     try:
         jobs = hook.list_pipeline_jobs(project, pipeline["id"], scope=["failed"])
     except DataOpsError as error:
-        return [f"  (could not list its jobs: {error})"]
+        return [f"{indent}(could not list its jobs: {error})"]
     if not jobs:
-        return ["  No failed jobs."]
-    lines = [f"  {len(jobs)} failed job(s):"]
+        return [f"{indent}No failed jobs."]
+    lines = [f"{indent}{len(jobs)} failed job(s):"]
     for index, job in enumerate(jobs):
         allowed = " (allowed to fail)" if job.get("allow_failure") else ""
         lines.append(
-            f"  - {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}{allowed} "
-            f"{job.get('web_url', '')}".rstrip()
+            f"{indent}- {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}"
+            f"{allowed} {job.get('web_url', '')}".rstrip()
         )
         if index >= MAX_JOBS_WITH_LOGS or not log_lines:
             continue
         try:
             log = hook.get_job_log(project, job["id"], tail_lines=log_lines)
         except DataOpsError as error:
-            lines.append(f"      (log unavailable: {error})")
+            lines.append(f"{indent}    (log unavailable: {error})")
             continue
-        lines.extend(f"      | {line}" for line in log.splitlines())
+        lines.extend(f"{indent}    | {line}" for line in log.splitlines())
     return lines
 
 

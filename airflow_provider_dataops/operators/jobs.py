@@ -23,7 +23,7 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
@@ -79,7 +79,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "job_name", "variables")
     template_fields_renderers = {"variables": "json"}
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
 
     def __init__(

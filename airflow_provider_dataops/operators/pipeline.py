@@ -43,7 +43,7 @@ from airflow_provider_dataops.errors import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
@@ -132,7 +132,7 @@ class DataOpsTriggerPipelineOperator(
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
     template_fields_renderers = {"variables": "json"}
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
     external_id_key = "dataops_pipeline_id"
 

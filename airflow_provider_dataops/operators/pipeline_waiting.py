@@ -18,6 +18,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTim
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineTimeoutError
+from airflow_provider_dataops.follow.downstream import downstream_urls
 from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import settle
 from airflow_provider_dataops.follow.worker_wait import (
@@ -27,7 +28,7 @@ from airflow_provider_dataops.follow.worker_wait import (
     state_after_stop,
     wait_on_worker,
 )
-from airflow_provider_dataops.links import publish_test_summary
+from airflow_provider_dataops.links import publish_downstream, publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import check_bool
 from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
@@ -216,7 +217,8 @@ class PipelineWaitMixin(_OperatorBase):
             self._log_stream().emit(self.hook, self.project, pipeline, context)
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
+        """Push the downstream pipelines' links and the test summary; succeed, or fail with a report."""
+        publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
         settle(
             self.hook,
             self.project,

@@ -22,12 +22,14 @@ from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
+from airflow_provider_dataops.follow.downstream import downstream_urls
 from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
 from airflow_provider_dataops.links import (
     PIPELINE_URL_KEY,
-    DataOpsPipelineLink,
     begin_publishing,
+    pipeline_links,
+    publish_downstream,
     publish_pipeline,
     publish_test_summary,
 )
@@ -70,7 +72,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "ref")
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
 
     def __init__(
@@ -228,6 +230,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     def _succeed(self, context: Context) -> None:
         """After the pipeline succeeded: push its test summary; fail on failed tests when asked to."""
         pipeline_id = int(self._published or 0)
+        publish_downstream(context, downstream_urls(self.hook, self.project, pipeline_id, log=self.log))
         tests = self._tests(pipeline_id, context, required=self.fail_on_test_failures)
         if not (self.fail_on_test_failures and tests is not None and has_failures(tests)):
             return
@@ -242,6 +245,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         log_failure_report(self.hook, self.project, pipeline, tests, log_lines=self.failure_log_lines, log=self.log)
 
     def _fail(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
         self._report(pipeline, self._tests(int(pipeline["id"]), context, required=False))
         # AirflowFailException: retrying cannot change a finished pipeline; soft_fail makes it a skip.
         raise AirflowFailException(

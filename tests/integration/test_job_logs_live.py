@@ -183,3 +183,23 @@ def test_reschedule_without_a_task_state_store_is_refused(dataops_connection_env
     )
     with pytest.raises(Exception, match="task state store"):
         sensor.poke(task_context())
+
+
+def test_a_failed_child_is_in_the_failure_report_and_the_links(dataops_connection_env: DataOpsEmulator, caplog) -> None:
+    from airflow_provider_dataops.errors import DataOpsPipelineFailedError
+
+    context = task_context()
+    op = trigger_op(
+        dataops_connection_env,
+        stream_job_logs=False,
+        variables={"DATAOPS_EMULATOR_CHILD_OUTCOME": "success,failed", "DATAOPS_EMULATOR_SECONDS": "4"},
+    )
+    with pytest.raises(DataOpsPipelineFailedError):
+        op.execute(context)
+    report = "\n".join(record.getMessage() for record in caplog.records)
+    child, grandchild = re.findall(r"Downstream pipeline (\d+) ended as failed: (\S+)", report)
+    assert child[1].endswith(f"/-/pipelines/{child[0]}")
+    assert "ERROR: Job failed: exit code 1" in report  # the grandchild's failed job, with its log tail
+    pushed = {call.kwargs["key"]: call.kwargs["value"] for call in context["ti"].xcom_push.call_args_list}
+    assert pushed["downstream_pipeline_url_1"] == child[1]
+    assert pushed["downstream_pipeline_url_2"] == grandchild[1]

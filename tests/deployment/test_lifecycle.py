@@ -1,4 +1,4 @@
-"""The lifecycle contract (docs/lifecycle.rst), row by row, in a real deployment, through /api/v2 only.
+"""The lifecycle contract (docs/operators.rst), row by row, in a real deployment, through /api/v2 only.
 
 Every scenario drives its own DAG run of a test DAG (``dags/deployment_lifecycle.py``), so they all
 run at once; each test then waits for its own scenario. Each counts the run's pipelines in the

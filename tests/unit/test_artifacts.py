@@ -373,7 +373,7 @@ def test_default_extract_dir() -> None:
     assert default_extract_dir(Path("/d/artifacts")) == Path("/d/artifacts.d")
 
 
-# -- lifecycle contract rows (docs/lifecycle.rst) ------------------------------------------------
+# -- lifecycle contract rows (docs/operators.rst) ------------------------------------------------
 
 
 def test_retry_and_clear_download_again_and_replace_the_file(

@@ -423,9 +423,7 @@ class Api:
         """``GET .../jobs`` with ``scope`` / ``scope[]`` and ``include_retried``; newest first."""
         pipeline = self._pipeline(request)
         query = request.query_params
-        scopes = set(query.getlist("scope[]") + query.getlist("scope"))
-        if scopes - PIPELINE_STATUSES:
-            raise errors.param_error("scope does not have a valid value")
+        scopes = job_scopes(query)
         include_retried = truthy(query.get("include_retried"))
         base = base_url(request)
         with self.state.lock:
@@ -444,9 +442,7 @@ class Api:
         """``GET .../bridges`` with ``scope`` / ``scope[]``: the trigger jobs, each with ``downstream_pipeline``."""
         pipeline = self._pipeline(request)
         query = request.query_params
-        scopes = set(query.getlist("scope[]") + query.getlist("scope"))
-        if scopes - PIPELINE_STATUSES:
-            raise errors.param_error("scope does not have a valid value")
+        scopes = job_scopes(query)
         base = base_url(request)
         with self.state.lock:
             now = self.state.now()
@@ -530,6 +526,14 @@ class Api:
             return Response(status_code=416, headers={"content-range": f"bytes */{len(body)}"})
         headers["content-range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
         return PlainTextResponse(body[start:], status_code=206, headers=headers)
+
+
+def job_scopes(query: Any) -> set[str]:
+    """The statuses of ``scope`` / ``scope[]`` (GitLab takes either); 400 for an unknown one."""
+    scopes = set(query.getlist("scope[]") + query.getlist("scope"))
+    if scopes - PIPELINE_STATUSES:
+        raise errors.param_error("scope does not have a valid value")
+    return scopes
 
 
 def range_start(header: str | None) -> int | None:

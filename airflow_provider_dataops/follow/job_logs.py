@@ -133,32 +133,24 @@ class JobLogFollower:
         :param pipeline: The followed pipeline as just read (its ``status`` decides what is read).
         """
         lines: list[str] = []
-        walk = self._walk(pipeline, lines)
-        try:
-            request = next(walk)
-            while True:
-                try:
-                    answer: Any = getattr(hook, _METHODS[request[0]])(*request[1:])
-                except DataOpsError as error:
-                    answer = error
-                request = walk.send(answer)
-        except StopIteration:
-            return lines
+        walk, answer = self._walk(pipeline, lines), None
+        while (request := _step(walk, answer)) is not None:
+            try:
+                answer = _call(hook, request)
+            except DataOpsError as error:  # the walk decides what a failed read means
+                answer = error
+        return lines
 
     async def afollow(self, hook: Any, pipeline: Mapping[str, Any]) -> list[str]:
         """As :meth:`follow`, with the asynchronous hook."""
         lines: list[str] = []
-        walk = self._walk(pipeline, lines)
-        try:
-            request = next(walk)
-            while True:
-                try:
-                    answer: Any = await getattr(hook, _METHODS[request[0]])(*request[1:])
-                except DataOpsError as error:
-                    answer = error
-                request = walk.send(answer)
-        except StopIteration:
-            return lines
+        walk, answer = self._walk(pipeline, lines), None
+        while (request := _step(walk, answer)) is not None:
+            try:
+                answer = await _call(hook, request)
+            except DataOpsError as error:
+                answer = error
+        return lines
 
     # -- the walk ---------------------------------------------------------------------------------
 
@@ -275,6 +267,19 @@ class JobLogFollower:
     def _skip(self, what: str) -> None:
         self.skipped_rows += 1
         self.log.warning("Skipping %s (%d skipped so far).", redact(what, self.secrets), self.skipped_rows)
+
+
+def _step(walk: _Walk, answer: Any) -> _Request | None:
+    """The walk's next request, given the answer to its last one; None when it is done."""
+    try:
+        return walk.send(answer)  # the first send (None) starts the walk
+    except StopIteration:
+        return None
+
+
+def _call(hook: Any, request: _Request) -> Any:
+    """Send ``request`` with the hook method of its kind (a coroutine for the asynchronous hook)."""
+    return getattr(hook, _METHODS[request[0]])(*request[1:])
 
 
 def _positive_int(value: Any) -> bool:

@@ -18,6 +18,7 @@ from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOp
 from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
 
 from .conftest import task_context
+from .test_operators_live import trigger_op as base_trigger_op
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sleeps_fast", "task_log")]
 
@@ -46,16 +47,7 @@ def task_log(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) 
 
 def trigger_op(emulator: DataOpsEmulator, **kwargs: Any) -> DataOpsTriggerPipelineOperator:
     variables = {**VARIABLES, "ECHOED_TOKEN": emulator.access_token}  # a server echoing the token
-    defaults: dict[str, Any] = {
-        "task_id": "it_task",
-        "project": PROJECT,
-        "ref": "main",
-        "pipeline_file": "full-ci.yml",
-        "poll_interval": 0.2,
-        "stream_job_logs": True,
-        "variables": variables,
-    }
-    return DataOpsTriggerPipelineOperator(**{**defaults, **kwargs})
+    return base_trigger_op(**{"stream_job_logs": True, "variables": variables, **kwargs})
 
 
 def streamed(records: list[logging.LogRecord]) -> dict[tuple[str | None, str], list[str]]:

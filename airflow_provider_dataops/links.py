@@ -23,8 +23,9 @@ PROJECT_PATH_KEY = "project_path"
 PROJECT_URL_KEY = "project_url"
 #: Pushed by the trigger operator and the sensor when the finished pipeline has a test report.
 TEST_SUMMARY_KEY = "test_summary"
-#: The URLs of the first downstream (child or multi-project) pipelines of the last run, breadth first.
-DOWNSTREAM_URL_KEYS = ("downstream_pipeline_url_1", "downstream_pipeline_url_2", "downstream_pipeline_url_3")
+#: The URLs of the first downstream (child or multi-project) pipelines of the last run, breadth first
+#: (ending in ``_url``: the links of a task that ran in this process read what it published).
+DOWNSTREAM_URL_KEYS = ("downstream_pipeline_1_url", "downstream_pipeline_2_url", "downstream_pipeline_3_url")
 
 
 #: The operator attribute holding the URLs it published in this process (absent: it did not run here).

@@ -193,5 +193,5 @@ def test_a_failed_child_is_in_the_failure_report_and_the_links(dataops_connectio
     assert child[1].endswith(f"/-/pipelines/{child[0]}")
     assert "ERROR: Job failed: exit code 1" in report  # the grandchild's failed job, with its log tail
     pushed = {call.kwargs["key"]: call.kwargs["value"] for call in context["ti"].xcom_push.call_args_list}
-    assert pushed["downstream_pipeline_url_1"] == child[1]
-    assert pushed["downstream_pipeline_url_2"] == grandchild[1]
+    assert pushed["downstream_pipeline_1_url"] == child[1]
+    assert pushed["downstream_pipeline_2_url"] == grandchild[1]

@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow_provider_dataops.emulator import DataOpsEmulator
 from airflow_provider_dataops.errors import redact
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
+from airflow_provider_dataops.operators.jobs import DataOpsPlayJobOperator
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
 from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
 
@@ -40,7 +41,7 @@ def task_log(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) 
     from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
     logger = logging.getLogger("test.task_log")
-    for cls in (DataOpsTriggerPipelineOperator, DataOpsPipelineSensor, DataOpsPipelineTrigger):
+    for cls in (DataOpsTriggerPipelineOperator, DataOpsPipelineSensor, DataOpsPipelineTrigger, DataOpsPlayJobOperator):
         monkeypatch.setattr(cls, "log", property(lambda self: logger))
     caplog.set_level(logging.INFO, logger="test.task_log")
 
@@ -195,3 +196,15 @@ def test_a_failed_child_is_in_the_failure_report_and_the_links(dataops_connectio
     pushed = {call.kwargs["key"]: call.kwargs["value"] for call in context["ti"].xcom_push.call_args_list}
     assert pushed["downstream_pipeline_1_url"] == child[1]
     assert pushed["downstream_pipeline_2_url"] == grandchild[1]
+
+
+def test_the_play_job_operator_streams_the_played_job_only(dataops_connection_env: DataOpsEmulator, caplog) -> None:
+    """The jobs that finished before the task began following are on their pages, not in this log."""
+    from .test_play_job_live import gated_pipeline, play_op
+
+    pipeline_id = gated_pipeline(dataops_connection_env)
+    play_op(pipeline_id, stream_job_logs=True).execute(task_context())
+    by_job = streamed(caplog.records)
+    assert list(by_job) == [(None, "Deploy to Production")]
+    whole = expected(DataOpsHook(), pipeline_id, [])
+    assert by_job[(None, "Deploy to Production")] == whole[(None, "Deploy to Production")]

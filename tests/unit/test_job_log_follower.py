@@ -121,3 +121,31 @@ def test_the_arguments_are_checked_with_their_names() -> None:
         DataOpsTriggerPipelineOperator(task_id="t", project="p", ref="main", stream_job_logs="yes")
     with pytest.raises(DataOpsConfigError, match="max_job_log_bytes"):
         DataOpsPipelineSensor(task_id="s", project="p", pipeline_id=1, stream_job_logs=True, max_job_log_bytes=1.5)
+
+
+def test_the_hook_asks_a_range_and_takes_either_answer(hook, requests_mock) -> None:
+    from .conftest import API
+
+    url = f"{API}/projects/1/jobs/5/trace"
+    requests_mock.get(url, content=b"0123456789")  # a live log: served whole
+    assert hook.read_job_log_after(1, 5, 4) == b"456789"
+    assert requests_mock.last_request.headers["Range"] == "bytes=4-"
+    requests_mock.get(url, content=b"456789", status_code=206, headers={"Content-Range": "bytes 4-9/10"})
+    assert hook.read_job_log_after(1, 5, 4) == b"456789"
+    requests_mock.get(url, status_code=416, headers={"Content-Range": "bytes */10"})
+    assert hook.read_job_log_after(1, 5, 10) == b""
+    with pytest.raises(DataOpsConfigError, match="offset"):
+        hook.read_job_log_after(1, 5, -1)
+
+
+def test_the_hook_lists_bridges_and_refuses_a_non_list(hook, requests_mock) -> None:
+    from airflow_provider_dataops.errors import DataOpsMalformedResponseError
+
+    from .conftest import API
+
+    url = f"{API}/projects/1/pipelines/7/bridges"
+    requests_mock.get(url, json=[{"id": 3, "downstream_pipeline": None}])
+    assert hook.list_pipeline_bridges(1, 7) == [{"id": 3, "downstream_pipeline": None}]
+    requests_mock.get(url, json={"message": "odd"})
+    with pytest.raises(DataOpsMalformedResponseError):
+        hook.list_pipeline_bridges(1, 7)

@@ -104,7 +104,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
         self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
-        self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
+        self._job_logs: TaskLogStream | None = None  # made when the task runs, with its logger
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
         self.dataops_conn_id = dataops_conn_id
@@ -143,7 +143,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self._publish(context, pipeline)
         if self.stream_job_logs:
             self._check_log_state(context)
-            self._job_logs.emit(self.hook, self.project, pipeline, context)
+            self._log_stream().emit(self.hook, self.project, pipeline, context)
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
         if outcome is Outcome.FAILURE:
             self._fail(pipeline, context)
@@ -170,7 +170,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         watched = {"pipeline_id": self._published} if self._published is not None else self._target()
         job_logs = None
         if self.stream_job_logs and "pipeline_id" in watched:
-            job_logs = self._job_logs.handover(self.hook, self.project, int(watched["pipeline_id"]), context)
+            job_logs = self._log_stream().handover(self.hook, self.project, int(watched["pipeline_id"]), context)
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,
@@ -198,7 +198,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         event = check_event(event)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})
         if self.stream_job_logs:
-            self._job_logs.save(event.get("job_logs"), context)
+            self._log_stream().save(event.get("job_logs"), context)
         if event["status"] == "success":
             self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))
@@ -209,6 +209,11 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         if event["status"] == "error":
             raise DataOpsError(str(event.get("message")))
         self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
+
+    def _log_stream(self) -> TaskLogStream:
+        if self._job_logs is None:
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
+        return self._job_logs
 
     def _check_log_state(self, context: Context) -> None:
         """Reschedule pokes run in new processes: only the task state store carries the offsets."""

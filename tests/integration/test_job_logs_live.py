@@ -104,14 +104,23 @@ def test_worker_wait_streams_a_two_level_pipeline(dataops_connection_env: DataOp
     assert traces  # read incrementally: a job is read while it runs and once after it finished
 
 
-def test_the_bound_stops_a_job_with_its_url(dataops_connection_env: DataOpsEmulator, caplog) -> None:
-    trigger_op(dataops_connection_env, max_job_log_bytes=300).execute(task_context())
+@pytest.mark.parametrize("deferrable", [False, True])
+async def test_the_bound_stops_a_job_with_its_url(
+    dataops_connection_env: DataOpsEmulator, caplog, deferrable: bool
+) -> None:
+    op = trigger_op(dataops_connection_env, max_job_log_bytes=300, deferrable=deferrable)
+    if deferrable:
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(task_context())
+        [event.payload async for event in deferred.value.trigger.run()]
+    else:
+        op.execute(task_context())
     by_job = streamed(caplog.records)
-    assert by_job
-    for (_, name), lines in by_job.items():
-        prefix = f"[{name}] "
+    assert len(by_job) == 8  # four jobs of the parent (its bridge has no log), four of the child
+    for (label, name), lines in by_job.items():
+        prefix = f"[pipeline {label}: {name}] " if label else f"[{name}] "
         logged = sum(len((prefix + line).encode()) + 1 for line in lines[:-1])
-        assert logged <= 300 + 64  # the child prefix is a little longer
+        assert logged <= 300
         assert re.match(r"Log limit of 300 bytes reached; the rest is at http://\S+/-/jobs/\d+$", lines[-1])
 
 

@@ -4,23 +4,59 @@ VENV ?= .venv
 VENV_AF2 ?= .venv-airflow2
 AIRFLOW3_SPEC ?= apache-airflow>=3.3,<3.4
 AIRFLOW2_SPEC ?= apache-airflow>=2.11,<2.12
-PIP_FLAGS ?= --quiet --disable-pip-version-check
+# uv creates and fills the venvs; it lives in a small venv of its own, so nothing needs it on PATH.
+TOOLS ?= .tools
+UV_VERSION ?= 0.13.9
+UV := $(TOOLS)/bin/uv
+# Never a Python uv downloads by itself: the venvs use $(PYTHON), as CI and users have it.
+export UV_PYTHON_DOWNLOADS := never
+# Bytecode compiled once at install (pip's default, not uv's): otherwise every Airflow process of the
+# suite compiles Airflow again where PYTHONDONTWRITEBYTECODE is set, 2-3x its start-up CPU.
+export UV_COMPILE_BYTECODE := 1
+# The resolved versions per Airflow line and Python version, as Airflow publishes its constraints:
+# every venv installs exactly these; `make lock` refreshes them.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+LOCK_AF3 := constraints/airflow-3.3-python$(PYTHON_VERSION).txt
+LOCK_AF2 := constraints/airflow-2.11-python$(PYTHON_VERSION).txt
+# Unit, emulator and integration tests in parallel processes (each its own Airflow home and
+# emulator); the deployment suite runs alone, it is a multi-process Airflow of its own.
+PYTEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+# Every run names its 15 slowest tests, so where the time goes stays visible in CI.
+PYTEST_REPORT := --durations=15
 
-.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 benchmark clean
+.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 test-airflow3 system-deps benchmark lock clean
 
-# A stamp per environment: reinstall only when the project's dependencies change.
-$(VENV)/.installed: pyproject.toml
-	@echo "Installing Airflow 3.3 and the dev tools into $(VENV): pip works quietly for about 2-5 minutes ..."
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW3_SPEC)"
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(LOCK_AF3) $(LOCK_AF2):
+	@echo "No lock of the dependencies for Python $(PYTHON_VERSION) ($@): run 'make lock' to resolve one." >&2
+	@exit 1
+
+# A stamp per environment: reinstall only when the project's dependencies or their lock change.
+$(VENV)/.installed: pyproject.toml $(LOCK_AF3) | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python --constraint $(LOCK_AF3) -e ".[dev]" "$(AIRFLOW3_SPEC)"
 	touch $@
 
-$(VENV_AF2)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV_AF2)
-	$(VENV_AF2)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV_AF2)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(AIRFLOW2_SPEC)"
+$(VENV_AF2)/.installed: pyproject.toml $(LOCK_AF2) | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV_AF2)
+	$(UV) pip install --quiet --python $(VENV_AF2)/bin/python --constraint $(LOCK_AF2) -e ".[dev]" "$(AIRFLOW2_SPEC)"
 	touch $@
+
+# Resolve the newest versions the project allows, per Airflow line, for this Python version.
+lock: | $(UV)
+	@mkdir -p constraints
+	echo "$(AIRFLOW3_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
+		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF3)
+	echo "$(AIRFLOW2_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
+		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF2)
+
+# PostgreSQL and Chromium for the deployment suite, from Debian's packages (see the script).
+system-deps:
+	@sh scripts/system-deps.sh
 
 # KEEP=1 keeps the emulator running after the DAG run, to browse its pages (Ctrl-C stops it).
 demo: $(VENV)/.installed
@@ -29,6 +65,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -39,25 +76,33 @@ docs: $(VENV)/.installed
 # Airflow 3.3: unit tests, integration tests (emulator + DAG runs), and the deployment suite (a real
 # multi-process Airflow on PostgreSQL; see docs/deployment-tests.rst).
 unit: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -m "not integration and not deployment"
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m "not integration and not deployment"
 
 integration: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -m integration
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m integration
 
-deployment: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -m deployment
+deployment: system-deps $(VENV)/.installed
+	$(VENV)/bin/pytest -q $(PYTEST_REPORT) -m deployment
+
+test-airflow3: $(VENV)/.installed
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) $(PYTEST_REPORT) -m "not deployment"
 
 # Airflow 2.11: unit and integration tests again, so both supported lines are checked (the
-# deployment suite needs Airflow 3).
+# deployment suite needs Airflow 3; the tooling tests, marked `once`, need no second run).
 test-airflow2: $(VENV_AF2)/.installed
-	$(VENV_AF2)/bin/pytest -q -m "not deployment"
+	$(VENV_AF2)/bin/pytest -q $(PYTEST_PARALLEL) $(PYTEST_REPORT) -m "not deployment and not once"
 
-test: lint typecheck docs $(VENV)/.installed
-	$(VENV)/bin/pytest -q
-	$(MAKE) test-airflow2
+# The three runs one after the other (the deployment suite alone, not next to a parallel run); all
+# three run even when one fails, so one CI run reports every failure.
+test: system-deps lint typecheck docs
+	@status=0; \
+	$(MAKE) --no-print-directory test-airflow3 || status=1; \
+	$(MAKE) --no-print-directory deployment || status=1; \
+	$(MAKE) --no-print-directory test-airflow2 || status=1; \
+	exit $$status
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) docs/_build .pytest_cache .mypy_cache .ruff_cache .demo build dist *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(TOOLS) docs/_build .pytest_cache .mypy_cache .ruff_cache .demo build dist *.egg-info

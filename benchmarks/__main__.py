@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"any of {', '.join(BENCHMARKS)} (default: all)",
     )
     parser.add_argument("--projects", type=int, default=10_000, help="pagination: projects to seed (%(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="pagination: rounds against hand-written loops (%(default)s)"
+    )
     parser.add_argument("--triggers", type=int, default=1_000, help="deferral: concurrent triggers (%(default)s)")
     parser.add_argument(
         "--poll-interval", type=float, default=1.0, help="deferral: the triggers' poll_interval (%(default)s s)"
@@ -95,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if (
-        min(args.projects, args.triggers, args.repetitions, args.artifact_mib, args.waits, args.many_waits) < 1
+        min(args.projects, args.rounds, args.triggers, args.repetitions, args.artifact_mib, args.waits, args.many_waits)
+        < 1
         or args.failures < 0
         or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
     ):
@@ -115,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports = []
     for name in chosen:
         if name == "pagination":
-            reports.append(pagination.run(args.projects))
+            reports.append(pagination.run(args.projects, args.rounds))
         elif name == "deferral":
             reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
         elif name == "polling":

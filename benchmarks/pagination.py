@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import client_baselines
 from benchmarks._support import (
     ConnectCounter,
     EmulatorProcess,
@@ -97,10 +98,11 @@ def _timed_pass(listing: Callable[[], Iterator[dict[str, Any]]], keyset: bool) -
     return count, len(ids), ordered, watch.elapsed
 
 
-def run(projects: int) -> Report:
+def run(projects: int, rounds: int = client_baselines.ROUNDS) -> Report:
     """Seed ``projects`` projects and list them all, keyset then offset.
 
     :param projects: how many projects to seed.
+    :param rounds: rounds of the comparison with hand-written loops (:mod:`benchmarks.client_baselines`).
     :returns: the printed report.
     """
     from airflow_provider_dataops.hooks.dataops import DataOpsHook
@@ -189,6 +191,7 @@ def run(projects: int) -> Report:
                 memory.peak < PEAK_HEAP_LIMIT,
                 fmt_bytes(memory.peak),
             )
+        client_baselines.compare(report, emulator, total, rounds)
     report.finish()
     return report
 

@@ -38,7 +38,7 @@ def _epoch(iso: str) -> float:
 class RetryLog(logging.Handler):
     """Collects the retry module's "Attempt n of m failed ...; retrying in s" records.
 
-    Their arguments carry tenacity's exact ``upcoming_sleep``, so the waits are known precisely.
+    Their arguments carry the exact wait the policy chose, so the waits are known precisely.
     """
 
     def __init__(self) -> None:

@@ -21,10 +21,10 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from airflow_provider_dataops.api.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
 from airflow_provider_dataops.errors import (
@@ -37,10 +37,8 @@ from airflow_provider_dataops.errors import (
     DataOpsTransportError,
 )
 
-if TYPE_CHECKING:
-    import tenacity
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Statuses worth another try for a read: throttling, and server or gateway failures
 #: (520-530 are the codes CDNs such as Cloudflare use for an unreachable origin).
@@ -203,43 +201,45 @@ class RetryPolicy:
             return float(retry_after)
         return self.backoff(attempt_number)
 
-    def _tenacity_kwargs(self) -> dict[str, Any]:
-        import tenacity  # here, not at import: the task modules load without the retry machinery
+    def _next_wait(self, error: BaseException, attempt: int, waited: float) -> float | None:
+        """After attempt ``attempt`` failed with ``error``: the seconds to wait, or None to give up.
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            return self.wait_for(state.outcome.exception() if state.outcome else None, state.attempt_number)
+        :param waited: Seconds already spent waiting between the earlier attempts.
+        """
+        if not is_retryable(error):
+            return None
+        wait = self.wait_for(error, attempt)
+        if attempt >= self.max_attempts or waited + wait > self.max_total_wait:
+            return None
+        log.warning("Attempt %d of %d failed (%s); retrying in %.2fs.", attempt, self.max_attempts, error, wait)
+        return wait
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number >= self.max_attempts:
-                return True
-            return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+    def call(self, attempt: Callable[..., T], *args: Any) -> T:
+        """``attempt(*args)`` until it succeeds or the policy gives up, which raises the last error.
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "Attempt %d of %d failed (%s); retrying in %.2fs.",
-                state.attempt_number,
-                self.max_attempts,
-                error,
-                state.upcoming_sleep,
-            )
+        A plain loop rather than a retry library: a request that succeeds at once (nearly all of
+        them) costs one call, nothing per attempt is allocated.
+        """
+        number, waited = 1, 0.0
+        while True:
+            try:
+                return attempt(*args)
+            except BaseException as error:
+                wait = self._next_wait(error, number, waited)
+                if wait is None:
+                    raise
+            sleep(wait)
+            number, waited = number + 1, waited + wait
 
-        return {
-            "retry": tenacity.retry_if_exception(is_retryable),
-            "wait": wait,
-            "stop": stop,
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
-
-    def retrying(self) -> tenacity.Retrying:
-        """A tenacity controller for synchronous calls."""
-        import tenacity
-
-        return tenacity.Retrying(sleep=sleep, **self._tenacity_kwargs())
-
-    def async_retrying(self) -> tenacity.AsyncRetrying:
-        """A tenacity controller for coroutines, with the same decisions as :meth:`retrying`."""
-        import tenacity
-
-        return tenacity.AsyncRetrying(sleep=async_sleep, **self._tenacity_kwargs())
+    async def call_async(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """The coroutine twin of :meth:`call`, with the same decisions, waiting with :func:`async_sleep`."""
+        number, waited = 1, 0.0
+        while True:
+            try:
+                return await attempt(*args)
+            except BaseException as error:
+                wait = self._next_wait(error, number, waited)
+                if wait is None:
+                    raise
+            await async_sleep(wait)
+            number, waited = number + 1, waited + wait

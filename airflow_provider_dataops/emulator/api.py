@@ -7,8 +7,8 @@ Routes see the raw (still percent-encoded) path, so ``/projects/demo%2Fdataops-p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -27,7 +27,7 @@ from airflow_provider_dataops.emulator.filters import (
     truthy,
     variable_list,
 )
-from airflow_provider_dataops.emulator.model import Job, Pipeline, Project, User
+from airflow_provider_dataops.emulator.model import Job, Namespace, Pipeline, Project, User
 from airflow_provider_dataops.emulator.pagination import (
     check_offset_limit,
     keyset_next_link,
@@ -50,6 +50,7 @@ from airflow_provider_dataops.emulator.serializers import (
 from airflow_provider_dataops.emulator.state import EmulatorState
 
 PREFIX = "/api/v4"
+T = TypeVar("T")
 _RANGE = re.compile(r"bytes=(\d{1,15})-(\d{0,15})")
 GITLAB_VERSION = "17.11.0-ee"
 
@@ -179,12 +180,14 @@ class Api:
         return project
 
     def _pipeline(self, request: Request) -> Pipeline:
-        user = self._user(request)
-        project = self._project(request, user)
-        pipeline = self.state.find_pipeline(project, request.path_params["pipeline_id"])
-        if pipeline is None:
+        return self._in_project(request, self.state.find_pipeline, "pipeline_id")
+
+    def _in_project(self, request: Request, find: Callable[[Project, Any], T | None], key: str) -> T:
+        """What ``find`` returns for the request's project and path parameter ``key``; GitLab's 404 if nothing."""
+        found = find(self._project(request, self._user(request)), request.path_params[key])
+        if found is None:
             raise errors.message(404, "404 Not found")
-        return pipeline
+        return found
 
     def _pipeline_response(self, request: Request, pipeline: Pipeline, status: int = 200) -> JSONResponse:
         with self.state.lock:
@@ -214,47 +217,36 @@ class Api:
     # -- namespaces and groups --------------------------------------------------------------------
 
     async def list_namespaces(self, request: Request) -> Response:
-        """``GET /namespaces`` with ``search`` and ``top_level_only``."""
+        """``GET /namespaces`` with ``search`` (path or name) and ``top_level_only``."""
         self._user(request)
-        query = request.query_params
-        found = self.state.namespaces()
-        if search := (query.get("search") or "").lower():
-            found = [ns for ns in found if search in ns.full_path.lower() or search in ns.name.lower()]
-        if truthy(query.get("top_level_only")):
-            found = [ns for ns in found if ns.parent_id is None]
-        page, headers = offset_page(found, request.url, query)
-        base = base_url(request)
-        return JSONResponse([namespace_json(ns, base) for ns in page], headers=headers)
+        found = _namespace_filter(self.state.namespaces(), request.query_params, search_names=True)
+        return _namespace_page(request, found, namespace_json)
 
     async def get_namespace(self, request: Request) -> Response:
         """``GET /namespaces/:id`` by id or URL-encoded full path."""
         self._user(request)
-        namespace = self.state.find_namespace(unquote(request.path_params["id"]))
-        if namespace is None:
-            raise errors.not_found("Namespace")
-        return JSONResponse(namespace_json(namespace, base_url(request)))
+        return JSONResponse(namespace_json(self._namespace(request, "Namespace"), base_url(request)))
 
     async def list_groups(self, request: Request) -> Response:
-        """``GET /groups`` with ``search`` and ``top_level_only``."""
+        """``GET /groups`` with ``search`` (path), ``top_level_only`` and ``sort`` (by name)."""
         self._user(request)
         query = request.query_params
         groups = [ns for ns in self.state.namespaces() if ns.kind == "group"]
-        if search := (query.get("search") or "").lower():
-            groups = [group for group in groups if search in group.full_path.lower()]
-        if truthy(query.get("top_level_only")):
-            groups = [group for group in groups if group.parent_id is None]
+        groups = _namespace_filter(groups, query, search_names=False)
         groups.sort(key=lambda group: group.name.lower(), reverse=query.get("sort") == "desc")
-        page, headers = offset_page(groups, request.url, query)
-        base = base_url(request)
-        return JSONResponse([group_json(group, base) for group in page], headers=headers)
+        return _namespace_page(request, groups, group_json)
 
     async def get_group(self, request: Request) -> Response:
         """``GET /groups/:id`` by id or URL-encoded full path."""
         self._user(request)
-        group = self.state.find_namespace(unquote(request.path_params["id"]))
-        if group is None or group.kind != "group":
-            raise errors.not_found("Group")
-        return JSONResponse(group_json(group, base_url(request)))
+        return JSONResponse(group_json(self._namespace(request, "Group", kind="group"), base_url(request)))
+
+    def _namespace(self, request: Request, what: str, *, kind: str | None = None) -> Namespace:
+        """The namespace the ``id`` path parameter names (id or URL-encoded full path); 404 otherwise."""
+        namespace = self.state.find_namespace(unquote(request.path_params["id"]))
+        if namespace is None or (kind is not None and namespace.kind != kind):
+            raise errors.not_found(what)
+        return namespace
 
     # -- projects ---------------------------------------------------------------------------------
 
@@ -466,12 +458,7 @@ class Api:
             return JSONResponse(test_report_summary_json(pipeline, self.state.now()))
 
     def _job(self, request: Request) -> tuple[Job, Pipeline]:
-        user = self._user(request)
-        project = self._project(request, user)
-        found = self.state.find_job(project, request.path_params["job_id"])
-        if found is None:
-            raise errors.message(404, "404 Not found")
-        return found
+        return self._in_project(request, self.state.find_job, "job_id")
 
     def _job_response(self, request: Request, job: Job, pipeline: Pipeline, status: int = 200) -> JSONResponse:
         with self.state.lock:
@@ -543,3 +530,23 @@ def range_start(header: str | None) -> int | None:
     """
     match = _RANGE.fullmatch((header or "").strip())
     return int(match.group(1)) if match else None
+
+
+def _namespace_filter(namespaces: list[Namespace], query: Mapping[str, str], *, search_names: bool) -> list[Namespace]:
+    """``search`` (in the full path, and in the name when ``search_names``) and ``top_level_only``."""
+    if search := (query.get("search") or "").lower():
+        namespaces = [
+            ns for ns in namespaces if search in ns.full_path.lower() or (search_names and search in ns.name.lower())
+        ]
+    if truthy(query.get("top_level_only")):
+        namespaces = [ns for ns in namespaces if ns.parent_id is None]
+    return namespaces
+
+
+def _namespace_page(
+    request: Request, namespaces: list[Namespace], serialize: Callable[[Namespace, str], dict[str, Any]]
+) -> Response:
+    """One offset page of ``namespaces``, each serialised, with GitLab's paging headers."""
+    page, headers = offset_page(namespaces, request.url, request.query_params)
+    base = base_url(request)
+    return JSONResponse([serialize(namespace, base) for namespace in page], headers=headers)

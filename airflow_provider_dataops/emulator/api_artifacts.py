@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import mimetypes
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
@@ -38,6 +38,9 @@ from airflow_provider_dataops.emulator.artifacts import (
 )
 from airflow_provider_dataops.emulator.model import Job, Pipeline, Project
 from airflow_provider_dataops.emulator.state import EmulatorState
+
+#: How a handler finds the job whose artifacts it serves (404 when there is none).
+FindJob = Callable[[Request], tuple[Job, Pipeline]]
 
 #: Path prefix of the emulated object storage (outside ``/api/v4``: it takes no token).
 STORAGE_PREFIX = "/-/object-storage"
@@ -82,10 +85,16 @@ class ArtifactApi(Api):
     def routes(self) -> list[Route]:
         """The API's artifact routes, then the object storage's."""
         table: list[tuple[str, Callable[[Request], Any]]] = [
-            ("/projects/{id}/jobs/{job_id:int}/artifacts", self.job_archive),
-            ("/projects/{id}/jobs/{job_id:int}/artifacts/{artifact_path:path}", self.job_file),
-            ("/projects/{id}/jobs/artifacts/{ref_name:path}/download", self.ref_archive),
-            ("/projects/{id}/jobs/artifacts/{ref_name:path}/raw/{artifact_path:path}", self.ref_file),
+            # 302 to the archive in object storage
+            ("/projects/{id}/jobs/{job_id:int}/artifacts", self._archive(self._job_with_artifacts)),
+            # one file of the archive
+            ("/projects/{id}/jobs/{job_id:int}/artifacts/{artifact_path:path}", self._file(self._job_with_artifacts)),
+            # the same for the newest successful pipeline of a ref (?job=name)
+            ("/projects/{id}/jobs/artifacts/{ref_name:path}/download", self._archive(self._newest_successful_job)),
+            (
+                "/projects/{id}/jobs/artifacts/{ref_name:path}/raw/{artifact_path:path}",
+                self._file(self._newest_successful_job),
+            ),
         ]
         routes = [Route(PREFIX + path, handler, methods=["GET"]) for path, handler in table]
         storage = f"{STORAGE_PREFIX}/{{project_id:int}}/job-artifacts/{{job_id:int}}/{ARCHIVE_NAME}"
@@ -151,25 +160,23 @@ class ArtifactApi(Api):
 
     # -- handlers -----------------------------------------------------------------------------
 
-    async def job_archive(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/:job_id/artifacts``: 302 to the archive in object storage."""
-        job, pipeline = self._job_with_artifacts(request)
-        return self._redirect_to_storage(request, pipeline.project, job)
+    def _archive(self, find: FindJob) -> Callable[[Request], Awaitable[Response]]:
+        """A handler answering with a 302 to the archive of the job ``find`` names."""
 
-    async def job_file(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/:job_id/artifacts/*artifact_path``: one file of the archive."""
-        job, pipeline = self._job_with_artifacts(request)
-        return self._file_response(entries(job, pipeline), request.path_params["artifact_path"])
+        async def archive(request: Request) -> Response:
+            job, pipeline = find(request)
+            return self._redirect_to_storage(request, pipeline.project, job)
 
-    async def ref_archive(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/artifacts/:ref_name/download?job=``: the newest successful pipeline's."""
-        job, pipeline = self._newest_successful_job(request)
-        return self._redirect_to_storage(request, pipeline.project, job)
+        return archive
 
-    async def ref_file(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/artifacts/:ref_name/raw/*artifact_path?job=``."""
-        job, pipeline = self._newest_successful_job(request)
-        return self._file_response(entries(job, pipeline), request.path_params["artifact_path"])
+    def _file(self, find: FindJob) -> Callable[[Request], Awaitable[Response]]:
+        """A handler answering with the file ``artifact_path`` of the job ``find`` names."""
+
+        async def file(request: Request) -> Response:
+            job, pipeline = find(request)
+            return self._file_response(entries(job, pipeline), request.path_params["artifact_path"])
+
+        return file
 
     async def storage_archive(self, request: Request) -> Response:
         """The object storage: the archive for a valid, unexpired signature; S3's 403 otherwise."""

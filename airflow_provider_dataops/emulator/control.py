@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.routing import Route
 
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.clock import iso
+from airflow_provider_dataops.emulator.params import json_object
 from airflow_provider_dataops.emulator.state import DEMO_GROUP, EmulatorState
 
 PREFIX = "/-/emulator"
@@ -18,15 +18,7 @@ PREFIX = "/-/emulator"
 
 async def _json_body(request: Request) -> dict[str, Any]:
     body = await request.body()
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise errors.param_error("the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise errors.param_error("the body must be a JSON object")
-    return data
+    return json_object(body, "the body") if body.strip() else {}
 
 
 def _number(data: dict[str, Any], name: str) -> float:

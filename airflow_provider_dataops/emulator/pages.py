@@ -9,6 +9,9 @@ person watching a page cannot use up a fault a test planned or add to the reques
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,6 +37,7 @@ from airflow_provider_dataops.emulator.state import (
 )
 
 #: How often a page of something still running reloads itself.
+T = TypeVar("T")
 REFRESH_SECONDS = 2
 #: Rows shown in a list before "and N more".
 LIST_LIMIT = 100
@@ -83,6 +87,16 @@ class Pages:
         if project is None or project.path_with_namespace.lower() != path.lower():
             raise PageNotFound(f"Project {path}")
         return project
+
+    def _in_project(
+        self, request: Request, find: Callable[[Project, Any], T | None], key: str, what: str
+    ) -> tuple[Project, T]:
+        """The page's project and what ``find`` returns for its path parameter ``key``; a 404 page if nothing."""
+        project = self._project(request.path_params["path"])
+        found = find(project, request.path_params[key])
+        if found is None:
+            raise PageNotFound(f"{what} {request.path_params[key]} of {project.path_with_namespace}")
+        return project, found
 
     def _namespace(self, path: str) -> Namespace | None:
         path = path.strip("/")
@@ -221,11 +235,7 @@ class Pages:
 
     async def pipeline_page(self, request: Request) -> Response:
         """``/{project path}/-/pipelines/{id}``: the pipeline's stages and jobs."""
-        project = self._project(request.path_params["path"])
-        pipeline_id = request.path_params["pipeline_id"]
-        pipeline = self.state.find_pipeline(project, pipeline_id)
-        if pipeline is None:
-            raise PageNotFound(f"Pipeline {pipeline_id} of {project.path_with_namespace}")
+        project, pipeline = self._in_project(request, self.state.find_pipeline, "pipeline_id", "Pipeline")
         with self.state.lock:
             now = self.state.now()
             status = pipeline.status(now)
@@ -255,13 +265,10 @@ class Pages:
             )
             for variable in pipeline.variables
         )
-        running = status not in SETTLED
+        running, heading = _status_heading(f"Pipeline #{pipeline.id}", status, "pipeline")
         body = render(
-            "<h1>Pipeline #{id} {badge}</h1>{note}{summary}<h2>Stages</h2>"
-            '<div class="stages">{columns}</div>{variables}',
-            id=pipeline.id,
-            badge=status_badge(status),
-            note=_refresh_note("pipeline") if running else Html(""),
+            '{heading}{summary}<h2>Stages</h2><div class="stages">{columns}</div>{variables}',
+            heading=heading,
             summary=summary,
             columns=columns,
             variables=render(
@@ -275,12 +282,7 @@ class Pages:
 
     async def job_page(self, request: Request) -> Response:
         """``/{project path}/-/jobs/{id}``: the job and its log."""
-        project = self._project(request.path_params["path"])
-        job_id = request.path_params["job_id"]
-        found = self.state.find_job(project, job_id)
-        if found is None:
-            raise PageNotFound(f"Job {job_id} of {project.path_with_namespace}")
-        job, pipeline = found
+        project, (job, pipeline) = self._in_project(request, self.state.find_job, "job_id", "Job")
         with self.state.lock:
             now = self.state.now()
             status = job.status(now)
@@ -300,15 +302,8 @@ class Pages:
             if lines is not None
             else Html('<p class="muted">No log: this job has not run.</p>')
         )
-        running = status not in SETTLED
-        body = render(
-            "<h1>{name} {badge}</h1>{note}{facts}<h2>Log</h2>{log}",
-            name=job.name,
-            badge=status_badge(status),
-            note=_refresh_note("job") if running else Html(""),
-            facts=facts,
-            log=log,
-        )
+        running, heading = _status_heading(job.name, status, "job")
+        body = render("{heading}{facts}<h2>Log</h2>{log}", heading=heading, facts=facts, log=log)
         crumbs = [
             *_project_crumbs(project),
             (f"#{pipeline.id}", _pipeline_path(pipeline)),
@@ -347,6 +342,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _facts(*pairs: tuple[str, str | Html]) -> Html:
     items = join(render("<dt>{name}</dt><dd>{value}</dd>", name=name, value=value) for name, value in pairs)
     return render("<dl>{items}</dl>", items=items)
+
+
+def _status_heading(title: str, status: str, what: str) -> tuple[bool, Html]:
+    """Whether a page of this status reloads itself, and its heading: title, badge, and the reload note."""
+    running = status not in SETTLED
+    note = _refresh_note(what) if running else Html("")
+    return running, render("<h1>{title} {badge}</h1>{note}", title=title, badge=status_badge(status), note=note)
 
 
 def _refresh_note(what: str) -> Html:

@@ -32,13 +32,7 @@ async def request_params(request: Request) -> dict[str, Any]:
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise errors.param_error("The request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise errors.param_error("The request body must be a JSON object")
-        params.update(data)
+        params.update(json_object(body, "The request body"))
     elif content_type == "multipart/form-data":
         form = await request.form()
         params.update(decode_pairs((key, value) for key, value in form.multi_items() if isinstance(value, str)))
@@ -47,6 +41,21 @@ async def request_params(request: Request) -> dict[str, Any]:
         text = body.decode("utf-8", errors="replace")
         params.update(decode_pairs(parse_qsl(text, keep_blank_values=True)))
     return params
+
+
+def json_object(body: bytes, subject: str) -> dict[str, Any]:
+    """``body`` decoded as a JSON object; a 400 naming ``subject`` for anything else.
+
+    :param body: the raw body.
+    :param subject: what the message calls the body, e.g. ``"The request body"``.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise errors.param_error(f"{subject} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise errors.param_error(f"{subject} must be a JSON object")
+    return data
 
 
 def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""GitLab v4 JSON shapes of the emulator's entities."""
+"""GitLab v4 JSON shapes of the emulator's entities.
+
+The serialisers share their parameters' meaning: ``now`` is the emulator's time (statuses and
+durations depend on it) and ``base_url`` the server's base URL (links are absolute).
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,6 @@ def user_json(user: User, base_url: str) -> dict[str, Any]:
     """The user as ``GET /user`` returns it: the short form plus profile fields.
 
     :param user: the user.
-    :param base_url: the server's base URL.
     """
     return {
         **user_brief(user, base_url),
@@ -65,7 +68,6 @@ def user_brief(user: User, base_url: str) -> dict[str, Any]:
     """The short user object embedded in pipelines and jobs.
 
     :param user: the user.
-    :param base_url: the server's base URL.
     """
     return {
         "id": user.id,
@@ -102,9 +104,12 @@ def namespace_json(namespace: Namespace, base_url: str) -> dict[str, Any]:
     """A namespace as ``GET /namespaces`` returns it.
 
     :param namespace: the namespace.
-    :param base_url: the server's base URL.
     """
     web_path = namespace.full_path if namespace.kind == "user" else f"groups/{namespace.full_path}"
+    return _namespace_fields(namespace, f"{base_url}/{web_path}")
+
+
+def _namespace_fields(namespace: Namespace, web_url: str) -> dict[str, Any]:
     return {
         "id": namespace.id,
         "name": namespace.name,
@@ -113,7 +118,7 @@ def namespace_json(namespace: Namespace, base_url: str) -> dict[str, Any]:
         "full_path": namespace.full_path,
         "parent_id": namespace.parent_id,
         "avatar_url": None,
-        "web_url": f"{base_url}/{web_path}",
+        "web_url": web_url,
     }
 
 
@@ -121,7 +126,6 @@ def group_json(group: Namespace, base_url: str) -> dict[str, Any]:
     """A group as ``GET /groups`` returns it.
 
     :param group: the group namespace.
-    :param base_url: the server's base URL.
     """
     return {
         "id": group.id,
@@ -142,7 +146,6 @@ def project_json(project: Project, base_url: str, *, simple: bool = False) -> di
     """A project as ``GET /projects/:id`` (or, with ``simple``, ``?simple=true``) returns it.
 
     :param project: the project.
-    :param base_url: the server's base URL.
     :param simple: the smaller object.
     """
     web_url = f"{base_url}/{project.path_with_namespace}"
@@ -167,16 +170,8 @@ def project_json(project: Project, base_url: str, *, simple: bool = False) -> di
         "avatar_url": None,
         "star_count": 0,
         "last_activity_at": iso(project.last_activity_at),
-        "namespace": {
-            "id": namespace.id,
-            "name": namespace.name,
-            "path": namespace.path,
-            "kind": namespace.kind,
-            "full_path": namespace.full_path,
-            "parent_id": namespace.parent_id,
-            "avatar_url": None,
-            "web_url": f"{base_url}/{namespace.full_path}",
-        },
+        # as GitLab's project answers embed it, with the namespace's page as its web_url
+        "namespace": _namespace_fields(namespace, f"{base_url}/{namespace.full_path}"),
     }
     if simple:
         return data
@@ -214,8 +209,6 @@ def pipeline_short_json(pipeline: Pipeline, now: float, base_url: str) -> dict[s
     """A pipeline as ``GET /projects/:id/pipelines`` lists it.
 
     :param pipeline: the pipeline.
-    :param now: the emulator time.
-    :param base_url: the server's base URL.
     """
     return {
         "id": pipeline.id,
@@ -236,8 +229,6 @@ def pipeline_json(pipeline: Pipeline, now: float, base_url: str, user: User) -> 
     """A pipeline as ``GET /projects/:id/pipelines/:pipeline_id`` returns it.
 
     :param pipeline: the pipeline.
-    :param now: the emulator time.
-    :param base_url: the server's base URL.
     :param user: who started it.
     """
     status = pipeline.status(now)
@@ -270,8 +261,6 @@ def job_json(job: Job, pipeline: Pipeline, now: float, base_url: str, user: User
 
     :param job: the job.
     :param pipeline: its pipeline.
-    :param now: the emulator time.
-    :param base_url: the server's base URL.
     :param user: who started the pipeline.
     """
     status = job.status(now)
@@ -376,8 +365,6 @@ def schedule_json(schedule: Schedule, now: float, base_url: str) -> dict[str, An
     """A pipeline schedule as ``GET /projects/:id/pipeline_schedules`` lists it.
 
     :param schedule: the schedule.
-    :param now: the emulator time.
-    :param base_url: the server's base URL.
     """
     return {
         "id": schedule.id,
@@ -399,8 +386,6 @@ def schedule_detail_json(
     """A pipeline schedule as ``GET .../pipeline_schedules/:id`` returns it: with its last pipeline and variables.
 
     :param schedule: the schedule.
-    :param now: the emulator time.
-    :param base_url: the server's base URL.
     :param last_pipeline: the pipeline it last started; ``None`` if it never ran.
     """
     last = None

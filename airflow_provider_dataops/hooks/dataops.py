@@ -28,12 +28,10 @@ from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
 from airflow_provider_dataops.api.transport import (
-    TOKEN_HEADER,
     ApiRequest,
     Delivery,
     TransportCore,
     caused_by,
-    default_headers,
     first_item,
     local_leaf,
     newest_pipeline_query,
@@ -54,6 +52,8 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
 from airflow_provider_dataops.hooks.job_logs import JobLogMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
+from airflow_provider_dataops.hooks.sync_session import SESSION_POOL_SIZE as SESSION_POOL_SIZE
+from airflow_provider_dataops.hooks.sync_session import HookSession
 from airflow_provider_dataops.outputs.destinations import Destination, DownloadResult, Tally, destination_for
 
 if TYPE_CHECKING:
@@ -61,9 +61,6 @@ if TYPE_CHECKING:
 
 #: GitLab's page size ceiling.
 MAX_PER_PAGE = 100
-#: Connections the hook's session keeps per host. A hook shared by more threads than this makes
-#: the extra threads wait for a free connection instead of opening and discarding one each.
-SESSION_POOL_SIZE = 50
 #: Bytes read and written at a time by a download: memory stays flat whatever the artifact's size.
 DOWNLOAD_CHUNK = 1 << 20
 _OFFSET_LIMIT_HINT = "keyset pagination"
@@ -152,37 +149,22 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
 
         It carries the token, TLS and proxy settings, and a pool of :data:`SESSION_POOL_SIZE` connections.
         """
+        return self._hook_session().session
+
+    def _hook_session(self) -> HookSession:
         settings = self.settings  # read outside the lock: it may take a while
         with _SESSION_LOCK:
-            session = self.__dict__.get("_session")
-            if session is None:
-                session = self.__dict__["_session"] = self._new_session(settings)
-            return session
-
-    @staticmethod
-    def _new_session(settings: ConnectionSettings) -> requests.Session:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        session = requests.Session()
-        session.headers.update(default_headers(settings))
-        session.verify = settings.verify
-        if settings.proxy:
-            session.proxies = {"http": settings.proxy, "https": settings.proxy}
-        # Threads beyond the pool wait for a connection (pool_block) rather than open one that
-        # urllib3 would discard with "Connection pool is full".
-        for prefix in ("https://", "http://"):
-            session.mount(prefix, HTTPAdapter(pool_maxsize=SESSION_POOL_SIZE, pool_block=True))
-        # Not ~/.netrc: the connection's token is the only credential sent, as on the async path.
-        session.auth = _no_auth
-        return session
+            hook_session = self.__dict__.get("_session")
+            if hook_session is None:
+                hook_session = self.__dict__["_session"] = HookSession(settings)
+            return hook_session
 
     def close(self) -> None:
         """Close the session's pooled connections (a later call opens a new session)."""
         with _SESSION_LOCK:
-            session = self.__dict__.pop("_session", None)
-        if session is not None:
-            session.close()
+            hook_session = self.__dict__.pop("_session", None)
+        if hook_session is not None:
+            hook_session.close()
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -194,24 +176,11 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         if (delay := self._hold()) > 0:
             self.log.info("Rate limit quota used up; waiting %.1fs before the next request.", delay)
             retry_module.sleep(delay)
-        session = self.get_conn()
+        hook_session = self._hook_session()
         while True:
             try:
-                response = session.request(
-                    request.method,
-                    request.url,
-                    params=request.params,
-                    json=request.json,
-                    data=request.data,
-                    # None removes a session header: the token after a redirect to another origin
-                    headers={TOKEN_HEADER: None, **request.headers},
-                    timeout=(settings.connect_timeout, settings.timeout),
-                    allow_redirects=False,
-                    stream=stream,
-                    # Per request as well: requests merges REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
-                    # HTTP(S)_PROXY over the session's own settings, and the connection must win.
-                    verify=settings.verify,
-                    proxies=dict(session.proxies),
+                response = hook_session.send(
+                    request, timeout=(settings.connect_timeout, settings.timeout), stream=stream
                 )
             except (requests.RequestException, ValueError, OverflowError) as exc:
                 delivery = _delivery(exc)
@@ -248,8 +217,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
             ``anonymous``, ``url``: see :meth:`TransportCore._prepare`.
         """
         prepared = self._prepare(self.settings, method, endpoint, **request)
-        retrying = (retry_policy or self.retry_policy).retrying()
-        return retrying(self._send_once, prepared, stream, decode and not stream)
+        return (retry_policy or self.retry_policy).call(self._send_once, prepared, stream, decode and not stream)
 
     def _json(self, method: str, endpoint: str, **request: Any) -> Any:
         return self._exchange(method, endpoint, **request)[1]
@@ -264,7 +232,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         prepared = self._prepare(self.settings, "GET", endpoint, params=params)
         prepared = prepared._replace(headers={**prepared.headers, "Accept": "*/*"})
         try:
-            tally = self.retry_policy.retrying()(self._download_once, prepared, target)
+            tally = self.retry_policy.call(self._download_once, prepared, target)
             target.commit()
         except BaseException:
             target.discard()
@@ -754,8 +722,3 @@ def _query_value(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """A session auth that adds nothing; setting one stops requests from reading ``~/.netrc``."""
-    return request

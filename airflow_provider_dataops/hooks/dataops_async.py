@@ -230,7 +230,7 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
         """
         settings = await self.get_settings()
         request = self._prepare(settings, method, path, params=params, json=json, idempotent=idempotent)
-        return await self.retry_policy.async_retrying()(self._send_once, request)
+        return await self.retry_policy.call_async(self._send_once, request)
 
     async def get_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Get one pipeline, as :meth:`DataOpsHook.get_pipeline`."""

@@ -70,7 +70,7 @@ class JobLogMethods:
         path = trace_path(project, job_id)
         request = _ranged(self._prepare(self.settings, "GET", path), offset)
         try:
-            response, _ = self.retry_policy.retrying()(self._send_once, request, False, False)
+            response, _ = self.retry_policy.call(self._send_once, request, False, False)
         except DataOpsAPIError as error:
             if error.status == RANGE_NOT_SATISFIABLE:
                 return b""
@@ -109,7 +109,7 @@ class AsyncJobLogMethods:
         path = trace_path(project, job_id)
         request = _ranged(self._prepare(await self.get_settings(), "GET", path), offset)
         try:
-            response: Any = await self.retry_policy.async_retrying()(self._send_raw, request)
+            response: Any = await self.retry_policy.call_async(self._send_raw, request)
         except DataOpsAPIError as error:
             if error.status == RANGE_NOT_SATISFIABLE:
                 return b""

@@ -66,6 +66,11 @@ class DataOpsHookMixin:
     dataops_conn_id: str
     hook_params: dict[str, Any]
 
+    def _use_connection(self, dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> None:
+        """Check and keep ``dataops_conn_id`` and ``hook_params`` (see :func:`check_hook_params`)."""
+        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self.dataops_conn_id = dataops_conn_id
+
     @cached_property
     def hook(self) -> DataOpsHook:
         """The operator's DataOpsHook."""

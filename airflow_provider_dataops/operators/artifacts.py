@@ -21,7 +21,6 @@ from airflow_provider_dataops.hooks.artifacts import check_artifact_path
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
 from airflow_provider_dataops.operators.jobs import newest_job_named
@@ -125,8 +124,7 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
             dict(extract_limits) if isinstance(extract_limits, Mapping) else extract_limits
         )
         self.destination_conn_id = destination_conn_id
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

@@ -23,11 +23,11 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
-from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, validate_when_rendered
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
-from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -118,8 +118,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
             stream_job_logs=stream_job_logs,
             max_job_log_bytes=max_job_log_bytes,
         )
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

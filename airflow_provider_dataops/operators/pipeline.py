@@ -42,6 +42,7 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.errors import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
@@ -49,12 +50,10 @@ from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
-from airflow_provider_dataops.triggers.pipeline import check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -182,8 +181,7 @@ class DataOpsTriggerPipelineOperator(
             openlineage_inject_parent_job_info, "openlineage_inject_parent_job_info"
         )
         self.on_running = OnRunning.parse(on_running)
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

@@ -31,7 +31,6 @@ from airflow_provider_dataops.follow.worker_wait import (
 from airflow_provider_dataops.links import publish_downstream, publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import check_bool
-from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
@@ -128,6 +127,9 @@ class PipelineWaitMixin(_OperatorBase):
     def _defer(
         self, pipeline: Mapping[str, Any], context: Context, method: str, cancel_on_kill: bool, kwargs: dict[str, Any]
     ) -> None:
+        # Here, not at import: a DAG file loads the operators without Airflow's trigger machinery.
+        from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
+
         deadline = self._deadline(context)
         job_logs = self._log_stream().handover(self.hook, self.project, int(pipeline["id"]), context)
         self.defer(

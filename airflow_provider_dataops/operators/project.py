@@ -22,7 +22,7 @@ from airflow_provider_dataops.errors import (
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.links import DataOpsProjectLink, begin_publishing, publish_project
-from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, is_template
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, is_template
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ class DataOpsCreateProjectOperator(DataOpsHookMixin, BaseOperator):
         self.initialize_with_readme = initialize_with_readme
         self.default_branch = default_branch
         self.if_exists = if_exists
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         if not is_template([name, path, namespace, description]):
             self._validate_arguments()
 

@@ -10,7 +10,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import numeric_id, resource_id
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsRequestMaybeAppliedError
-from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, check_hook_params, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, validate_when_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -54,8 +54,7 @@ class DataOpsPipelineScheduleOperator(DataOpsHookMixin, BaseOperator):
         self.project = project
         self.schedule_id = schedule_id
         self.action = action
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 
     def _validate_arguments(self) -> None:

@@ -25,6 +25,7 @@ from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, Da
 from airflow_provider_dataops.follow.downstream import downstream_urls
 from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
+from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import (
     PIPELINE_URL_KEY,
     begin_publishing,
@@ -36,10 +37,8 @@ from airflow_provider_dataops.links import (
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
-    check_hook_params,
     validate_when_rendered,
 )
-from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger, check_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -107,8 +106,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self._job_logs: TaskLogStream | None = None  # made when the task runs, with its logger
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
-        self.dataops_conn_id = dataops_conn_id
-        self.hook_params = check_hook_params(dataops_conn_id, hook_params)
+        self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._published: int | None = None
 
@@ -171,6 +169,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         job_logs = None
         if self.stream_job_logs and "pipeline_id" in watched:
             job_logs = self._log_stream().handover(self.hook, self.project, int(watched["pipeline_id"]), context)
+        # Here, not at import: a DAG file loads the sensor without Airflow's trigger machinery.
+        from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
+
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,

@@ -15,22 +15,12 @@ from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classif
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
+from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
+from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
-#: ``status`` values of the one event the trigger yields.
-EVENT_STATUSES = frozenset({"success", "failure", "timeout", "error"})
-
-
-def check_event(event: Any) -> Mapping[str, Any]:
-    """Validate the event a deferred task resumes with (it may be None or malformed).
-
-    :raises DataOpsError: for anything but one of this trigger's events.
-    """
-    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES or "pipeline_id" not in event:
-        raise DataOpsError(f"The trigger resumed the task with an unexpected event: {event!r}")
-    return event
 
 
 class DataOpsPipelineTrigger(BaseTrigger):

@@ -27,7 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL_HINT = (
     "The browser test needs Debian's Chromium and its driver (/usr/bin/chromium, /usr/bin/chromedriver): "
-    "apt-get install chromium chromium-driver (.ci/run installs them on a CI machine)."
+    "apt-get install chromium chromium-driver (`make test` installs them as root)."
 )
 #: Headless, as root, and quiet: no sandbox (root), no GPU, and none of the browser's own traffic
 #: (updates, sync, QUIC probes), which could only leave the loopback interface.

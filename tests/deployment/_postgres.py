@@ -18,7 +18,7 @@ from pathlib import Path
 
 INSTALL_HINT = (
     "The deployment tests need PostgreSQL's server binaries (initdb, pg_ctl). On Debian/Ubuntu: "
-    "apt-get install postgresql (.ci/run does this in CI)."
+    "apt-get install postgresql (`make test` installs it as root)."
 )
 USER = "airflow"
 DATABASE = "airflow"

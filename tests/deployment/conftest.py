@@ -36,3 +36,10 @@ def deployment() -> Iterator[Deployment]:
             print(f"deployment files kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), every deployment test goes to one worker: one deployment."""
+    for item in items:
+        if item.get_closest_marker("deployment") is not None:
+            item.add_marker(pytest.mark.xdist_group("deployment"))

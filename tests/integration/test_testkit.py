@@ -27,7 +27,7 @@ def run_pytest(project: Path, *, extra_path: Path | None = None) -> subprocess.C
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # a hang guard, for a busy machine (105 s at load 12 on 2 cores)
     )
 
 

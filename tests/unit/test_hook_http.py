@@ -1,4 +1,8 @@
-"""The hook's HTTP behaviour: session, headers, encoding, redirects, retries, write safety, errors."""
+"""The sync hook's own HTTP behaviour: session, input checks, retry timing, write safety, error shapes.
+
+What both hooks share (headers, path encoding, redirects, which failures are retried, bodies) is
+in test_transport.py, run against each hook.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from email.utils import formatdate
 import pytest
 import requests
 import requests_mock as rm
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import ProtocolError
 
 from airflow_provider_dataops import __version__
 from airflow_provider_dataops.api.retry import RetryPolicy
@@ -19,7 +23,6 @@ from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsNotFoundError,
     DataOpsRateLimitError,
-    DataOpsRedirectError,
     DataOpsRequestMaybeAppliedError,
     DataOpsServerError,
     DataOpsTransportError,
@@ -29,12 +32,6 @@ from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from .conftest import ACCESS_TOKEN, API
 
 PIPELINE = {"id": 7, "status": "running", "web_url": "https://dataops.example.com/g/p/-/pipelines/7"}
-
-
-def refused() -> requests.ConnectionError:
-    """What requests raises when nothing listens: the request never left the machine."""
-    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
-    return requests.ConnectionError(MaxRetryError(None, "/api/v4", reason=reason))  # type: ignore[arg-type]
 
 
 def reset_after_send() -> requests.ConnectionError:
@@ -55,20 +52,6 @@ def test_one_session_reused_with_auth_user_agent_and_timeouts(hook: DataOpsHook,
     assert first.headers["User-Agent"] == f"airflow-provider-dataops/{__version__}"
     assert first.timeout == (10.0, 30.0)
     assert second.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
-
-
-def test_path_parameters_are_encoded_once(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(rm.ANY, json={"id": 1})
-    hook.get_project("group/sub/project")
-    hook.get_pipeline("group/we?ird#name", "12")
-    paths = [request.path for request in requests_mock.request_history]
-    assert paths == [
-        "/api/v4/projects/group%2fsub%2fproject",
-        "/api/v4/projects/group%2fwe%3fird%23name/pipelines/12",
-    ]
-    # The raw URL, before any case folding: %2F exactly once, nothing double-encoded.
-    assert "group%2Fsub%2Fproject" in requests_mock.request_history[0].url
-    assert "%25" not in requests_mock.request_history[0].url
 
 
 @pytest.mark.parametrize(
@@ -95,73 +78,7 @@ def test_bad_input_fails_before_any_request(hook: DataOpsHook, requests_mock: rm
     assert requests_mock.call_count == 0
 
 
-# -- redirects ----------------------------------------------------------------------------------
-
-
-def test_post_redirect_is_refused_not_followed(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    requests_mock.post(
-        f"{API}/projects/1/pipeline", status_code=301, headers={"Location": f"{API}/projects/2/pipeline"}
-    )
-    requests_mock.post(f"{API}/projects/2/pipeline", json=PIPELINE, status_code=201)
-    with pytest.raises(DataOpsRedirectError, match="redirected a POST request") as raised:
-        hook.trigger_pipeline(1, "main")
-    assert raised.value.status == 301
-    assert requests_mock.call_count == 1
-
-
-def test_get_redirect_same_host_keeps_token_other_host_drops_it(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{API}/projects/old%2Fpath", status_code=301, headers={"Location": f"{API}/projects/new%2Fpath"})
-    requests_mock.get(f"{API}/projects/new%2Fpath", json={"id": 5})
-    assert hook.get_project("old/path") == {"id": 5}
-    assert requests_mock.last_request.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
-
-    requests_mock.get(
-        f"{API}/projects/1/jobs/9/trace", status_code=302, headers={"Location": "https://storage.example/log?sig=1"}
-    )
-    requests_mock.get("https://storage.example/log", text="line 1\nline 2\n")
-    assert hook.get_job_log(1, 9) == "line 1\nline 2"
-    assert "PRIVATE-TOKEN" not in requests_mock.last_request.headers
-
-
 # -- retries ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_get_retries_transient_statuses(
-    hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float], status: int
-) -> None:
-    requests_mock.get(f"{API}/projects/1/pipelines/7", [{"status_code": status, "text": "busy"}, {"json": PIPELINE}])
-    assert hook.get_pipeline(1, 7) == PIPELINE
-    assert requests_mock.call_count == 2
-    assert len(sleeps) == 1
-
-
-@pytest.mark.parametrize(
-    "error", [refused(), reset_after_send(), requests.ReadTimeout("read timed out"), requests.ConnectTimeout("x")]
-)
-def test_get_retries_connection_errors_and_timeouts(
-    hook: DataOpsHook, requests_mock: rm.Mocker, error: Exception
-) -> None:
-    requests_mock.get(f"{API}/projects/1/pipelines/7", [{"exc": error}, {"json": PIPELINE}])
-    assert hook.get_pipeline(1, 7) == PIPELINE
-    assert requests_mock.call_count == 2
-
-
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-def test_client_errors_are_not_retried(hook: DataOpsHook, requests_mock: rm.Mocker, status: int) -> None:
-    requests_mock.get(f"{API}/projects/1", status_code=status, json={"message": "nope"})
-    with pytest.raises(DataOpsAPIError) as raised:
-        hook.get_project(1)
-    assert raised.value.status == status
-    assert requests_mock.call_count == 1
-
-
-def test_retry_after_seconds_is_honoured(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
-    requests_mock.get(
-        f"{API}/user", [{"status_code": 429, "text": "Retry later", "headers": {"Retry-After": "7"}}, {"json": {}}]
-    )
-    hook.request("GET", "/user")
-    assert sleeps == [7.0]
 
 
 def test_retry_after_http_date_is_honoured(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
@@ -236,12 +153,6 @@ def test_post_is_retried_on_429(hook: DataOpsHook, requests_mock: rm.Mocker) -> 
             {"json": PIPELINE, "status_code": 201},
         ],
     )
-    assert hook.trigger_pipeline(1, "main")["id"] == 7
-    assert requests_mock.call_count == 2
-
-
-def test_post_is_retried_when_the_connection_never_opened(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    requests_mock.post(f"{API}/projects/1/pipeline", [{"exc": refused()}, {"json": PIPELINE, "status_code": 201}])
     assert hook.trigger_pipeline(1, "main")["id"] == 7
     assert requests_mock.call_count == 2
 
@@ -371,44 +282,6 @@ def test_trigger_route_404_mentions_the_trigger_token(conn_trigger_only: None, r
     requests_mock.post(f"{API}/projects/1/trigger/pipeline", status_code=404, json={"message": "404 Not Found"})
     with pytest.raises(DataOpsNotFoundError, match="or the trigger token is wrong"):
         DataOpsHook().trigger_pipeline(1, "main")
-
-
-def test_non_json_success_body_is_a_clear_error(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{API}/projects/1", text="<html>login</html>", headers={"Content-Type": "text/html"})
-    with pytest.raises(DataOpsAPIError, match="expected a JSON body, got text/html"):
-        hook.get_project(1)
-
-
-def test_quota_used_up_slows_the_next_request(hook: DataOpsHook, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
-    reset = str(int(time.time()) + 5)
-    requests_mock.get(f"{API}/user", json={}, headers={"RateLimit-Remaining": "0", "RateLimit-Reset": reset})
-    hook.request("GET", "/user")
-    assert sleeps == []
-    hook.request("GET", "/user")
-    assert len(sleeps) == 1
-    assert 3 <= sleeps[0] <= 6
-
-
-def test_trigger_only_connection_refuses_reads_before_sending(
-    conn_trigger_only: None, requests_mock: rm.Mocker
-) -> None:
-    with pytest.raises(DataOpsConfigError, match="holds only a pipeline trigger token"):
-        DataOpsHook().get_pipeline(1, 2)
-    assert requests_mock.call_count == 0
-
-
-def test_tls_failures_are_not_retried(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
-    import ssl
-
-    from airflow_provider_dataops.errors import DataOpsTLSError
-
-    failure = requests.exceptions.SSLError(
-        MaxRetryError(None, "/", reason=ssl.SSLCertVerificationError("self-signed certificate"))
-    )  # type: ignore[arg-type]
-    requests_mock.get(f"{API}/projects/1", exc=failure)
-    with pytest.raises(DataOpsTLSError, match="verify_ssl"):
-        hook.get_project(1)
-    assert requests_mock.call_count == 1
 
 
 def test_non_json_page_is_a_clear_error(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:

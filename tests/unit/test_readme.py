@@ -25,7 +25,25 @@ def test_exactly_two_setup_commands_and_both_are_make_targets() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, flags=re.MULTILINE)
     assert re.search(r"^test:", makefile, flags=re.MULTILINE)
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_make_test_and_nothing_else() -> None:
+    script = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line.strip() for line in script if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert commands == ["make test"]
+
+
+@pytest.mark.parametrize("target", ["test", "deployment"])
+def test_targets_of_the_deployment_suite_install_its_system_packages_first(target: str) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{target}:(.*)$", makefile, flags=re.MULTILINE)
+    assert match is not None
+    assert match.group(1).split()[0] == "system-deps"
+    installer = (ROOT / "scripts" / "system-deps.sh").read_text()
+    # The README's one line on what `make test` installs names what the script installs.
+    for package in ("postgresql", "chromium", "chromium-driver"):
+        assert package in installer
+        assert f"`{package}`" in README
 
 
 def test_python_example_builds_an_operator() -> None:

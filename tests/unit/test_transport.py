@@ -132,6 +132,8 @@ class SyncDriver(Driver):
     def failure(self, kind: str) -> Exception:
         if kind == "read_timeout":
             return requests.ReadTimeout("read timed out")
+        if kind == "connect_timeout":
+            return requests.ConnectTimeout("connect timed out")
         if kind == "refused":
             reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")  # type: ignore[arg-type]
             return requests.ConnectionError(MaxRetryError(None, "/", reason=reason))  # type: ignore[arg-type]
@@ -190,6 +192,8 @@ class AsyncDriver(Driver):
     def failure(self, kind: str) -> Exception:
         if kind == "read_timeout":
             return httpx.ReadTimeout("read timed out")
+        if kind == "connect_timeout":
+            return httpx.ConnectTimeout("connect timed out")
         if kind == "refused":
             return httpx.ConnectError("[Errno 111] Connection refused")
         if kind == "reset":
@@ -375,7 +379,7 @@ def test_redirected_post_is_not_followed(driver: Driver) -> None:
 # -- retries and throttling ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [429, 502, 503])
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_transient_statuses_are_retried(driver: Driver, sleeps: list[float], status: int) -> None:
     seen = driver.serve(answers(Reply(status, body=b"busy"), Reply(json=PIPELINE)))
     assert driver.call(driver.hook(), "get_pipeline", 1, 7) == PIPELINE
@@ -383,7 +387,17 @@ def test_transient_statuses_are_retried(driver: Driver, sleeps: list[float], sta
     assert len(sleeps) == 1
 
 
-@pytest.mark.parametrize(("status", "cls"), [(401, DataOpsAPIError), (404, DataOpsNotFoundError)])
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, DataOpsAPIError),
+        (401, DataOpsAPIError),
+        (403, DataOpsAPIError),
+        (404, DataOpsNotFoundError),
+        (409, DataOpsAPIError),
+        (422, DataOpsAPIError),
+    ],
+)
 def test_client_errors_are_not_retried(driver: Driver, status: int, cls: type) -> None:
     seen = driver.serve(answers(Reply(status, json={"message": f"{status} nope"})))
     with pytest.raises(cls, match=f"GET /projects/1/pipelines/7 -> HTTP {status}"):
@@ -425,7 +439,7 @@ def test_quota_used_up_holds_the_next_request(driver: Driver, sleeps: list[float
     assert 3 <= sleeps[0] <= 6
 
 
-@pytest.mark.parametrize("kind", ["read_timeout", "refused", "reset"])
+@pytest.mark.parametrize("kind", ["read_timeout", "connect_timeout", "refused", "reset"])
 def test_reads_are_retried_after_transport_failures(driver: Driver, kind: str) -> None:
     seen = driver.serve(answers(driver.failure(kind), Reply(json=PIPELINE)))
     assert driver.call(driver.hook(), "get_pipeline", 1, 7) == PIPELINE

@@ -154,20 +154,6 @@ async def test_transient_errors_are_waited_out(transport, sleeps: list[float]) -
     assert len(api.requests) == 1  # 8 attempts (the policy's limit) failed, the next read worked
 
 
-async def test_connection_errors_are_retried(transport) -> None:
-    calls = {"n": 0}
-
-    def flaky(request: httpx.Request) -> httpx.Response:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise httpx.ReadTimeout("slow", request=request)
-        return httpx.Response(200, json={"id": 7, "status": "success"})
-
-    transport(flaky)
-    assert (await collect(make_trigger()))[0]["status"] == "success"
-    assert calls["n"] == 2
-
-
 @pytest.mark.parametrize("status", [401, 403, 404])
 async def test_permanent_errors_become_an_error_event(transport, status: int) -> None:
     transport(lambda request: httpx.Response(status, json={"message": f"{status} nope"}))
@@ -355,29 +341,6 @@ async def test_ref_mode_moves_to_a_newer_pipeline_on_the_ref(transport, sleeps: 
     transport(api)
     events = await collect(make_trigger(pipeline_id=None, ref="main"))
     assert (events[0]["status"], events[0]["pipeline_id"], events[0]["pipeline_status"]) == ("failure", 5, "failed")
-
-
-async def test_429_with_retry_after_is_honoured(transport, sleeps: list[float]) -> None:
-    answers = iter(
-        [
-            httpx.Response(429, text="Retry later", headers={"Retry-After": "7"}),
-            httpx.Response(200, json={"id": 7, "status": "success"}),
-        ]
-    )
-    transport(lambda request: next(answers))
-    assert (await collect(make_trigger()))[0]["status"] == "success"
-    assert sleeps == [7.0]
-
-
-async def test_same_origin_redirect_is_followed_with_the_token(transport) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if b"old" in request.url.raw_path:
-            return httpx.Response(301, headers={"Location": f"{API}/projects/new%2Fp/pipelines/7"})
-        assert request.headers["PRIVATE-TOKEN"] == ACCESS_TOKEN
-        return httpx.Response(200, json={"id": 7, "status": "success"})
-
-    transport(handler)
-    assert (await collect(make_trigger(project="old/p")))[0]["status"] == "success"
 
 
 async def test_not_modified_without_location_is_a_clear_error(transport) -> None:

@@ -25,7 +25,7 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 # Every run names its 15 slowest tests, so where the time goes stays visible in CI.
 PYTEST_REPORT := --durations=15
 
-.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 test-airflow3 system-deps benchmark lock clean
+.PHONY: demo test lint typecheck docs unit integration deployment test-airflow2 test-airflow3 system-deps benchmark lock dist clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -92,14 +92,21 @@ test-airflow3: $(VENV)/.installed
 test-airflow2: $(VENV_AF2)/.installed
 	$(VENV_AF2)/bin/pytest -q $(PYTEST_PARALLEL) $(PYTEST_REPORT) -m "not deployment and not once"
 
-# The three runs one after the other (the deployment suite alone, not next to a parallel run); all
-# three run even when one fails, so one CI run reports every failure.
+# The runs one after the other (the deployment suite alone, not next to a parallel run), then the
+# release check; all run even when one fails, so one CI run reports every failure.
 test: system-deps lint typecheck docs
 	@status=0; \
 	$(MAKE) --no-print-directory test-airflow3 || status=1; \
 	$(MAKE) --no-print-directory deployment || status=1; \
 	$(MAKE) --no-print-directory test-airflow2 || status=1; \
+	$(MAKE) --no-print-directory dist || status=1; \
 	exit $$status
+
+# The release: sdist and wheel in dist/, twine check, the wheel's contents, and the wheel installed
+# into a clean venv (uv, with the lock of .venv's Airflow line) to run `airflow providers get` and an
+# example DAG against the emulator.
+dist: $(VENV)/.installed | $(UV)
+	DIST_UV="$(abspath $(UV))" DIST_CONSTRAINTS="$(abspath $(LOCK_AF3))" $(VENV)/bin/python scripts/check_dist.py
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks

@@ -1,4 +1,4 @@
-"""``polling``: per-trigger polling (the provider's trigger before 0.3) and shared polling, side by side.
+"""``polling``: per-trigger polling (the provider's trigger before 0.2) and shared polling, side by side.
 
 Both modes run in one process, one after the other, against the same **in-process fake API**
 (``FakeApi`` behind an ``httpx.MockTransport`` patched into the shared client): every request
@@ -7,7 +7,7 @@ the socket is missing. The emulator is not used here because it is the bottlenec
 about 340 requests/s on 2 cores, and 10,000 per-trigger waits at 30 s already ask 333 requests/s.
 The fake's own CPU time is measured and subtracted from the client's CPU figures.
 
-* ``per-trigger``: the pre-0.3 trigger loop, reproduced here: each wait reads its pipeline with
+* ``per-trigger``: the pre-0.2 trigger loop, reproduced here: each wait reads its pipeline with
   ``GET /pipelines/:id`` every ``poll_interval`` (give or take 10 %) until it finishes.
 * ``shared``: :class:`~airflow_provider_dataops.triggers.pipeline.DataOpsPipelineTrigger` as it
   is now, over :mod:`~airflow_provider_dataops.follow.project_poll`.

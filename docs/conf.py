@@ -64,7 +64,11 @@ html_title = f"airflow-provider-dataops {release}"
 html_theme_options = {
     "description": "Apache Airflow provider for DataOps.live",
     "fixed_sidebar": True,
-    "page_width": "1100px",
+    "page_width": "1280px",
     "sidebar_width": "240px",
+    # Example files are ruff-formatted at 120 columns: a smaller code font shows their lines whole.
+    "code_font_size": "0.8em",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
+# custom.css (which alabaster links by itself): long lines of code wrap instead of being clipped.
+html_static_path = ["_static"]

@@ -39,7 +39,6 @@ if HUMAN_IN_THE_LOOP:
         catchup=False,
         tags=["dataops", "example"],
     ):
-        # [START howto_approval]
         build = DataOpsTriggerPipelineOperator(
             task_id="build",
             project=PROJECT,
@@ -73,4 +72,3 @@ if HUMAN_IN_THE_LOOP:
             DataOpsHook().cancel_pipeline(PROJECT, ti.xcom_pull(task_ids="build", key="pipeline_id"))
 
         build >> approval >> [deploy, cancel_pipeline()]
-        # [END howto_approval]

@@ -30,7 +30,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_job_artifact]
     run_pipeline = DataOpsTriggerPipelineOperator(
         task_id="run_pipeline",
         project="demo/dataops-project",
@@ -63,4 +62,3 @@ with DAG(
     run_pipeline >> download_run_results
     # The operator's return value (an XComArg here) reaches the task as the dict it returned.
     summarize_run_results(download_run_results.output)  # type: ignore[arg-type]
-    # [END howto_job_artifact]

@@ -14,11 +14,9 @@ from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_dataops.assets import create_asset
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
 
-# [START howto_project_asset]
 # The same as Asset("dataops://app.dataops.live/demo/dataops-project?ref=main"): either form is
 # checked and canonicalised (host, project path, ref) by the provider's ``dataops`` URI scheme.
 PROJECT_MAIN = create_asset(project="demo/dataops-project", ref="main")
-# [END howto_project_asset]
 
 with DAG(
     dag_id="dataops_assets_producer",
@@ -27,7 +25,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_asset_producer]
     DataOpsTriggerPipelineOperator(
         task_id="run_pipeline",
         project="demo/dataops-project",
@@ -35,7 +32,6 @@ with DAG(
         pipeline_file="full-ci.yml",
         outlets=[PROJECT_MAIN],  # on success: an asset event whose extra describes the pipeline
     )
-    # [END howto_asset_producer]
 
 with DAG(
     dag_id="dataops_assets_consumer",
@@ -44,7 +40,7 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_asset_consumer]
+
     @task(inlets=[PROJECT_MAIN])
     def report_pipeline(**context: Any) -> dict[str, Any]:
         """Read the newest event of the project asset: the pipeline that updated it."""
@@ -53,4 +49,3 @@ with DAG(
         return dict(event.extra)
 
     report_pipeline()
-    # [END howto_asset_consumer]

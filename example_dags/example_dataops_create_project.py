@@ -16,7 +16,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_create_project]
     create = DataOpsCreateProjectOperator(
         task_id="create_project",
         name="Sales Mart",  # path derived as "sales-mart"
@@ -34,4 +33,3 @@ with DAG(
         poll_interval=5,
     )
     create >> run
-    # [END howto_create_project]

@@ -15,7 +15,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_deferrable]
     DataOpsTriggerPipelineOperator(
         task_id="run_pipeline_deferred",
         project="demo/dataops-project",
@@ -25,4 +24,3 @@ with DAG(
         poll_interval=15,  # the triggerer reads the pipeline this often
         execution_timeout=timedelta(hours=3),  # honoured while deferred: the pipeline is canceled
     )
-    # [END howto_deferrable]

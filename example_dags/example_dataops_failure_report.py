@@ -19,7 +19,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_failure_report]
     DataOpsTriggerPipelineOperator(
         task_id="run_failing_pipeline",
         project="demo/dataops-project",
@@ -29,4 +28,3 @@ with DAG(
         poll_interval=5,
         failure_log_lines=10,  # lines of each failed job's log copied into the task log
     )
-    # [END howto_failure_report]

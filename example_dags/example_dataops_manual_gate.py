@@ -23,7 +23,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_manual_gate]
     build = DataOpsTriggerPipelineOperator(
         task_id="build",
         project="demo/dataops-project",
@@ -43,4 +42,3 @@ with DAG(
         retries=2,  # a retry attaches to the played job: the deployment never runs twice
     )
     build >> deploy
-    # [END howto_manual_gate]

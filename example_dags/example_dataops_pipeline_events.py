@@ -17,7 +17,6 @@ from airflow_provider_dataops.triggers.events import HAS_EVENT_TRIGGERS, DataOps
 if HAS_EVENT_TRIGGERS:
     from airflow.sdk import Asset, AssetWatcher
 
-    # [START howto_pipeline_events]
     ingestion_succeeded = Asset(
         name="dataops_ingestion_succeeded",
         watchers=[
@@ -49,4 +48,3 @@ if HAS_EVENT_TRIGGERS:
             return [pipeline["id"] for pipeline in pipelines]
 
         transform_new_data()
-    # [END howto_pipeline_events]

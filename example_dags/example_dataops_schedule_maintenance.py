@@ -25,7 +25,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_schedule_maintenance]
     pause = DataOpsPipelineScheduleOperator(
         task_id="pause_schedule", project=PROJECT, schedule_id=SCHEDULE_ID, action="pause"
     )
@@ -41,4 +40,3 @@ with DAG(
         task_id="run_schedule_now", project=PROJECT, schedule_id=SCHEDULE_ID, action="play"
     )
     pause >> maintenance() >> resume >> run_now
-    # [END howto_schedule_maintenance]

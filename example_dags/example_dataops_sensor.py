@@ -16,7 +16,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_sensor]
     start = DataOpsTriggerPipelineOperator(
         task_id="start_pipeline",
         project="demo/dataops-project",
@@ -33,4 +32,3 @@ with DAG(
         timeout=60 * 60,
     )
     start >> wait
-    # [END howto_sensor]

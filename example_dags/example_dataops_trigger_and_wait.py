@@ -18,7 +18,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_trigger_and_wait]
     run_pipeline = DataOpsTriggerPipelineOperator(
         task_id="run_pipeline",
         project="demo/dataops-project",  # numeric id or full path
@@ -31,4 +30,3 @@ with DAG(
         timeout=timedelta(hours=2),  # the pipeline is canceled if it runs longer
         retries=2,  # a retry re-attaches to the same pipeline instead of starting another
     )
-    # [END howto_trigger_and_wait]

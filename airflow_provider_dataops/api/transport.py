@@ -34,6 +34,7 @@ from airflow_provider_dataops.api.connection import (
     ConnectionSettings,
     check_conn_id,
     check_read_timeout,
+    is_loopback,
 )
 from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
@@ -381,7 +382,7 @@ class TransportCore:
                 return DataOpsTLSError(
                     f"{where}: TLS handshake failed ({safe_detail(cause, settings.secrets) or 'details withheld'}); "
                     "check the connection's host, or set its verify_ssl extra to the path of a CA bundle that "
-                    "trusts the server"
+                    f"trusts the server{_plain_http_hint(settings.api_url)}"
                 )
         detail = safe_detail(exc, settings.secrets)
         if delivery is Delivery.LOCAL:
@@ -400,3 +401,18 @@ class TransportCore:
             sent=delivery is Delivery.SENT,
         )
         return guard_write(error, idempotent=request.idempotent)
+
+
+def _plain_http_hint(api_url: str) -> str:
+    """For https:// to a loopback host, likely a local emulator on plain HTTP: how to say http://.
+
+    A connection URI has no place for a scheme, so ``dataops://:token@127.0.0.1:8080`` means https.
+    """
+    parts = urlsplit(api_url)
+    if parts.scheme != "https" or not is_loopback(parts.hostname or ""):
+        return ""
+    netloc = parts.netloc.rpartition("@")[2]
+    return (
+        f". A local emulator speaks plain HTTP: give the host as http://{netloc}, which a connection URI "
+        f"writes URL-encoded: dataops://:<token>@http%3A%2F%2F{netloc}"
+    )

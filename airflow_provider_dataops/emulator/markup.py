@@ -47,15 +47,15 @@ def when(moment: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 7 min``, or an em dash.
+    """``0 s``, ``42 s``, ``3 min 5 s``, ``2 h 7 min``, or an em dash: whole seconds, so a column reads evenly.
 
     :param seconds: a duration.
     """
     if seconds is None:
         return "\u2014"
-    whole = int(seconds)
+    whole = round(seconds)
     if whole < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+        return f"{whole} s"
     minutes, secs = divmod(whole, 60)
     if minutes < 60:
         return f"{minutes} min {secs} s"

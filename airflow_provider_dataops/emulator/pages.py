@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_dataops.emulator.clock import parse_iso
 from airflow_provider_dataops.emulator.markup import (
     Html,
     ansi_to_html,
@@ -119,7 +120,7 @@ class Pages:
                 status=status_badge(record["status"]),
                 project=record["project"],
                 ref=record["ref"],
-                created=record["created_at"],
+                created=when(parse_iso(record["created_at"])),  # as the other pages show times
             )
             for record in records
         )

@@ -85,6 +85,8 @@ class JobLogFollower:
     :param max_job_log_bytes: Bytes of cleaned text logged per job before the job's URL instead.
     :param secrets: Values to redact besides the pipelines' masked variables (the connection's tokens).
     :param log: Where warnings about malformed rows go.
+    :param from_start: Read the jobs that had finished before the first look too (a task that started
+        the pipeline); False leaves them out (a task that attached to a pipeline started elsewhere).
     """
 
     project: int | str
@@ -92,6 +94,7 @@ class JobLogFollower:
     max_job_log_bytes: int = DEFAULT_MAX_JOB_LOG_BYTES
     secrets: list[str] = field(default_factory=list)
     log: logging.Logger | Any = field(default=logging.getLogger(__name__), repr=False)
+    from_start: bool = True
     cursors: dict[int, JobCursor] = field(default_factory=dict)
     #: Pipelines read to their end after they finished.
     finished: set[int] = field(default_factory=set)
@@ -108,6 +111,7 @@ class JobLogFollower:
             "pipeline_id": self.pipeline_id,
             "jobs": {str(job_id): [c.offset, c.logged, int(c.done)] for job_id, c in self.cursors.items()},
             "finished": sorted(self.finished),
+            "started": self._started,
         }
 
     def restore(self, state: Any) -> None:
@@ -123,7 +127,7 @@ class JobLogFollower:
         finished = state.get("finished")
         if isinstance(finished, list):
             self.finished.update(item for item in finished if isinstance(item, int))
-        self._started = True
+        self._started = state.get("started") is not False
 
     # -- drivers ----------------------------------------------------------------------------------
 
@@ -155,7 +159,7 @@ class JobLogFollower:
     # -- the walk ---------------------------------------------------------------------------------
 
     def _walk(self, pipeline: Mapping[str, Any], out: list[str]) -> _Walk:
-        first = not self._started
+        first = not self._started and not self.from_start
         self._started = True
         yield from self._pipeline(
             self.project, self.pipeline_id, str(pipeline.get("status")), 1, out, skip_finished=first
@@ -304,11 +308,13 @@ class TaskLogStream:
 
     :param max_job_log_bytes: Bytes of cleaned text logged per job.
     :param log: The task's logger.
+    :param from_start: See :class:`JobLogFollower`.
     """
 
-    def __init__(self, max_job_log_bytes: int, log: logging.Logger | Any) -> None:
+    def __init__(self, max_job_log_bytes: int, log: logging.Logger | Any, *, from_start: bool = True) -> None:
         self.max_job_log_bytes = max_job_log_bytes
         self.log = log
+        self.from_start = from_start
         self.follower: JobLogFollower | None = None
         self._saved: dict[str, Any] | None = None
 
@@ -316,7 +322,12 @@ class TaskLogStream:
         """The follower of ``pipeline_id``, continued from the task state store when it has one."""
         if self.follower is None or self.follower.pipeline_id != pipeline_id:
             self.follower = JobLogFollower(
-                project, pipeline_id, self.max_job_log_bytes, secrets=list(hook.settings.secrets), log=self.log
+                project,
+                pipeline_id,
+                self.max_job_log_bytes,
+                secrets=list(hook.settings.secrets),
+                log=self.log,
+                from_start=self.from_start,
             )
             store = _store(context)
             if store is not None:
@@ -334,7 +345,7 @@ class TaskLogStream:
     def handover(self, hook: Any, project: int | str, pipeline_id: int, context: Any) -> dict[str, Any]:
         """The trigger's ``job_logs`` argument: the bound and the offsets so far (no secrets)."""
         state = self.prepare(hook, project, pipeline_id, context).state()
-        return {"max_job_log_bytes": self.max_job_log_bytes, "state": state}
+        return {"max_job_log_bytes": self.max_job_log_bytes, "from_start": self.from_start, "state": state}
 
     def save(self, state: Any, context: Any) -> None:
         """Keep ``state`` in the task state store (when there is one and it changed)."""

@@ -81,6 +81,8 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
     template_fields_renderers = {"variables": "json"}
     operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
+    #: The jobs before the gate ran before this task: stream from the played job on.
+    _logs_from_start = False
 
     def __init__(
         self,

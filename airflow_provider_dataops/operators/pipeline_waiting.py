@@ -69,6 +69,8 @@ class PipelineWaitMixin(_OperatorBase):
     _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
     _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
     _job_logs: TaskLogStream | None  # streams the jobs' logs into the task log (stream_job_logs)
+    #: Stream the jobs that finished before the first look too: the operator started the pipeline.
+    _logs_from_start: bool = True
 
     if TYPE_CHECKING:
         hook: DataOpsHook
@@ -210,7 +212,7 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _log_stream(self) -> TaskLogStream:
         if self._job_logs is None:
-            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=self._logs_from_start)
         return self._job_logs
 
     def _stream_logs(self, pipeline: Mapping[str, Any], context: Context) -> None:

@@ -213,7 +213,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
 
     def _log_stream(self) -> TaskLogStream:
         if self._job_logs is None:
-            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log)
+            # The pipeline was started elsewhere: jobs finished before the first poke are left out.
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=False)
         return self._job_logs
 
     def _check_log_state(self, context: Context) -> None:

@@ -7,10 +7,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+import pluggy
 
 from airflow_provider_dataops.api import retry
 
@@ -25,6 +27,9 @@ REAL_PAUSE = 0.01
 TICK_INTERVAL = 0.05
 TICK_SECONDS = 1.0
 
+#: Marks a listener method for Airflow's listener manager (a pluggy plugin manager named "airflow").
+_airflow_hookimpl = pluggy.HookimplMarker("airflow")
+
 
 @dataclass(frozen=True)
 class DagRunResult:
@@ -37,6 +42,9 @@ class DagRunResult:
         ``"success"``, ``"failed"``, ``"upstream_failed"``; ``"none"`` for a task that never ran.
     :param pipelines: the emulator's pipelines created during the run, oldest first, each as
         :meth:`DataOpsEmulator.pipelines` returns it (status as of the run's end).
+    :param errors: task id (as in ``task_states``) to ``"<ExceptionType>: <message>"`` for each task
+        that ended ``failed`` or ``up_for_retry``: what its last try raised.
+    :param xcoms: ``(task id, key)`` to the value the run's tasks pushed; read it with :meth:`xcom`.
     """
 
     dag_id: str
@@ -44,6 +52,24 @@ class DagRunResult:
     state: str
     task_states: dict[str, str]
     pipelines: list[dict[str, Any]]
+    errors: dict[str, str] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        """The XCom a task pushed in this run.
+
+        :param task_id: the task (``task_id[map_index]`` for one mapped task instance).
+        :param key: the XCom key; by default the task's return value.
+        :returns: the value, deserialized as a downstream task would receive it.
+        :raises KeyError: if the task pushed nothing under that key; the message lists what it pushed.
+        """
+        try:
+            return self.xcoms[(task_id, key)]
+        except KeyError:
+            pushed = sorted(k for t, k in self.xcoms if t == task_id)
+            raise KeyError(
+                f"task {task_id!r} pushed no XCom {key!r} in run {self.run_id!r}; it pushed {pushed}"
+            ) from None
 
 
 class DagRunner:
@@ -73,16 +99,23 @@ class DagRunner:
         if logical_date is not None and (not isinstance(logical_date, datetime) or logical_date.tzinfo is None):
             raise ValueError(f"logical_date must be a timezone-aware datetime, not {logical_date!r}")
         before = {(p["project_id"], p["id"]) for p in self.emulator.pipelines()}
-        with virtual_time(self.emulator):
+        with virtual_time(self.emulator), task_failures() as failures:
             dag_run = _dag_test(dag_id, dict(conf) if conf is not None else None, logical_date)
         created = [p for p in self.emulator.pipelines() if (p["project_id"], p["id"]) not in before]
+        task_states = _task_states(dag_id, dag_run.run_id)
         return DagRunResult(
             dag_id=dag_id,
             run_id=dag_run.run_id,
             state=state_name(dag_run.state),
-            task_states=_task_states(dag_id, dag_run.run_id),
+            task_states=task_states,
             pipelines=created,
+            errors={task: error for task, error in failures.items() if task_states.get(task) in _FAILED_STATES},
+            xcoms=_xcoms(dag_id, dag_run.run_id),
         )
+
+
+#: Final task states whose last try's exception ``DagRunResult.errors`` reports.
+_FAILED_STATES = frozenset({"failed", "up_for_retry"})
 
 
 def _dag_test(dag_id: str, conf: dict[str, Any] | None, logical_date: datetime | None) -> Any:
@@ -112,7 +145,80 @@ def _task_states(dag_id: str, run_id: str) -> dict[str, str]:
             .order_by(TaskInstance.task_id, TaskInstance.map_index)
             .all()
         )
-    return {(task if index < 0 else f"{task}[{index}]"): state_name(state) for task, index, state in rows}
+    return {task_label(task, index): state_name(state) for task, index, state in rows}
+
+
+def _xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
+    """Every XCom the run's tasks pushed, deserialized, by ``(task id, key)``."""
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.xcom import XComModel  # Airflow 3
+
+        with create_session() as session:
+            rows: Any = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id)).all()
+            return {(task_label(r.task_id, r.map_index), r.key): XComModel.deserialize_value(r) for r in rows}
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import XCom
+
+        with create_session() as session:
+            rows = XCom.get_many(run_id=run_id, dag_ids=dag_id, session=session).all()
+            keys = [(r.task_id, r.map_index, r.key) for r in rows]
+        # get_one deserializes as a task's xcom_pull does (the rows' ``value`` is the UI's form).
+        return {
+            (task_label(task, index), key): XCom.get_one(
+                run_id=run_id, dag_id=dag_id, task_id=task, map_index=index, key=key
+            )
+            for task, index, key in keys
+        }
+
+
+def task_label(task_id: str, map_index: int | None) -> str:
+    """``task_id``, or ``task_id[map_index]`` for a mapped task instance."""
+    return task_id if map_index is None or map_index < 0 else f"{task_id}[{map_index}]"
+
+
+class _FailureListener:
+    """An Airflow listener that keeps, per task instance, what its last failed try raised."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, str] = {}
+
+    @_airflow_hookimpl
+    def on_task_instance_failed(self, task_instance: Any, error: BaseException | str | None) -> None:
+        """Airflow's ``on_task_instance_failed`` listener hook (failed or up for retry)."""
+        label = task_label(task_instance.task_id, getattr(task_instance, "map_index", -1))
+        if isinstance(error, BaseException):
+            self.failures[label] = f"{type(error).__name__}: {error}"
+        else:
+            self.failures[label] = str(error or "the task failed without an exception")
+
+
+def _listener_manager() -> Any:
+    """The listener manager that the task runner of ``dag.test()`` calls."""
+    try:
+        from airflow.sdk.listener import get_listener_manager  # Airflow 3: the task runner's manager
+    except ImportError:  # Airflow 2
+        from airflow.listeners.listener import get_listener_manager  # type: ignore[assignment]
+    return get_listener_manager()
+
+
+@contextlib.contextmanager
+def task_failures() -> Iterator[dict[str, str]]:
+    """Collect the failed tasks' exceptions while a DAG runs in this process.
+
+    Registered as an Airflow listener (the API OpenLineage uses) for the block only, so what the
+    user asserts on is what the task raised, not a log line.
+
+    :returns: the task id to ``"<ExceptionType>: <message>"`` map, filled as tasks fail.
+    """
+    manager = _listener_manager()
+    listener = _FailureListener()
+    manager.add_listener(listener)
+    try:
+        yield listener.failures
+    finally:
+        manager.pm.unregister(listener)
 
 
 def state_name(state: object) -> str:

@@ -178,7 +178,8 @@ def dataops_run_dag(dataops_airflow: IsolatedAirflow, dataops_connection_env: Da
     if dataops_airflow.dags_folder is None:
         raise pytest.UsageError(
             f"dataops_run_dag needs the folder of your DAG files: set the ini option {DAGS_FOLDER_INI}, "
-            f'e.g. in pytest.ini: "[pytest]\\n{DAGS_FOLDER_INI} = dags".'
+            f"e.g. in pytest.ini:\n\n    [pytest]\n    {DAGS_FOLDER_INI} = dags\n\n"
+            f'or in pyproject.toml, under [tool.pytest.ini_options]: {DAGS_FOLDER_INI} = "dags"'
         )
     from airflow_provider_dataops.testing.dag_runs import DagRunner
 

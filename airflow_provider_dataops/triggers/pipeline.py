@@ -143,6 +143,7 @@ class DataOpsPipelineTrigger(BaseTrigger):
                 int(self.job_logs["max_job_log_bytes"]),
                 secrets=list(settings.secrets),
                 log=self.log,
+                from_start=self.job_logs.get("from_start") is not False,
             )
             self._follower.restore(self.job_logs.get("state"))
         return self._follower

@@ -1,6 +1,5 @@
 """Example ``conftest.py`` for tests that drive the emulator directly (copied and run by the tests)."""
 
-# [START emulator_conftest]
 import pytest
 
 
@@ -10,6 +9,3 @@ def dataops_emulator_options():
     # A manual clock stands still until the test calls advance(); only dataops_run_dag
     # moves it by itself.
     return {"pipeline_seconds": 10, "clock": "manual"}
-
-
-# [END emulator_conftest]

@@ -1,4 +1,4 @@
-"""Example: the emulator in-process, with a planned fault (run by tests/emulator/test_docs_examples.py)."""
+"""Example: the emulator in-process, with a planned fault (CI runs this file)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from airflow_provider_dataops.emulator import DataOpsEmulator
 
 def main() -> list[int]:
     """Trigger through a 503 and return the status codes seen."""
-    # [START emulator_in_process]
     with DataOpsEmulator(pipeline_seconds=5, clock="manual") as emu:
         # The next trigger fails with a 503 and a Retry-After header; later ones succeed.
         emu.inject_fault(
@@ -28,7 +27,6 @@ def main() -> list[int]:
             statuses.append(response.status_code)
         emu.advance(5)
         assert [p["status"] for p in emu.pipelines()] == ["success"]
-    # [END emulator_in_process]
     return statuses
 
 

@@ -7,7 +7,6 @@ import os
 import requests
 
 
-# [START emulator_fixture_test]
 def test_failed_pipeline_is_reported(dataops_emulator):
     emu = dataops_emulator  # reset to the seeded state for this test
     response = requests.post(
@@ -30,10 +29,6 @@ def test_failed_pipeline_is_reported(dataops_emulator):
     assert emu.pipelines()[0]["source"] == "trigger"
 
 
-# [END emulator_fixture_test]
-
-
-# [START emulator_fault_test]
 def test_lost_trigger_response_still_created_a_pipeline(dataops_emulator):
     emu = dataops_emulator
     emu.inject_fault("drop_after", method="POST", path=r"/trigger/pipeline$")
@@ -47,10 +42,6 @@ def test_lost_trigger_response_still_created_a_pipeline(dataops_emulator):
     assert emu.requests()[-1]["status"] == "dropped"
 
 
-# [END emulator_fault_test]
-
-
-# [START emulator_connection_test]
 def test_airflow_connection_points_at_the_emulator(dataops_connection_env):
     emu = dataops_connection_env
     connection = json.loads(os.environ["AIRFLOW_CONN_DATAOPS_DEFAULT"])
@@ -62,6 +53,3 @@ def test_airflow_connection_points_at_the_emulator(dataops_connection_env):
     }
     # Code that reads the default connection now talks to the emulator. To run a whole DAG,
     # use dataops_run_dag instead: it sets this up too.
-
-
-# [END emulator_connection_test]

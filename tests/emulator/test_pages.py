@@ -88,9 +88,18 @@ def test_project_page_lists_pipelines_newest_first_with_status_ref_and_duration(
     assert "s-running" in rows[0][1]
     assert "s-success" in rows[1][1]
     # Durations count from the first job's start: 8 s for the first; 10 s so far for the second.
-    assert text.count("<td>8.0 s</td></tr>") == 1
+    assert text.count("<td>8 s</td></tr>") == 1
     assert text.count("<td>10 s</td></tr>") == 1
     assert REFRESH.search(text), "a running pipeline keeps the list reloading"
+
+
+def test_home_page_shows_creation_times_as_the_other_pages_do(emu, auth):
+    pipeline = start_pipeline(emu, auth)
+    home = page(f"{emu.url}/").text
+    project_page = page(f"{emu.url}/demo/dataops-project").text
+    [shown] = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)</td>", project_page)
+    assert f"<td>{shown}</td>" in home
+    assert pipeline["created_at"] not in home  # no raw ISO timestamp
 
 
 def test_pipeline_page_shows_stages_and_jobs_and_reloads_only_while_running(emu, auth):
@@ -243,7 +252,16 @@ def test_render_escapes_values_but_not_trusted_markup():
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(None, "\u2014"), (2.25, "2.2 s"), (42, "42 s"), (185, "3 min 5 s"), (7620, "2 h 7 min")]
+    ("seconds", "text"),
+    [
+        (None, "\u2014"),
+        (0.0, "0 s"),
+        (2.25, "2 s"),
+        (42, "42 s"),
+        (59.6, "1 min 0 s"),
+        (185, "3 min 5 s"),
+        (7620, "2 h 7 min"),
+    ],
 )
 def test_durations_read_naturally(seconds, text):
     assert duration(seconds) == text

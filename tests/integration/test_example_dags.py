@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 EXPECTED = {
     "dataops_trigger_and_wait": ("success", {"run_pipeline": "success"}),
+    "dataops_quickstart": ("success", {"run_pipeline": "success"}),
     "dataops_deferrable": ("success", {"run_pipeline_deferred": "success"}),
     "dataops_trigger_then_sensor": ("success", {"start_pipeline": "success", "wait_for_pipeline": "success"}),
     "dataops_create_project_then_run": ("success", {"create_project": "success", "run_pipeline": "success"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,10 @@ def test_without_the_ini_option_airflow_is_isolated_lazily_or_the_error_says_wha
     lazy = run_pytest(tmp_path / "lazy")
     assert "1 passed, 1 error" in lazy.stdout, lazy.stdout + lazy.stderr
     assert "dataops_run_dag needs the folder of your DAG files" in lazy.stdout
+    # The ini snippet is shown on lines of its own, ready to copy (not with a literal "\\n").
+    assert re.search(r"^E\s+\[pytest\]\nE\s+dataops_dags_folder = dags$", lazy.stdout, flags=re.MULTILINE)
+    [message] = [line for line in lazy.stdout.splitlines() if line.startswith("E ") and "needs the folder" in line]
+    assert "\\n" not in message
     late = run_pytest(tmp_path / "late")
     assert "1 error" in late.stdout, late.stdout + late.stderr
     assert "Airflow was imported before the DataOps.live test kit could give it an isolated home" in late.stdout

@@ -149,3 +149,13 @@ def test_the_hook_lists_bridges_and_refuses_a_non_list(hook, requests_mock) -> N
     requests_mock.get(url, json={"message": "odd"})
     with pytest.raises(DataOpsMalformedResponseError):
         hook.list_pipeline_bridges(1, 7)
+
+
+@pytest.mark.parametrize(("from_start", "read"), [(True, ["[Init] done", "[Build] one"]), (False, ["[Build] one"])])
+def test_jobs_finished_before_the_first_look_are_read_only_from_the_start(from_start: bool, read: list[str]) -> None:
+    hook = FakeHook([job(1, "success", "Init"), job(2, "running")], {1: b"done\n", 2: b"one\n"})
+    follower = JobLogFollower("p", 1, from_start=from_start)
+    assert follower.follow(hook, {"status": "running"}) == read
+    handed = JobLogFollower("p", 1, from_start=from_start)
+    handed.restore(JobLogFollower("p", 1).state())  # a hand-over before the first look
+    assert handed.follow(hook, {"status": "running"}) == read

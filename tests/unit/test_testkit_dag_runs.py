@@ -1,4 +1,4 @@
-"""dataops_run_dag's argument checks (before anything runs) and its state names."""
+"""dataops_run_dag's argument checks (before anything runs), its state names, and its result's errors and XComs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_dataops.api import retry
-from airflow_provider_dataops.testing.dag_runs import DagRunner, state_name, virtual_time
+from airflow_provider_dataops.testing.dag_runs import DagRunner, DagRunResult, state_name, task_failures, virtual_time
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,7 @@ def test_a_timezone_aware_logical_date_is_accepted(monkeypatch: pytest.MonkeyPat
     run = mock.Mock(return_value=mock.Mock(run_id="r", state="success"))
     monkeypatch.setattr("airflow_provider_dataops.testing.dag_runs._dag_test", run)
     monkeypatch.setattr("airflow_provider_dataops.testing.dag_runs._task_states", lambda dag_id, run_id: {})
+    monkeypatch.setattr("airflow_provider_dataops.testing.dag_runs._xcoms", lambda dag_id, run_id: {})
     emulator = mock.Mock()
     emulator.state.clock.mode = "real"
     emulator.pipelines.return_value = []
@@ -66,3 +67,65 @@ def test_a_timezone_aware_logical_date_is_accepted(monkeypatch: pytest.MonkeyPat
     result = DagRunner(emulator)("d", conf={"a": 1}, logical_date=when)
     run.assert_called_once_with("d", {"a": 1}, when)
     assert (result.state, result.run_id) == ("success", "r")
+
+
+def test_errors_keep_the_last_failure_of_tasks_that_ended_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(dag_id: str, conf: object, logical_date: object) -> mock.Mock:
+        from airflow_provider_dataops.testing import dag_runs
+
+        hook = dag_runs._listener_manager().hook
+        hook.on_task_instance_failed(
+            previous_state=None, task_instance=mock.Mock(task_id="a", map_index=-1), error=RuntimeError("first")
+        )
+        hook.on_task_instance_failed(
+            previous_state=None, task_instance=mock.Mock(task_id="a", map_index=-1), error=ValueError("second")
+        )
+        hook.on_task_instance_failed(
+            previous_state=None, task_instance=mock.Mock(task_id="m", map_index=1), error="no exception object"
+        )
+        hook.on_task_instance_failed(
+            previous_state=None, task_instance=mock.Mock(task_id="retried", map_index=-1), error=OSError("gone")
+        )
+        return mock.Mock(run_id="r", state="failed")
+
+    monkeypatch.setattr("airflow_provider_dataops.testing.dag_runs._dag_test", run)
+    monkeypatch.setattr(
+        "airflow_provider_dataops.testing.dag_runs._task_states",
+        lambda dag_id, run_id: {"a": "failed", "m[1]": "up_for_retry", "retried": "success"},
+    )
+    monkeypatch.setattr("airflow_provider_dataops.testing.dag_runs._xcoms", lambda dag_id, run_id: {})
+    emulator = mock.Mock()
+    emulator.state.clock.mode = "real"
+    emulator.pipelines.return_value = []
+
+    result = DagRunner(emulator)("d")
+
+    assert result.errors == {"a": "ValueError: second", "m[1]": "no exception object"}
+
+
+def test_the_failure_listener_is_gone_after_the_run() -> None:
+    from airflow_provider_dataops.testing import dag_runs
+
+    manager = dag_runs._listener_manager()
+    before = set(manager.pm.get_plugins())
+    with task_failures():
+        assert len(set(manager.pm.get_plugins()) - before) == 1
+    assert set(manager.pm.get_plugins()) == before
+
+
+def test_xcom_reads_a_pushed_value_and_names_what_was_pushed_when_missing() -> None:
+    result = DagRunResult(
+        dag_id="d",
+        run_id="r",
+        state="success",
+        task_states={"t": "success"},
+        pipelines=[],
+        xcoms={("t", "return_value"): 7, ("t", "pipeline_url"): "http://x/p/7"},
+    )
+
+    assert result.xcom("t") == 7
+    assert result.xcom("t", key="pipeline_url") == "http://x/p/7"
+    with pytest.raises(
+        KeyError, match=r"task 't' pushed no XCom 'nope' in run 'r'; it pushed \['pipeline_url', 'return_value'\]"
+    ):
+        result.xcom("t", key="nope")

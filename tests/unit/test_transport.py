@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import requests_mock as rm
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_dataops import __version__
+from airflow_provider_dataops.api import transport
 from airflow_provider_dataops.api.connection import ConnectionSettings
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.errors import (
@@ -584,6 +586,69 @@ def test_local_configuration_errors_are_config_errors_at_once(
     assert sleeps == []  # not retried
     if real_driver.name == "sync":
         real_driver.hook().close()
+
+
+@pytest.fixture
+def plain_http_port() -> Iterator[int]:
+    """A loopback port that answers every connection in plain HTTP, as the local emulator does."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)  # so the loop sees ``stop`` soon after the test
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+@pytest.mark.parametrize("real_driver", ["sync", "async"], indirect=True)
+def test_https_to_a_plain_http_loopback_server_says_how_to_write_http(
+    real_driver: Driver, plain_http_port: int, sleeps: list[float]
+) -> None:
+    # dataops://:token@127.0.0.1:PORT means https: against the emulator, the handshake fails.
+    settings = ConnectionSettings(
+        conn_id="dataops_default",
+        api_url=f"https://127.0.0.1:{plain_http_port}/api/v4",
+        access_token=ACCESS_TOKEN,
+        trigger_token=None,
+        timeout=5.0,
+    )
+    hook = real_driver.hook()
+    real_driver.force_settings(hook, settings)
+    with pytest.raises(DataOpsTLSError) as raised:
+        real_driver.request(hook, "GET", "/projects/1")
+    message = str(raised.value)
+    assert "TLS handshake failed" in message
+    assert f"http://127.0.0.1:{plain_http_port}" in message
+    assert f"dataops://:<token>@http%3A%2F%2F127.0.0.1:{plain_http_port}" in message
+    assert ACCESS_TOKEN not in message
+    assert sleeps == []  # not retried
+    if real_driver.name == "sync":
+        hook.close()
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    ["https://dataops.example.com/api/v4", "http://127.0.0.1:8080/api/v4", "https://10.0.0.5:8443/api/v4"],
+)
+def test_no_plain_http_hint_beyond_https_to_loopback(api_url: str) -> None:
+    assert transport._plain_http_hint(api_url) == ""
 
 
 # -- the sync path only: the environment, threads -----------------------------------------------

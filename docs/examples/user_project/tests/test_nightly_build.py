@@ -18,6 +18,9 @@ def test_nightly_build_runs_the_pipeline(dataops_run_dag):
     (pipeline,) = result.pipelines
     assert pipeline["status"] == "success"
     assert {"key": "DATAOPS_TARGET", "value": "qa", "variable_type": "env_var"} in pipeline["variables"]
+    # What the task pushed: the pipeline's id as its return value, and its URL.
+    assert result.xcom("build_sales_mart") == pipeline["id"]
+    assert result.xcom("build_sales_mart", key="pipeline_url") == pipeline["web_url"]
 
 
 def test_nightly_build_waits_out_rate_limits(dataops_run_dag, dataops_emulator):
@@ -41,3 +44,6 @@ def test_nightly_build_fails_without_permission(dataops_run_dag, dataops_emulato
     assert result.state == "failed"
     assert result.task_states == {"build_sales_mart": "failed"}
     assert result.pipelines == []
+    # What the task raised, as "<ExceptionType>: <message>".
+    assert result.errors["build_sales_mart"].startswith("DataOpsPermissionError: ")
+    assert "403" in result.errors["build_sales_mart"]

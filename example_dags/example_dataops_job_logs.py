@@ -15,7 +15,6 @@ with DAG(
     catchup=False,
     tags=["dataops", "example"],
 ):
-    # [START howto_stream_job_logs]
     DataOpsTriggerPipelineOperator(
         task_id="run_pipeline_with_logs",
         project="demo/dataops-project",
@@ -28,4 +27,3 @@ with DAG(
         max_job_log_bytes=256 * 1024,  # per job; then one line with the job's URL
         poll_interval=15,
     )
-    # [END howto_stream_job_logs]

@@ -38,6 +38,10 @@ class DataOpsConfigError(DataOpsError, ValueError):
     """The connection or an argument is invalid. Raised before any request is sent."""
 
 
+class DataOpsJobNotFoundError(DataOpsError, AirflowFailException):
+    """The pipeline has no job of that name; the message lists the jobs it has. Not retried."""
+
+
 class DataOpsTransportError(DataOpsError):
     """The HTTP exchange failed without a response (connection refused, reset, timed out).
 

@@ -47,6 +47,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_dataops.operators.jobs",
                     "airflow_provider_dataops.operators.schedules",
                     "airflow_provider_dataops.operators.artifacts",
+                    "airflow_provider_dataops.operators.pipeline_job",
+                    "airflow_provider_dataops.operators.task_group",
                 ],
             }
         ],
@@ -57,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_dataops.triggers.pipeline",
                     "airflow_provider_dataops.triggers.events",
+                    "airflow_provider_dataops.triggers.job",
                 ],
             }
         ],
@@ -78,5 +81,6 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink",
             "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink2",
             "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink3",
+            "airflow_provider_dataops.links.DataOpsJobLink",
         ],
     }

@@ -21,6 +21,9 @@ PIPELINE_URL_KEY = "pipeline_url"
 PROJECT_ID_KEY = "project_id"
 PROJECT_PATH_KEY = "project_path"
 PROJECT_URL_KEY = "project_url"
+#: Pushed by a pipeline task group's job tasks: the job they follow (its newest run).
+JOB_ID_KEY = "job_id"
+JOB_URL_KEY = "job_url"
 #: Pushed by the trigger operator and the sensor when the finished pipeline has a test report.
 TEST_SUMMARY_KEY = "test_summary"
 #: The URLs of the first downstream (child or multi-project) pipelines of the last run, breadth first
@@ -49,6 +52,11 @@ def _push(context: Context, values: Mapping[str, Any]) -> None:
 def publish_pipeline(context: Context, pipeline: Mapping[str, Any]) -> None:
     """Push a pipeline's id and URL to XCom, where the extra link and downstream tasks read them."""
     _push(context, {PIPELINE_ID_KEY: int(pipeline["id"]), PIPELINE_URL_KEY: pipeline.get("web_url")})
+
+
+def publish_job(context: Context, job: Mapping[str, Any]) -> None:
+    """Push a job's id and URL to XCom, where the job link reads them."""
+    _push(context, {JOB_ID_KEY: int(job["id"]), JOB_URL_KEY: job.get("web_url")})
 
 
 def publish_test_summary(context: Context, summary: Mapping[str, Any]) -> None:
@@ -133,3 +141,13 @@ def pipeline_links() -> tuple[BaseOperatorLink, ...]:
         DataOpsDownstreamPipelineLink2(),
         DataOpsDownstreamPipelineLink3(),
     )
+
+
+class DataOpsJobLink(BaseOperatorLink):
+    """Link to the job a pipeline task group's job task follows (after a repair, the re-run)."""
+
+    name = "DataOps.live job"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        """The ``job_url`` XCom of the task instance, or an empty string before it exists."""
+        return _link(operator, ti_key, JOB_URL_KEY)

@@ -1,4 +1,6 @@
-"""``python -m benchmarks [pagination|deferral|polling|retries|imports|artifacts ...]``: run benchmarks, print figures.
+"""``python -m benchmarks [NAME ...]``: run benchmarks, print figures.
+
+NAME is any of pagination, deferral, polling, retries, imports, artifacts, job_reads (default: all).
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -25,7 +27,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts")
+BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "job_reads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
     )
     parser.add_argument(
+        "--waiters-per-job", type=int, default=5, help="job_reads: deferred tasks per job (%(default)s)"
+    )
+    parser.add_argument(
         "--targets",
         choices=("enforce", "report"),
         default="enforce",
@@ -98,7 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown := [name for name in args.benchmarks if name not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if (
-        min(args.projects, args.rounds, args.triggers, args.repetitions, args.artifact_mib, args.waits, args.many_waits)
+        min(
+            args.projects,
+            args.rounds,
+            args.triggers,
+            args.repetitions,
+            args.artifact_mib,
+            args.waits,
+            args.many_waits,
+            args.waiters_per_job,
+        )
         < 1
         or args.failures < 0
         or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
@@ -109,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import artifacts, deferral, imports, pagination, polling, retries
+    from benchmarks import artifacts, deferral, imports, job_reads, pagination, polling, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -128,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(retries.run(args.failures))
         elif name == "artifacts":
             reports.append(artifacts.run(args.artifact_mib))
+        elif name == "job_reads":
+            reports.append(job_reads.run(args.waiters_per_job, args.poll_interval, args.pipeline_seconds))
         else:
             reports.append(imports.run(args.repetitions, args.importtime))
 

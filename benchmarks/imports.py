@@ -39,6 +39,8 @@ TASK_MODULES = (
     "airflow_provider_dataops.operators.jobs",
     "airflow_provider_dataops.operators.artifacts",
     "airflow_provider_dataops.operators.schedules",
+    "airflow_provider_dataops.operators.pipeline_job",
+    "airflow_provider_dataops.operators.task_group",
     "airflow_provider_dataops.sensors.pipeline",
     "airflow_provider_dataops.hooks.dataops",
     "airflow_provider_dataops.hooks.dataops_async",

@@ -98,6 +98,11 @@ def pipeline_path(project: object, pipeline_id: object, *rest: str) -> str:
     )
 
 
+def job_path(project: object, job_id: object, *rest: str) -> str:
+    """``/projects/:id/jobs/:job_id[/rest...]``, each parameter checked and encoded."""
+    return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), *rest)
+
+
 def check_endpoint(endpoint: str) -> str:
     """Validate a caller-supplied endpoint for :meth:`DataOpsHook.request`.
 

@@ -201,45 +201,86 @@ class RetryPolicy:
             return float(retry_after)
         return self.backoff(attempt_number)
 
-    def _next_wait(self, error: BaseException, attempt: int, waited: float) -> float | None:
-        """After attempt ``attempt`` failed with ``error``: the seconds to wait, or None to give up.
+    def _tenacity_kwargs(self) -> dict[str, Any]:
+        """The policy's decisions as tenacity's retry, wait, stop and before-sleep callbacks."""
+        import tenacity  # here, not at import: the task modules load without the retry machinery
 
-        :param waited: Seconds already spent waiting between the earlier attempts.
-        """
-        if not is_retryable(error):
-            return None
-        wait = self.wait_for(error, attempt)
-        if attempt >= self.max_attempts or waited + wait > self.max_total_wait:
-            return None
-        log.warning("Attempt %d of %d failed (%s); retrying in %.2fs.", attempt, self.max_attempts, error, wait)
-        return wait
+        def wait(state: tenacity.RetryCallState) -> float:
+            return self.wait_for(state.outcome.exception() if state.outcome else None, state.attempt_number)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= self.max_attempts:
+                return True
+            return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Attempt %d of %d failed (%s); retrying in %.2fs.",
+                state.attempt_number,
+                self.max_attempts,
+                error,
+                state.upcoming_sleep,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception(is_retryable),
+            "wait": wait,
+            "stop": stop,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
 
     def call(self, attempt: Callable[..., T], *args: Any) -> T:
         """``attempt(*args)`` until it succeeds or the policy gives up, which raises the last error.
 
-        A plain loop rather than a retry library: a request that succeeds at once (nearly all of
-        them) costs one call, nothing per attempt is allocated.
+        The first attempt runs bare: a request that succeeds at once (nearly all of them) costs no
+        retry machinery. After a retryable failure tenacity takes over, counting that failure as
+        its first attempt, so every decision is made in one place.
         """
-        number, waited = 1, 0.0
-        while True:
-            try:
-                return attempt(*args)
-            except BaseException as error:
-                wait = self._next_wait(error, number, waited)
-                if wait is None:
-                    raise
-            sleep(wait)
-            number, waited = number + 1, waited + wait
+        try:
+            return attempt(*args)
+        except BaseException as error:
+            if not is_retryable(error):
+                raise
+            first_failure = error
+        import tenacity
+
+        replay = _Replay(first_failure)
+
+        def again(*call_args: Any) -> T:
+            replay.raise_once()
+            return attempt(*call_args)
+
+        return tenacity.Retrying(sleep=sleep, **self._tenacity_kwargs())(again, *args)
 
     async def call_async(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
         """The coroutine twin of :meth:`call`, with the same decisions, waiting with :func:`async_sleep`."""
-        number, waited = 1, 0.0
-        while True:
-            try:
-                return await attempt(*args)
-            except BaseException as error:
-                wait = self._next_wait(error, number, waited)
-                if wait is None:
-                    raise
-            await async_sleep(wait)
-            number, waited = number + 1, waited + wait
+        try:
+            return await attempt(*args)
+        except BaseException as error:
+            if not is_retryable(error):
+                raise
+            first_failure = error
+        import tenacity
+
+        replay = _Replay(first_failure)
+
+        async def again(*call_args: Any) -> T:
+            replay.raise_once()
+            return await attempt(*call_args)
+
+        return await tenacity.AsyncRetrying(sleep=async_sleep, **self._tenacity_kwargs())(again, *args)
+
+
+class _Replay:
+    """The failure of a call's bare first attempt, handed to tenacity as the outcome of its first."""
+
+    def __init__(self, error: BaseException) -> None:
+        self._error: BaseException | None = error
+
+    def raise_once(self) -> None:
+        """Raise the first failure the first time only; later attempts run for real."""
+        error, self._error = self._error, None
+        if error is not None:
+            raise error

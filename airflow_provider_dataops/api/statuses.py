@@ -132,3 +132,32 @@ def check_job_scope(scope: str | list[str] | tuple[str, ...] | None) -> list[str
     if unknown or not values:
         raise DataOpsConfigError(f"scope must be one or more job statuses ({', '.join(sorted(known))}), got {scope!r}")
     return values
+
+
+class JobEnd(str, enum.Enum):
+    """What a job's status means for the task that stands for it in a pipeline task group."""
+
+    RUNNING = "running"  # queued, running, canceling, scheduled, or an unknown status
+    MANUAL = "manual"  # waiting for a person to play it
+    SUCCESS = "success"
+    FAILED = "failed"
+    ALLOWED_FAILURE = "allowed_failure"  # failed with ``allow_failure``: the pipeline goes on
+    SKIPPED = "skipped"  # skipped or canceled: it did not run to an end of its own
+
+
+def classify_job_status(status: str, allow_failure: bool = False) -> JobEnd:
+    """Map a job status (and its ``allow_failure``) to :class:`JobEnd`.
+
+    :param status: The ``status`` field of a job.
+    :param allow_failure: The job's ``allow_failure`` field.
+    """
+    known = parse_status(status)
+    if known is PipelineStatus.SUCCESS:
+        return JobEnd.SUCCESS
+    if known is PipelineStatus.FAILED:
+        return JobEnd.ALLOWED_FAILURE if allow_failure is True else JobEnd.FAILED
+    if known in (PipelineStatus.SKIPPED, PipelineStatus.CANCELED):
+        return JobEnd.SKIPPED
+    if known is PipelineStatus.MANUAL:
+        return JobEnd.MANUAL
+    return JobEnd.RUNNING

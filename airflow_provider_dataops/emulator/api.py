@@ -27,6 +27,7 @@ from airflow_provider_dataops.emulator.filters import (
     truthy,
     variable_list,
 )
+from airflow_provider_dataops.emulator.lint import included_file, lint_result
 from airflow_provider_dataops.emulator.model import Job, Namespace, Pipeline, Project, User
 from airflow_provider_dataops.emulator.pagination import (
     check_offset_limit,
@@ -136,6 +137,8 @@ class Api:
             ("/projects/{id}/jobs/{job_id:int}/play", self.play_job, "POST"),
             ("/projects/{id}/jobs/{job_id:int}/cancel", self.cancel_job, "POST"),
             ("/projects/{id}/jobs/{job_id:int}/retry", self.retry_job, "POST"),
+            ("/projects/{id}/ci/lint", self.lint_config, "POST"),
+            ("/projects/{id}/ci/lint", self.lint_project_config, "GET"),
             *self.extra_routes(),
         ]
         merged: dict[str, dict[str, Callable[[Request], Any]]] = {}
@@ -488,6 +491,34 @@ class Api:
         """``POST .../jobs/:job_id/retry``: 201 with the new job; 403 unless the job finished."""
         job, pipeline = self._job(request)
         return self._job_response(request, self.state.retry_job(job, pipeline), pipeline, 201)
+
+    async def lint_config(self, request: Request) -> Response:
+        """``POST /projects/:id/ci/lint`` with ``content``, ``dry_run``, ``include_jobs`` and ``ref``."""
+        user = self._user(request)
+        project = self._project(request, user)
+        params = await request_params(request)
+        content = params.get("content")
+        if not isinstance(content, str) or not content:
+            raise errors.param_error("content is missing")
+        return self._lint(project, included_file(content), params)
+
+    async def lint_project_config(self, request: Request) -> Response:
+        """``GET /projects/:id/ci/lint``: the project's default pipeline file, with ``dry_run`` and ``include_jobs``."""
+        user = self._user(request)
+        project = self._project(request, user)
+        return self._lint(project, self.state.default_pipeline_file, dict(request.query_params))
+
+    def _lint(self, project: Project, pipeline_file: str | None, params: dict[str, Any]) -> Response:
+        # A JSON body carries real booleans, a form or query string Grape's words.
+        dry_run = truthy(str(params.get("dry_run") or ""))
+        ref = str(params.get("dry_run_ref") or params.get("ref") or project.default_branch)
+        result = lint_result(
+            pipeline_file,
+            known_files=project.pipeline_files,
+            include_jobs=truthy(str(params.get("include_jobs") or "")),
+            ref_found=not dry_run or project.has_ref(ref),
+        )
+        return JSONResponse(result)
 
     async def job_trace(self, request: Request) -> Response:
         """``GET /projects/:id/jobs/:job_id/trace``: the log as plain text; 404 if the job never ran.

@@ -36,6 +36,8 @@ BRIDGE_STAGE = ("Child Pipeline", "Trigger Child Pipeline")
 #: colours, collapsible sections, ``\r`` progress) and echoes the pipeline's variables, as a careless
 #: script would; ``plain`` (the default) writes bare lines.
 LOG_STYLES = ("plain", "runner")
+#: Outcomes ``DATAOPS_EMULATOR_FAIL_JOB`` combines with: a pipeline whose jobs would otherwise run.
+FAIL_JOB_OUTCOMES = ("success", "manual_deploy")
 
 #: A pipeline is ``created`` for this share of its duration, then ``pending`` ...
 PENDING_SHARE = 0.1
@@ -71,6 +73,7 @@ def plan_jobs(
     sha: str,
     pipeline_file: str,
     runner_env: Mapping[str, str] | None = None,
+    fail_job: str | None = None,
 ) -> list[Job]:
     """Plan one job per stage so that the pipeline settles on ``outcome`` at ``start + seconds``.
 
@@ -83,6 +86,8 @@ def plan_jobs(
     :param sha: the pipeline's commit, for the logs.
     :param pipeline_file: the pipeline file, for the logs.
     :param runner_env: write runner-style logs that echo these variables; None for plain logs.
+    :param fail_job: the name of a job that fails (``script_failure``) at the end of its slot; the
+        later stages' jobs are then ``skipped``, as GitLab skips ``on_success`` jobs after a failure.
     :returns: the jobs, in stage order.
     """
     if outcome == "manual_deploy":
@@ -125,7 +130,59 @@ def plan_jobs(
         elif outcome == "manual":
             job.final_status, job.when = "manual", "manual"
         jobs.append(job)
+    if fail_job is not None:
+        _fail_at(jobs, fail_job, ref=ref, sha=sha, pipeline_file=pipeline_file)
     return jobs
+
+
+def _fail_at(jobs: list[Job], name: str, *, ref: str, sha: str, pipeline_file: str) -> None:
+    """Make the job called ``name`` fail when its slot ends, and skip every job after it."""
+    index = next(position for position, job in enumerate(jobs) if job.name == name)
+    failing = jobs[index]
+    assert failing.started_at is not None  # only running jobs can be chosen (checked by the caller)
+    slot_end = failing.end_at
+    failing.final_status, failing.failure_reason = "failed", "script_failure"
+    failing.log_lines = job_log(failing.stage, failing.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=True)
+    if failing.name == REPORTING_JOB:
+        failing.test_cases = junit_cases(failed=True)
+    for later in jobs[index + 1 :]:
+        later.pending_at = later.started_at = None
+        later.end_at, later.final_status, later.when = slot_end, "skipped", "on_success"
+        later.log_lines, later.test_cases = (), ()
+
+
+def replan_after(
+    jobs: Sequence[Job],
+    *,
+    start: float,
+    slot: float,
+    ref: str,
+    sha: str,
+    pipeline_file: str,
+) -> None:
+    """Run skipped jobs again, one after another from ``start``, as GitLab re-processes them after a retry.
+
+    GitLab keeps their ids: a skipped job goes back to ``created`` and runs when its stage comes.
+
+    :param jobs: the skipped jobs, in stage order.
+    :param start: when the first may start (the end of the retried job).
+    :param slot: how long each runs.
+    :param ref: the pipeline's ref, for the logs.
+    :param sha: the pipeline's commit, for the logs.
+    :param pipeline_file: the pipeline file, for the logs.
+    """
+    for index, job in enumerate(jobs):
+        job.pending_at = job.started_at = start + index * slot
+        job.end_at = job.started_at + slot
+        job.final_status, job.failure_reason = "success", None
+        job.log_lines = job_log(job.stage, job.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=False)
+        if job.name == REPORTING_JOB:
+            job.test_cases = junit_cases(failed=False)
+
+
+def stage_slot(seconds: float) -> float:
+    """How long one stage's job runs in a pipeline of ``seconds``."""
+    return seconds * (1 - RUNNING_SHARE) / len(STAGES)
 
 
 def plan_play(
@@ -152,7 +209,7 @@ def plan_play(
     :param pipeline_file: the pipeline file, for the log.
     :param runner_env: write a runner-style log that echoes these variables; None for a plain log.
     """
-    slot = seconds * (1 - RUNNING_SHARE) / len(STAGES) if job_seconds is None else job_seconds
+    slot = stage_slot(seconds) if job_seconds is None else job_seconds
     job.pending_at, job.started_at, job.end_at = now, now + PENDING_SHARE * slot, now + slot
     failed = outcome == "failed"
     job.final_status, job.failure_reason = ("failed", "script_failure") if failed else ("success", None)

@@ -23,12 +23,16 @@ from airflow_provider_dataops.emulator.faultspec import Fault
 from airflow_provider_dataops.emulator.lifecycle import (
     BRIDGE_STAGE,
     CHILD_OUTCOMES,
+    FAIL_JOB_OUTCOMES,
     LOG_STYLES,
     OUTCOMES,
     PLAY_OUTCOMES,
+    STAGES,
     cancel_delay,
     plan_jobs,
     plan_play,
+    replan_after,
+    stage_slot,
     stages_for,
 )
 from airflow_provider_dataops.emulator.model import (
@@ -61,6 +65,8 @@ DEMO_PROJECT_PATH = "demo/dataops-project"
 #: Pipeline variables that steer the emulator.
 OUTCOME_VARIABLE = "DATAOPS_EMULATOR_OUTCOME"
 SECONDS_VARIABLE = "DATAOPS_EMULATOR_SECONDS"
+#: Names a job that fails; the jobs of later stages are skipped (until the job is retried).
+FAIL_JOB_VARIABLE = "DATAOPS_EMULATOR_FAIL_JOB"
 PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
 #: Comma-separated outcomes, one per level: ``failed`` adds a bridge starting a child pipeline that
 #: fails; ``success,failed`` a child that itself starts a failing grandchild (at most 3 levels).
@@ -435,6 +441,7 @@ class EmulatorState:
             artifact_bytes = parse_artifact_bytes(values.get(ARTIFACT_BYTES_VARIABLE))
         except ValueError as error:
             raise _pipeline_error(str(error)) from None
+        fail_job = _chosen_failure(values.get(FAIL_JOB_VARIABLE), outcome)
         head = commit_sha(project, project.default_branch)
         if not (project.has_ref(ref) or ref == head):
             raise _pipeline_error("Reference not found")
@@ -472,6 +479,7 @@ class EmulatorState:
                 sha=pipeline.sha,
                 pipeline_file=pipeline_file,
                 runner_env=self._runner_env(pipeline),
+                fail_job=fail_job,
             )
             self._register(pipeline, pipeline.jobs)
             if children:
@@ -596,7 +604,17 @@ class EmulatorState:
             self._rerun(pipeline, again, now)
 
     def _rerun(self, pipeline: Pipeline, retried: list[Job], now: float) -> list[Job]:
-        """New jobs that run ``retried`` again, to success, from ``now`` (call with the lock held)."""
+        """New jobs that run ``retried`` again, to success, from ``now`` (call with the lock held).
+
+        The skipped jobs of later stages then run again too, keeping their ids, as GitLab
+        re-processes them once the retried job succeeded.
+        """
+        earliest = min(pipeline.jobs.index(job) for job in retried)
+        skipped = [
+            job
+            for job in pipeline.jobs[earliest + 1 :]
+            if job not in retried and not job.retried and job.status(now) == "skipped"
+        ]
         for job in retried:
             job.retried = True
         jobs = plan_jobs(
@@ -613,6 +631,14 @@ class EmulatorState:
         pipeline.jobs.extend(jobs)
         for job in jobs:
             self._jobs[job.id] = (job, pipeline)
+        replan_after(
+            skipped,
+            start=max(job.end_at for job in jobs),
+            slot=stage_slot(pipeline.seconds),
+            ref=pipeline.ref,
+            sha=pipeline.sha,
+            pipeline_file=self._pipeline_file(pipeline),
+        )
         pipeline.project.last_activity_at = now
         return jobs
 
@@ -781,6 +807,20 @@ def _child_outcomes(value: str | None) -> list[str]:
             f"{', '.join(CHILD_OUTCOMES)}"
         )
     return outcomes
+
+
+def _chosen_failure(name: str | None, outcome: str) -> str | None:
+    """The job ``DATAOPS_EMULATOR_FAIL_JOB`` names, checked against the jobs that run for ``outcome``."""
+    if not name:  # unset or empty: a DAG can pass the variable through from an optional param
+        return None
+    runnable = [job for _, job in STAGES]  # a gated pipeline's manual deploy job never runs by itself
+    if outcome not in FAIL_JOB_OUTCOMES:
+        raise _pipeline_error(
+            f"{FAIL_JOB_VARIABLE} needs {OUTCOME_VARIABLE} to be one of: {', '.join(FAIL_JOB_OUTCOMES)}"
+        )
+    if name not in runnable:
+        raise _pipeline_error(f"{FAIL_JOB_VARIABLE} must name one of the jobs that run: {', '.join(runnable)}")
+    return name
 
 
 def _pipeline_error(text: str) -> errors.ApiError:

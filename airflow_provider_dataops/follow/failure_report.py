@@ -74,20 +74,30 @@ def _job_lines(
         return [f"{indent}No failed jobs."]
     lines = [f"{indent}{len(jobs)} failed job(s):"]
     for index, job in enumerate(jobs):
-        allowed = " (allowed to fail)" if job.get("allow_failure") else ""
-        lines.append(
-            f"{indent}- {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}"
-            f"{allowed} {job.get('web_url', '')}".rstrip()
-        )
-        if index >= MAX_JOBS_WITH_LOGS or not log_lines:
-            continue
-        try:
-            log = hook.get_job_log(project, job["id"], tail_lines=log_lines)
-        except DataOpsError as error:
-            lines.append(f"{indent}    (log unavailable: {error})")
-            continue
-        lines.extend(f"{indent}    | {line}" for line in log.splitlines())
+        lines.extend(job_lines(hook, project, job, log_lines if index < MAX_JOBS_WITH_LOGS else 0, indent=indent))
     return lines
+
+
+def job_lines(
+    hook: DataOpsHook, project: int | str, job: Mapping[str, Any], log_lines: int, *, indent: str = "  "
+) -> list[str]:
+    """One failed job: its name, stage, failure reason and URL, then the last ``log_lines`` of its log.
+
+    :param log_lines: Lines kept from the end of the log; 0 leaves it out.
+    :param indent: Put before each line (deeper for a downstream pipeline's jobs).
+    """
+    allowed = " (allowed to fail)" if job.get("allow_failure") else ""
+    lines = [
+        f"{indent}- {job.get('name')} (stage {job.get('stage')}): {job.get('failure_reason') or 'failed'}{allowed} "
+        f"{job.get('web_url', '')}".rstrip()
+    ]
+    if not log_lines:
+        return lines
+    try:
+        log = hook.get_job_log(project, job["id"], tail_lines=log_lines)
+    except DataOpsError as error:
+        return [*lines, f"{indent}    (log unavailable: {error})"]
+    return [*lines, *(f"{indent}    | {line}" for line in log.splitlines())]
 
 
 def _test_lines(

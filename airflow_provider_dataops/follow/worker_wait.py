@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True)
@@ -73,25 +75,61 @@ def wait_on_worker(
     :param on_poll: Called with the pipeline at each poll, and once more when it stopped running
         (the job log stream of :mod:`~airflow_provider_dataops.follow.job_logs`).
     """
-    while classify_pipeline_status(pipeline["status"], manual_policy) is Outcome.RUNNING:
-        log.info("Pipeline %s is %s.", pipeline["id"], pipeline["status"])
+    return poll_on_worker(
+        pipeline,
+        waiting=lambda current: classify_pipeline_status(current["status"], manual_policy) is Outcome.RUNNING,
+        read=lambda current: hook.get_pipeline(project, current["id"]),
+        describe=lambda current: f"Pipeline {current['id']} is {current['status']}.",
+        poll_interval=poll_interval,
+        deadline=deadline,
+        killed=killed,
+        log=log,
+        on_poll=on_poll,
+    )
+
+
+def poll_on_worker(
+    current: _Read,
+    *,
+    waiting: Callable[[_Read], bool],
+    read: Callable[[_Read], _Read],
+    describe: Callable[[_Read], str],
+    poll_interval: float,
+    deadline: Deadline,
+    killed: Callable[[], bool],
+    log: Any,
+    on_poll: Callable[[_Read], None] | None = None,
+) -> tuple[_Read, WaitEnd]:
+    """The worker's poll loop, for a pipeline or a job: read again every ``poll_interval`` while ``waiting``.
+
+    :param current: What was read last.
+    :param waiting: Whether to go on waiting at ``current``.
+    :param read: Reads the thing again (given the last read).
+    :param describe: The log line for each poll.
+    :param on_poll: Called with what was read at each poll, and once more when the wait ends
+        because ``waiting`` turned false (the job log stream of :mod:`~airflow_provider_dataops.follow.job_logs`).
+    :returns: The last read, and why the wait ended. A read that fails with a retryable error
+        (after the hook's own retries) is tried again at the next poll.
+    """
+    while waiting(current):
+        log.info("%s", describe(current))
         if on_poll is not None:
-            on_poll(pipeline)
+            on_poll(current)
         remaining = None if deadline.at is None else deadline.at - time.time()
         if remaining is not None and remaining <= 0:
-            return pipeline, WaitEnd.DEADLINE
+            return current, WaitEnd.DEADLINE
         retry.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
         if killed():
-            return pipeline, WaitEnd.KILLED
+            return current, WaitEnd.KILLED
         try:
-            pipeline = hook.get_pipeline(project, pipeline["id"])
+            current = read(current)
         except DataOpsError as error:
             if not is_retryable(error):
                 raise
-            log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline["id"], error)
+            log.warning("%s Reading it again failed (%s); trying again next poll.", describe(current), error)
     if on_poll is not None:
-        on_poll(pipeline)  # the jobs that finished since the last poll
-    return pipeline, WaitEnd.STOPPED_RUNNING
+        on_poll(current)  # what finished since the last poll
+    return current, WaitEnd.STOPPED_RUNNING
 
 
 def state_after_stop(hook: DataOpsHook, project: int | str, pipeline_id: int, *, cancel_sent: bool) -> str:

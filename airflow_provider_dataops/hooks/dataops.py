@@ -23,7 +23,7 @@ from airflow_provider_dataops.api import retry as retry_module
 from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
 from airflow_provider_dataops.api.job_log import clean_line
 from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES, check_count
-from airflow_provider_dataops.api.paths import api_path, check_ref, numeric_id, pipeline_path, resource_id
+from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
@@ -50,6 +50,7 @@ from airflow_provider_dataops.errors import (
     redact,
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
+from airflow_provider_dataops.hooks.ci_lint import CiLintMethods
 from airflow_provider_dataops.hooks.job_logs import JobLogMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
 from airflow_provider_dataops.hooks.sync_session import SESSION_POOL_SIZE as SESSION_POOL_SIZE
@@ -93,7 +94,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, TransportCore, BaseHook):
+class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, CiLintMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`SESSION_POOL_SIZE` connections.
@@ -655,7 +656,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
         """
         if tail_lines is not None:
             check_count(tail_lines, "tail_lines", minimum=1, maximum=MAX_LOG_LINES)
-        path = api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), "trace")
+        path = job_path(project, job_id, "trace")
         response, _ = self._exchange("GET", path, stream=True)
         with response:
             if not response.encoding or response.encoding.lower() == "iso-8859-1":
@@ -701,7 +702,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Tr
 
     @staticmethod
     def _job_path(project: int | str, job_id: int | str, *rest: str) -> str:
-        return api_path("projects", resource_id(project, "project"), "jobs", numeric_id(job_id, "job_id"), *rest)
+        return job_path(project, job_id, *rest)
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

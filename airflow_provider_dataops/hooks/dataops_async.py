@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
-from airflow_provider_dataops.api.paths import api_path, pipeline_path, resource_id
+from airflow_provider_dataops.api.paths import api_path, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.transport import (
     ApiRequest,
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 LOOP_POOL_SIZE = 50
 #: How long triggers of one process share a connection's settings before reading it again.
 SETTINGS_TTL = 60.0
+#: Jobs per page of a pipeline's job listing (GitLab's maximum) ...
+JOB_PAGE_SIZE = 100
+#: ... and pages read at most: 5,000 jobs, far above any pipeline a task group renders.
+MAX_JOB_PAGES = 50
 
 
 class _LoopShared:
@@ -274,3 +278,39 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
     async def cancel_pipeline(self, project: int | str, pipeline_id: int | str) -> dict[str, Any]:
         """Cancel a pipeline, as :meth:`DataOpsHook.cancel_pipeline` (idempotent, so retried)."""
         return await self.request_json("POST", pipeline_path(project, pipeline_id, "cancel"), idempotent=True)
+
+    async def pipeline_jobs(
+        self, project: int | str, pipeline_id: int | str, *, max_pages: int = MAX_JOB_PAGES
+    ) -> list[dict[str, Any]]:
+        """Every current job of a pipeline (retried ones left out), newest first, as the sync hook lists them.
+
+        Pages of 100 are read until a short page; a page that only repeats jobs already read, or more
+        than ``max_pages`` pages, ends the walk with an error rather than a partial answer.
+
+        :param max_pages: Pages to read at most.
+        """
+        path = pipeline_path(project, pipeline_id, "jobs")
+        jobs: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for page in range(1, max_pages + 1):
+            rows = await self.request_json("GET", path, params={"page": page, "per_page": JOB_PAGE_SIZE})
+            if not isinstance(rows, list):
+                raise DataOpsMalformedResponseError(
+                    f"GET {path} did not return a list", status=200, method="GET", path=path
+                )
+            fresh = [row for row in rows if not (isinstance(row, dict) and row.get("id") in seen)]
+            if rows and not fresh:
+                raise DataOpsMalformedResponseError(
+                    f"GET {path} page {page} repeats the jobs of earlier pages", status=200, method="GET", path=path
+                )
+            seen.update(row.get("id") for row in fresh if isinstance(row, dict))
+            jobs.extend(fresh)
+            if len(rows) < JOB_PAGE_SIZE:
+                return jobs
+        raise DataOpsMalformedResponseError(
+            f"GET {path} has more than {max_pages} pages of jobs", status=200, method="GET", path=path
+        )
+
+    async def cancel_job(self, project: int | str, job_id: int | str) -> dict[str, Any]:
+        """Cancel a job, as :meth:`DataOpsHook.cancel_job` (idempotent, so retried)."""
+        return await self.request_json("POST", job_path(project, job_id, "cancel"), idempotent=True)

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_dataops.api.connection import check_conn_id
+from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
 from airflow_provider_dataops.errors import DataOpsConfigError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
@@ -39,6 +40,13 @@ def validate_when_rendered(value: Any, check: Callable[[Any], object]) -> None:
     """Run ``check`` now unless ``value`` is still a template; execute calls it again once rendered."""
     if not is_template(value):
         check(value)
+
+
+def validate_job_arguments(project: Any, pipeline_id: Any, job_name: Any) -> None:
+    """Check a task's ``project``, ``pipeline_id`` and ``job_name`` (each once it holds no template)."""
+    validate_when_rendered(project, lambda value: resource_id(value, "project"))
+    validate_when_rendered(pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
+    validate_when_rendered(job_name, check_job_name)
 
 
 def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> dict[str, Any]:

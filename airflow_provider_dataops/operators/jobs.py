@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
-from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
+from airflow_provider_dataops.api.job_graph import newest_job_named as newest_job_named  # also the artifacts'
+from airflow_provider_dataops.api.paths import numeric_id
 from airflow_provider_dataops.api.statuses import ManualPolicy
 from airflow_provider_dataops.api.variables import normalize_variables
 from airflow_provider_dataops.errors import (
@@ -24,31 +25,21 @@ from airflow_provider_dataops.errors import (
     DataOpsRequestMaybeAppliedError,
 )
 from airflow_provider_dataops.follow.wait_outcome import check_event
+from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
-from airflow_provider_dataops.operators.arguments import DataOpsHookMixin, validate_when_rendered
+from airflow_provider_dataops.operators.arguments import (
+    DataOpsHookMixin,
+    validate_job_arguments,
+    validate_when_rendered,
+)
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: XCom key of the played (or found) job's id.
-JOB_ID_KEY = "job_id"
 #: Job statuses before the pipeline reaches the job: there is nothing to play yet.
 NOT_REACHED = frozenset({"created", "waiting_for_resource"})
-
-
-def newest_job_named(jobs: list[dict[str, Any]], job_name: str, pipeline_id: int) -> dict[str, Any]:
-    """The newest job called ``job_name`` (a retried job is replaced by its re-run).
-
-    :raises AirflowFailException: when the pipeline has no such job (retrying cannot add one); the
-        message lists the jobs it has.
-    """
-    named = [job for job in jobs if job.get("name") == job_name]
-    if not named:
-        names = ", ".join(sorted({str(job.get("name")) for job in jobs})) or "none"
-        raise AirflowFailException(f"Pipeline {pipeline_id} has no job named {job_name!r}; its jobs are: {names}")
-    return max(named, key=lambda item: int(item["id"]))
 
 
 class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
@@ -125,9 +116,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
 
     def _validate_arguments(self) -> None:
         """Check the templated arguments; at parse time only those that hold no template yet."""
-        validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
-        validate_when_rendered(self.pipeline_id, lambda value: numeric_id(value, "pipeline_id"))
-        validate_when_rendered(self.job_name, check_job_name)
+        validate_job_arguments(self.project, self.pipeline_id, self.job_name)
         validate_when_rendered(self.variables, normalize_variables)
 
     def execute(self, context: Context) -> int:

@@ -16,6 +16,7 @@ Guarantees, in order of importance:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 #: The variable that ties a pipeline to the task instance that started it.
 MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
+_CLEAR_FIELD = re.compile(r"(?:^| )clear=(\d+)$")
 #: How far before the DAG run's start to look for earlier tries' pipelines (clock skew).
 LOOKBACK_MARGIN = timedelta(minutes=10)
 #: Keys of the task-state-store record naming the pipeline this task instance started.
@@ -81,6 +83,12 @@ def task_marker(context: Context) -> str:
         f"dag={ti.dag_id} run={ti.run_id} task={ti.task_id} map={-1 if map_index is None else map_index} "
         f"clear={clear_number if isinstance(clear_number, int) else 0}"
     )
+
+
+def marker_clear_number(marker: str) -> int | None:
+    """The clear number a :func:`task_marker` value records; None for anything else."""
+    found = _CLEAR_FIELD.search(marker)
+    return int(found.group(1)) if found else None
 
 
 class DataOpsTriggerPipelineOperator(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, check_read_timeout
-from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_count, check_epoch, check_seconds
+from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
@@ -18,12 +18,11 @@ from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFo
 from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
 from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
+from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY as ON_KILL_RETRY_POLICY
+from airflow_provider_dataops.triggers.one_event import OneEventTrigger
 
-#: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
-ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
 
-
-class DataOpsPipelineTrigger(BaseTrigger):
+class DataOpsPipelineTrigger(OneEventTrigger):
     """Follow a pipeline until it finishes, a deadline passes, or an error that retrying cannot fix.
 
     It reads through its project's shared poller (:mod:`~airflow_provider_dataops.follow.project_poll`):
@@ -77,15 +76,16 @@ class DataOpsPipelineTrigger(BaseTrigger):
         self.project = project
         self.pipeline_id = pipeline_id
         self.ref = ref
-        self.dataops_conn_id = dataops_conn_id
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
-        self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
-        self.deadline_name = deadline_name
         self.manual_policy = ManualPolicy.parse(manual_policy).value
-        self.cancel_on_kill = cancel_on_kill
-        # checked here, not at the first poll; None (or empty) keeps the connection's defaults
-        self.retry_policy = RetryPolicy.of(retry_policy) if retry_policy else None
-        self.timeout = None if timeout is None else check_read_timeout(timeout)
+        self._set_reading(
+            dataops_conn_id=dataops_conn_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            deadline_name=deadline_name,
+            cancel_on_kill=cancel_on_kill,
+            retry_policy=retry_policy,
+            timeout=timeout,
+        )
         if job_logs is not None:
             if not isinstance(job_logs, Mapping) or pipeline_id is None:
                 raise DataOpsConfigError("job_logs must be a mapping, and needs pipeline_id")
@@ -99,23 +99,12 @@ class DataOpsPipelineTrigger(BaseTrigger):
             "project": self.project,
             "pipeline_id": self.pipeline_id,
             "ref": self.ref,
-            "dataops_conn_id": self.dataops_conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "deadline_name": self.deadline_name,
             "manual_policy": self.manual_policy,
-            "cancel_on_kill": self.cancel_on_kill,
-            "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
-            "timeout": self.timeout,
+            **self._reading_kwargs(),
         }
         if self.job_logs is not None:  # only when streaming: rows deferred before it existed stay equal
             kwargs["job_logs"] = self.job_logs
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
-
-    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataOpsAsyncHook:
-        return DataOpsAsyncHook(
-            self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
-        )
 
     def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
         pipeline = pipeline or {}
@@ -157,14 +146,6 @@ class DataOpsPipelineTrigger(BaseTrigger):
         if follower is not None:
             for line in await follower.afollow(hook, pipeline):
                 self.log.info("%s", line)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until there is something to report, yield it once, and return."""
-        try:
-            event = await self._wait()
-        except Exception as error:  # an event, not a crash: the task must learn what happened
-            event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
-        yield event
 
     def _adopt(self, subscription: project_poll.Subscription, pipeline: Mapping[str, Any]) -> bool:
         """Whether ``pipeline`` is the watched one; in ref mode a newer pipeline on the ref replaces it."""

@@ -135,17 +135,22 @@ class AirflowAPI:
 
     def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
         """The UI's Clear on a task instance: also re-runs finished tasks and resets the DAG run."""
+        cleared = self.clear_with_downstream(dag_id, run_id, task_id, downstream=False)
+        assert cleared == [task_id], cleared
+
+    def clear_with_downstream(self, dag_id: str, run_id: str, task_id: str, *, downstream: bool = True) -> list[str]:
+        """The UI's Clear, with *Downstream* ticked unless ``downstream=False``; returns the cleared task ids."""
         body = {
             "dry_run": False,
             "dag_run_id": run_id,
             "task_ids": [task_id],
             "only_failed": False,
             "reset_dag_runs": True,
-            "include_downstream": False,
+            "include_downstream": downstream,
             "include_upstream": False,
         }
         cleared = self.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body).json()
-        assert [ti["task_id"] for ti in cleared["task_instances"]] == [task_id], cleared
+        return sorted(ti["task_id"] for ti in cleared["task_instances"])
 
     def mark(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """The UI's Mark success / Mark failed on a task instance."""

@@ -152,3 +152,41 @@ def test_extra_link_opens_the_pipeline_page(
         assert badge.text == "success"
         driver.close()
         driver.switch_to.window(airflow_tab)
+
+
+#: The task group example (example_dags/example_dataops_pipeline_task_group.py).
+GROUP_DAG_ID = "dataops_pipeline_task_group"
+GROUP_JOBS = ("Initialise Pipeline", "Ingest Source Data", "Build all Models", "Generate Docs")
+
+
+def test_task_group_example_shows_its_jobs_in_the_grid(deployment: Deployment, browser: Browser) -> None:
+    """The example's four jobs are tasks in the grid (screenshot ``task-group-grid.png``), each linking to its job."""
+    api, driver, wait = deployment.api, browser.driver, browser.wait
+    run_id = api.trigger(GROUP_DAG_ID, prefix="grid")
+    run = api.wait_run(GROUP_DAG_ID, run_id, 300)
+    assert run["state"] == "success", [
+        api.all_logs(GROUP_DAG_ID, run_id, ti["task_id"]) for ti in api.task_instances(GROUP_DAG_ID, run_id)
+    ]
+    (pipeline,) = deployment.emulator.pipelines_of(GROUP_DAG_ID, run_id)
+
+    with browser.step("task-group-grid"):
+        driver.get(f"{deployment.base_url}/dags/{GROUP_DAG_ID}/runs/{quote(run_id)}")
+        wait.until(ec.presence_of_element_located((By.XPATH, "//*[normalize-space()='nightly']")))
+        # The grid shows the group collapsed; its toolbar expands every group. Each job then has a row
+        # in the grid as well as in the run's task instance table.
+        expand = "Expand all task groups"
+        browser.click(By.XPATH, f"//button[@aria-label='{expand}' or @title='{expand}']")
+        for job in GROUP_JOBS:
+            wait.until(lambda d, job=job: len(d.find_elements(By.XPATH, f"//*[normalize-space()='{job}']")) >= 2)
+        driver.save_screenshot(str(browser.artifacts / "task-group-grid.png"))
+        assert (browser.artifacts / "task-group-grid.png").stat().st_size > 0
+
+    with browser.step("job-link"):
+        driver.get(f"{deployment.base_url}/dags/{GROUP_DAG_ID}/runs/{quote(run_id)}/tasks/nightly.build_all_models")
+        browser.click(By.XPATH, "//a[@title='Details']")
+        link = wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "DataOps.live job")))
+        href = str(link.get_attribute("href"))
+        jobs = deployment.emulator.api(
+            "GET", f"/projects/{quote('demo/dataops-project', safe='')}/pipelines/{pipeline['id']}/jobs"
+        )
+        assert href == next(job["web_url"] for job in jobs if job["name"] == "Build all Models"), href

@@ -25,6 +25,7 @@ EXPECTED = {
     "dataops_create_project_then_run": "success",
     "dataops_failure_report": "failed",
     "dataops_artifacts": "success",
+    "dataops_pipeline_task_group": "success",
 }
 DATES = {"null": None, "dated": "2026-03-01T00:00:00+00:00"}
 

@@ -27,6 +27,16 @@ EXPECTED = {
     "dataops_failure_report": ("failed", {"run_failing_pipeline": "failed"}),
     "dataops_manual_gate": ("success", {"build": "success", "deploy": "success"}),
     "dataops_assets_producer": ("success", {"run_pipeline": "success"}),
+    "dataops_pipeline_task_group": (
+        "success",
+        {
+            "nightly.start": "success",
+            "nightly.initialise_pipeline": "success",
+            "nightly.ingest_source_data": "success",
+            "nightly.build_all_models": "success",
+            "nightly.generate_docs": "success",
+        },
+    ),
     "dataops_artifacts": (
         "success",
         {"run_pipeline": "success", "download_run_results": "success", "summarize_run_results": "success"},
@@ -65,6 +75,19 @@ def test_example_reaches_its_state(
         assert "script_failure" in log
         assert result.pipelines[0]["web_url"] in log
         assert "[failed] Generate Docs :: model.dataops.dim_customers" in log
+
+
+def test_task_group_example_fails_the_chosen_job_task_and_skips_no_work(dataops_run_dag: Any) -> None:
+    result = dataops_run_dag("dataops_pipeline_task_group", conf={"fail_job": "Build all Models"})
+    assert result.state == "failed"
+    assert result.task_states == {
+        "nightly.start": "success",
+        "nightly.initialise_pipeline": "success",
+        "nightly.ingest_source_data": "success",
+        "nightly.build_all_models": "failed",
+        "nightly.generate_docs": "upstream_failed",
+    }
+    assert [p["status"] for p in result.pipelines] == ["failed"]
 
 
 def test_trigger_and_wait_example_pushes_the_test_summary(dataops_run_dag: Any) -> None:

@@ -1,0 +1,86 @@
+"""What the pipeline and job triggers share: their reading settings, their hook, and one event per run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_dataops.api.connection import check_read_timeout
+from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
+from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
+
+#: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
+ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
+
+
+class OneEventTrigger(BaseTrigger):
+    """A trigger that reads through a ``dataops`` connection until it has one event to report.
+
+    Subclasses call :meth:`_set_reading` from their constructor, add :meth:`_reading_kwargs` to what
+    they serialize, and implement :meth:`_wait` and :meth:`_event`.
+    """
+
+    dataops_conn_id: str
+    poll_interval: float
+    deadline: float | None
+    deadline_name: str
+    cancel_on_kill: bool
+    retry_policy: RetryPolicy | None
+    timeout: float | None
+
+    def _set_reading(
+        self,
+        *,
+        dataops_conn_id: str,
+        poll_interval: Any,
+        deadline: Any,
+        deadline_name: str,
+        cancel_on_kill: Any,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None,
+        timeout: Any,
+    ) -> None:
+        """Check and keep the arguments every such trigger takes, naming the bad one."""
+        self.dataops_conn_id = dataops_conn_id
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
+        self.deadline_name = deadline_name
+        self.cancel_on_kill = bool(cancel_on_kill)
+        # checked here, not at the first poll; None (or empty) keeps the connection's defaults
+        self.retry_policy = RetryPolicy.of(retry_policy) if retry_policy else None
+        self.timeout = None if timeout is None else check_read_timeout(timeout)
+
+    def _reading_kwargs(self) -> dict[str, Any]:
+        """The JSON-safe form of what :meth:`_set_reading` kept."""
+        return {
+            "dataops_conn_id": self.dataops_conn_id,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "deadline_name": self.deadline_name,
+            "cancel_on_kill": self.cancel_on_kill,
+            "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
+            "timeout": self.timeout,
+        }
+
+    def _hook(self, retry_policy: RetryPolicy | None = None) -> DataOpsAsyncHook:
+        return DataOpsAsyncHook(
+            self.dataops_conn_id, retry_policy=retry_policy or self.retry_policy, timeout=self.timeout
+        )
+
+    def _event(self, status: str, message: str) -> TriggerEvent:
+        """The event to yield; subclasses add what they watched."""
+        raise NotImplementedError
+
+    async def _wait(self) -> TriggerEvent:
+        """Read until there is something to report."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until there is something to report, yield it once, and return."""
+        try:
+            event = await self._wait()
+        except Exception as error:  # an event, not a crash: the task must learn what happened
+            event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
+        yield event

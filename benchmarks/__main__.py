@@ -82,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
     )
     parser.add_argument(
+        "--polling-parts",
+        default="1,2,3",
+        help="polling: which parts to run, comma-separated (%(default)s)",
+    )
+    parser.add_argument(
+        "--burst-waits", type=int, default=200, help="polling part 3: waits started together (%(default)s)"
+    )
+    parser.add_argument(
+        "--restart-waits", type=int, default=1_000, help="polling part 3: waits of a restart (%(default)s)"
+    )
+    parser.add_argument(
+        "--throttled-waits",
+        type=int,
+        default=1_000,
+        help="polling part 3: waits against the emulator throttled to 2,000 requests/min (%(default)s)",
+    )
+    parser.add_argument(
         "--waiters-per-job", type=int, default=5, help="job_reads: deferred tasks per job (%(default)s)"
     )
     parser.add_argument(
@@ -114,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.waiters_per_job,
         )
         < 1
+        or min(args.burst_waits, args.restart_waits, args.throttled_waits) < 1
         or args.failures < 0
         or min(args.poll_interval, args.interval, args.scaled_interval) <= 0
     ):
@@ -137,7 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif name == "deferral":
             reports.append(deferral.run(args.triggers, args.poll_interval, args.pipeline_seconds))
         elif name == "polling":
-            reports.append(polling.run(args.waits, args.many_waits, args.interval, args.scaled_interval))
+            reports.append(
+                polling.run(
+                    args.waits,
+                    args.many_waits,
+                    args.interval,
+                    args.scaled_interval,
+                    parts=frozenset(int(part) for part in args.polling_parts.split(",") if part.strip()),
+                    burst=args.burst_waits,
+                    restart=args.restart_waits,
+                    throttled=args.throttled_waits,
+                )
+            )
         elif name == "retries":
             reports.append(retries.run(args.failures))
         elif name == "artifacts":

@@ -23,6 +23,17 @@ Part 2, 10,000 waits in one event loop at the real interval (default 30 s): all 
 between half an interval and one interval after the waits start. Reported: the worst wake-up
 delay of a task asking to wake every 50 ms (event-loop stall), client CPU per wait, and each
 event's latency after its pipeline finished (the fake's clock is this machine's, so no skew).
+
+Part 3, no burst of first reads (issue 18): each mode again with and without the handover (the
+operator's or sensor's last read given to the trigger as ``known_state``, so it needs no read):
+
+* a burst: 200 deferred waits started together on one project, pipelines finishing 8 s later,
+  2 s interval, unscaled; every request until the last event counted;
+* a triggerer restart: 1,000 waits on one project deferred 10 minutes earlier, finishing over the
+  next 40 intervals; requests in the restarted triggerer's first minute (interval scaled as in
+  part 1);
+* the emulator (a subprocess) throttled to GitLab.com's 2,000 requests a minute per user: 1,000
+  waits on pipelines of 10 to 20 s at a 2 s interval; every trigger must end in ``success``.
 """
 
 from __future__ import annotations
@@ -55,6 +66,12 @@ SPREAD_INTERVALS = 40
 MAX_REQUESTS_PER_MINUTE_ONE_PROJECT = 10
 MAX_STALL = 0.1
 MAX_EXTRA_LATENCY = 1.0
+#: Targets of issue 18.
+MAX_BURST_REQUESTS = 60
+MAX_RESTART_REQUESTS_FIRST_MINUTE = 20
+GITLAB_COM_REQUESTS_PER_MINUTE = 2000
+BURST_PIPELINE_SECONDS = 8.0
+BURST_INTERVAL = 2.0
 ONE = re.compile(r"/projects/(\d+)/pipelines/(\d+)$")
 LIST = re.compile(r"/projects/(\d+)/pipelines$")
 
@@ -169,11 +186,15 @@ async def per_trigger_wait(project: int, pipeline_id: int, interval: float) -> d
         await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
 
-async def shared_wait(project: int, pipeline_id: int, interval: float) -> dict[str, Any]:
-    """The current trigger, over the shared poller."""
+async def shared_wait(
+    project: int, pipeline_id: int, interval: float, known_state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The current trigger, over the shared poller (handed the state read before deferring, if given)."""
     from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
-    trigger = DataOpsPipelineTrigger(project=project, pipeline_id=pipeline_id, poll_interval=interval)
+    trigger = DataOpsPipelineTrigger(
+        project=project, pipeline_id=pipeline_id, poll_interval=interval, known_state=known_state
+    )
     async for event in trigger.run():
         return dict(event.payload)
     raise AssertionError("the trigger yielded no event")
@@ -380,17 +401,170 @@ def _many(report: Report, mode: str, waits: int, interval: float) -> Summary:
     )
 
 
+def _burst(report: Report, waits: int, handover: bool) -> tuple[int, bool]:
+    """Part 3, the burst, one mode: returns the requests sent until the last event, and whether all succeeded."""
+    now = time.time()
+    api = FakeApi({1: FakeProject(now - 1.0)})
+    for index in range(waits):
+        api.projects[1].add(1000 + index, now + BURST_PIPELINE_SECONDS)
+    project = api.projects[1]
+    run = asyncio.run(
+        _drive(
+            api,
+            [
+                shared_wait(1, pid, BURST_INTERVAL, project.row(pid, now) if handover else None)
+                for pid in project.finish
+            ],
+            None,
+        )
+    )
+    counts = api.count(0.0, float("inf"))
+    mode = "handover" if handover else "first reads"
+    report.figure(f"burst, {mode}: requests until the last event", f"{sum(counts.values())} ({_counts(counts)})")
+    ok = Counter(payload["status"] for _, payload in run.events) == Counter({"success": waits})
+    return sum(counts.values()), ok
+
+
+def _restart(report: Report, waits: int, interval: float, scale: float, handover: bool) -> int:
+    """Part 3, the restart, one mode: returns the requests of the restarted triggerer's first minute."""
+    now = time.time()
+    deferred_at = now - 600.0 / scale  # ten (scaled) minutes before the restart
+    api = FakeApi({1: FakeProject(deferred_at)})
+    rng = random.Random(18)
+    for index in range(waits):
+        api.projects[1].add(1000 + index, now + rng.uniform(interval, SPREAD_INTERVALS * interval))
+    project = api.projects[1]
+    minute = 60.0 / scale
+    asyncio.run(
+        _drive(
+            api,
+            [
+                shared_wait(1, pid, interval, project.row(pid, deferred_at) if handover else None)
+                for pid in project.finish
+            ],
+            minute,
+        )
+    )
+    counts = api.count(0.0, now + minute)
+    mode = "handover" if handover else "first reads"
+    report.figure(f"restart, {mode}: requests in the first minute", f"{sum(counts.values())} ({_counts(counts)})")
+    return sum(counts.values())
+
+
+def _throttled(report: Report, waits: int, handover: bool) -> tuple[Counter[str], Counter[int]]:
+    """Part 3 against the throttled emulator, one mode: event statuses, and answers by HTTP status."""
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
+    from benchmarks._support import EmulatorProcess
+
+    with EmulatorProcess(pipeline_seconds=10.0) as emulator:
+        hook = DataOpsHook()
+        started = [
+            hook.trigger_pipeline(1, "main", variables={"DATAOPS_EMULATOR_SECONDS": f"{10.0 * (1 + i / waits):.3f}"})
+            for i in range(waits)
+        ]
+        hook.close()
+        emulator.clear_requests()
+        emulator.control("POST", "/rate-limit", {"requests_per_minute": GITLAB_COM_REQUESTS_PER_MINUTE})
+        run = asyncio.run(
+            _drive_real([shared_wait(1, int(p["id"]), BURST_INTERVAL, p if handover else None) for p in started])
+        )
+        answers = Counter(int(entry["status"]) for entry in emulator.requests())
+    statuses = Counter(str(payload["status"]) for payload in run)
+    mode = "handover" if handover else "first reads"
+    report.figure(
+        f"throttled emulator, {mode}: events / answers",
+        f"{_counts(statuses)} / " + ", ".join(f"HTTP {code} x {n}" for code, n in sorted(answers.items())),
+    )
+    return statuses, answers
+
+
+async def _drive_real(waits: list[Awaitable[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Run the waits against the real shared client (the emulator); their events, in order."""
+    results: list[dict[str, Any]] = []
+
+    async def one(wait: Awaitable[dict[str, Any]]) -> None:
+        try:
+            results.append(await wait)
+        except Exception as error:  # a failed task, as Airflow would see it
+            results.append({"status": f"crashed: {type(error).__name__}"})
+
+    tasks = []
+    for wait in waits:
+        tasks.append(asyncio.ensure_future(one(wait)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    return results
+
+
+def _first_reads(report: Report, burst: int, restart: int, throttled: int, interval: float, scaled: float) -> None:
+    """Part 3: the handover against the first reads it replaces, with issue 18's targets."""
+    report.section(
+        f"part 3: no burst of first reads: {fmt_int(burst)} waits started together, a restart with "
+        f"{fmt_int(restart)}, {fmt_int(throttled)} against the throttled emulator"
+    )
+    burst_requests = {handover: _burst(report, burst, handover) for handover in (False, True)}
+    for handover, (_, ok) in burst_requests.items():
+        report.check(f"burst, {'handover' if handover else 'first reads'}: one success per wait", ok)
+    report.figure(
+        "burst: handover / first reads requests",
+        f"{burst_requests[True][0] / max(burst_requests[False][0], 1):.3f}",
+    )
+    report.target(
+        f"burst of {burst} waits: <= {MAX_BURST_REQUESTS} requests in all",
+        burst_requests[True][0] <= MAX_BURST_REQUESTS,
+        str(burst_requests[True][0]),
+    )
+    scale = interval / scaled
+    undo = _scale_poller(scale)
+    try:
+        restarts = {handover: _restart(report, restart, scaled, scale, handover) for handover in (False, True)}
+    finally:
+        undo()
+    report.figure("restart: handover / first reads requests", f"{restarts[True] / max(restarts[False], 1):.3f}")
+    report.target(
+        f"restart with {restart} waits: <= {MAX_RESTART_REQUESTS_FIRST_MINUTE} requests in the first minute",
+        restarts[True] <= MAX_RESTART_REQUESTS_FIRST_MINUTE,
+        str(restarts[True]),
+    )
+    baseline, baseline_answers = _throttled(report, throttled, False)
+    statuses, answers = _throttled(report, throttled, True)
+    report.figure(
+        "throttled: handover / first reads requests",
+        f"{sum(answers.values()) / max(sum(baseline_answers.values()), 1):.3f}",
+    )
+    report.check(f"throttled, first reads: {throttled} events", sum(baseline.values()) == throttled)
+    report.target(
+        f"{throttled} waits, emulator at {GITLAB_COM_REQUESTS_PER_MINUTE} requests/min: no task fails",
+        statuses == Counter({"success": throttled}),
+        f"{_counts(statuses)}; {answers.get(429, 0)} x 429",
+    )
+
+
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{kind} x {fmt_int(count)}" for kind, count in sorted(counter.items())) or "none"
 
 
-def run(waits: int, many: int, interval: float, scaled_interval: float) -> Report:
-    """Both parts, both modes.
+def run(
+    waits: int,
+    many: int,
+    interval: float,
+    scaled_interval: float,
+    *,
+    parts: frozenset[int] = frozenset({1, 2, 3}),
+    burst: int = 200,
+    restart: int = 1000,
+    throttled: int = 1000,
+) -> Report:
+    """The chosen parts, every mode.
 
     :param waits: waits of part 1 (1,000 in the issue).
     :param many: waits of part 2 (10,000 in the issue).
     :param interval: the real poll interval of part 2, and what part 1's scaled interval stands for.
-    :param scaled_interval: the interval part 1 actually runs at.
+    :param scaled_interval: the interval part 1 (and part 3's restart) actually runs at.
+    :param parts: which parts to run.
+    :param burst: part 3's waits started together (200 in issue 18).
+    :param restart: part 3's waits of a restarted triggerer (1,000 in issue 18).
+    :param throttled: part 3's waits against the throttled emulator (1,000 in issue 18).
     """
     report = Report("polling")
     os.environ[CONNECTION_ENV] = json.dumps(
@@ -398,63 +572,66 @@ def run(waits: int, many: int, interval: float, scaled_interval: float) -> Repor
     )
     scale = interval / scaled_interval
     report.heading(f"per-trigger vs shared polling, in-process fake API (no sockets), poll_interval {interval:g} s")
-    report.section(
-        f"part 1: {fmt_int(waits)} waits, interval scaled to {scaled_interval:g} s (x{scale:g}), "
-        f"{WINDOW_INTERVALS} intervals counted"
-    )
-    undo = _scale_poller(scale)
-    try:
-        rates = {
-            (mode, projects): _rate(report, mode, projects, waits, scaled_interval, scale)
-            for projects in (1, 10)
-            for mode in MODES
-        }
-    finally:
-        undo()
-    from airflow_provider_dataops.follow.project_poll import RECHECKS_PER_POLL
+    if 1 in parts:
+        report.section(
+            f"part 1: {fmt_int(waits)} waits, interval scaled to {scaled_interval:g} s (x{scale:g}), "
+            f"{WINDOW_INTERVALS} intervals counted"
+        )
+        undo = _scale_poller(scale)
+        try:
+            rates = {
+                (mode, projects): _rate(report, mode, projects, waits, scaled_interval, scale)
+                for projects in (1, 10)
+                for mode in MODES
+            }
+        finally:
+            undo()
+        from airflow_provider_dataops.follow.project_poll import RECHECKS_PER_POLL
 
-    quiet = RECHECKS_PER_POLL * 60.0 / interval
-    worst_one = rates[("shared", 1)] + quiet
-    report.note(
-        f"waits quiet for 20 intervals are re-read, at most {RECHECKS_PER_POLL} per poll: up to {quiet:g} more "
-        f"requests/min per project, not reached in the window; counted in the target below"
-    )
-    report.figure(
-        "shared / per-trigger requests, one project",
-        f"{rates[('shared', 1)] / max(rates[('per-trigger', 1)], 1e-9):.4f}",
-    )
-    report.figure(
-        "shared / per-trigger requests, ten projects",
-        f"{rates[('shared', 10)] / max(rates[('per-trigger', 10)], 1e-9):.4f}",
-    )
-    report.target(
-        f"shared, one project: <= {MAX_REQUESTS_PER_MINUTE_ONE_PROJECT} requests/min incl. re-reads",
-        worst_one <= MAX_REQUESTS_PER_MINUTE_ONE_PROJECT,
-        f"{worst_one:.1f}",
-    )
-
-    report.section(f"part 2: {fmt_int(many)} waits on one project in one event loop, interval {interval:g} s")
-    runs = {mode: _many(report, mode, many, interval) for mode in MODES}
-    for mode, result in runs.items():
-        report.check(f"{mode}: one success event per wait", result.events_ok, f"{result.events} events")
-    shared = runs["shared"]
-    report.figure(
-        "shared / per-trigger client CPU",
-        f"{shared.client_cpu / max(runs['per-trigger'].client_cpu, 1e-9):.3f}",
-    )
-    report.note(
-        "a full garbage collection walks the whole heap (Airflow's modules, every trigger): its pause is "
-        "the process's, in both modes; the provider's own work is what stalls the loop outside them"
-    )
-    report.target(
-        f"shared: loop stall outside full garbage collections < {MAX_STALL * 1000:.0f} ms",
-        shared.worst_lag_outside_full_gcs < MAX_STALL,
-        f"{fmt_seconds(shared.worst_lag_outside_full_gcs)}; with them {fmt_seconds(shared.worst_lag)}",
-    )
-    report.target(
-        f"shared: event latency <= interval + {MAX_EXTRA_LATENCY:g} s",
-        shared.worst_latency <= interval + MAX_EXTRA_LATENCY,
-        fmt_seconds(shared.worst_latency),
-    )
+        quiet = RECHECKS_PER_POLL * 60.0 / interval
+        worst_one = rates[("shared", 1)] + quiet
+        report.note(
+            f"waits quiet for 20 intervals are re-read, at most {RECHECKS_PER_POLL} per poll: up to {quiet:g} more "
+            f"requests/min per project, not reached in the window; counted in the target below"
+        )
+        report.figure(
+            "shared / per-trigger requests, one project",
+            f"{rates[('shared', 1)] / max(rates[('per-trigger', 1)], 1e-9):.4f}",
+        )
+        report.figure(
+            "shared / per-trigger requests, ten projects",
+            f"{rates[('shared', 10)] / max(rates[('per-trigger', 10)], 1e-9):.4f}",
+        )
+        report.target(
+            f"shared, one project: <= {MAX_REQUESTS_PER_MINUTE_ONE_PROJECT} requests/min incl. re-reads",
+            worst_one <= MAX_REQUESTS_PER_MINUTE_ONE_PROJECT,
+            f"{worst_one:.1f}",
+        )
+    if 2 in parts:
+        report.section(f"part 2: {fmt_int(many)} waits on one project in one event loop, interval {interval:g} s")
+        runs = {mode: _many(report, mode, many, interval) for mode in MODES}
+        for mode, result in runs.items():
+            report.check(f"{mode}: one success event per wait", result.events_ok, f"{result.events} events")
+        shared = runs["shared"]
+        report.figure(
+            "shared / per-trigger client CPU",
+            f"{shared.client_cpu / max(runs['per-trigger'].client_cpu, 1e-9):.3f}",
+        )
+        report.note(
+            "a full garbage collection walks the whole heap (Airflow's modules, every trigger): its pause is "
+            "the process's, in both modes; the provider's own work is what stalls the loop outside them"
+        )
+        report.target(
+            f"shared: loop stall outside full garbage collections < {MAX_STALL * 1000:.0f} ms",
+            shared.worst_lag_outside_full_gcs < MAX_STALL,
+            f"{fmt_seconds(shared.worst_lag_outside_full_gcs)}; with them {fmt_seconds(shared.worst_lag)}",
+        )
+        report.target(
+            f"shared: event latency <= interval + {MAX_EXTRA_LATENCY:g} s",
+            shared.worst_latency <= interval + MAX_EXTRA_LATENCY,
+            fmt_seconds(shared.worst_latency),
+        )
+    if 3 in parts:
+        _first_reads(report, burst, restart, throttled, interval, scaled_interval)
     report.finish()
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,3 +41,60 @@ def format_api_time(moment: datetime | float) -> str:
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(max(0.0, moment), tz=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: How far ahead of this machine's clock (plus the skew measured from the server's ``Date``
+#: headers) a time from the server may be; later ones are malformed. A day covers any real clock
+#: error and time zone mistake, and nothing that far ahead is ever saved or moves a bound.
+MAX_AHEAD_SECONDS = 24 * 3600.0
+
+
+def wall_clock() -> float:
+    """Epoch seconds by this machine's clock (a function so tests can move it)."""
+    return time.time()
+
+
+class ServerClock:
+    """Which times from one server are plausible: at most :data:`MAX_AHEAD_SECONDS` past this clock.
+
+    The skew (how far the server's clock runs ahead of this machine's) is measured from ``Date``
+    headers, but only from those plausible against this machine's clock alone, so a proxy that sends
+    ever later dates cannot ratchet the limit forward.
+    """
+
+    __slots__ = ("skew",)
+
+    def __init__(self) -> None:
+        #: Seconds the server's clock was seen ahead of this machine's (never negative).
+        self.skew = 0.0
+
+    def limit(self) -> float:
+        """The latest plausible server time now, in epoch seconds."""
+        return wall_clock() + self.skew + MAX_AHEAD_SECONDS
+
+    def plausible(self, epoch: float) -> bool:
+        """Whether a server time (epoch seconds) is plausible: finite and not too far ahead."""
+        return math.isfinite(epoch) and 0.0 <= epoch <= self.limit()
+
+    def note_date(self, epoch: float | None) -> float | None:
+        """A ``Date`` header's time if plausible (measuring the skew from it), else None."""
+        if epoch is None:
+            return None
+        now = wall_clock()
+        if not (math.isfinite(epoch) and 0.0 <= epoch <= now + MAX_AHEAD_SECONDS):
+            return None
+        self.skew = max(self.skew, epoch - now)
+        return epoch
+
+    def read(self, value: Any) -> float:
+        """Epoch seconds of an API timestamp from this server.
+
+        :raises ValueError: when it is not a timestamp, or not a plausible one.
+        """
+        try:
+            epoch = api_epoch(value)
+        except (OverflowError, ValueError):
+            raise ValueError("not a timestamp") from None
+        if not self.plausible(epoch):
+            raise ValueError("implausible: later than a day ahead of this machine's clock")
+        return epoch

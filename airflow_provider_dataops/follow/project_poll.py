@@ -9,6 +9,7 @@ Subscribing::
 
     with subscribe(dataops_conn_id="dataops_default", project=42, poll_interval=30.0) as sub:
         sub.watch(pipeline_id)              # one pipeline (read once now, then from the listing)
+        sub.watch(other_id, known_updated_at=epoch)  # its state as of epoch is known: no read
         item = await sub.get(timeout=60.0)  # a PipelineUpdate, a PollError, or None on timeout
 
 A subscription made with ``watch_all=True`` also receives every pipeline update of the project
@@ -22,12 +23,17 @@ How it stays right:
   here. Each listing reaches :data:`LATE_COMMIT_WINDOW` seconds behind the server's clock (updates committed
   late), and updates already delivered, keyed by ``(id, updated_at, status)``, are not delivered
   again.
-* **Updates while paging and more than a page per interval**: pages advance by moving the
-  ``updated_after`` bound to the last row read (a pipeline updated meanwhile moves behind the
-  bound and is read later), falling back to the next offset page only when a whole page shares one
-  second; at most :data:`MAX_PAGES_PER_POLL` pages per poll, the rest next poll.
-* **The listing only shows changes**: a newly watched pipeline is read once by
-  ``GET /pipelines/:id`` (or from the poller's last copy of it); one not seen for
+* **Updates while paging, more than a page per interval, rows not to trust**: one listing
+  algorithm (:mod:`~airflow_provider_dataops.follow.listing`) moves the ``updated_after`` bound
+  page by page, reads at most ``MAX_PAGES_PER_LISTING`` pages per poll (the rest next poll),
+  checks each row on its own (a malformed one is skipped with a warning and counted; a watched
+  pipeline whose row is malformed is read on its own, and its waiters fail only if that read is
+  malformed too) and ends a listing whose server repeats pages.
+* **The listing only shows changes**: a newly watched pipeline whose state the subscriber already
+  read (the operator or sensor did, just before deferring) is not read again: the next listing
+  reaches back to that state's ``updated_at``, so it shows any change since. Any other newly
+  watched pipeline is read once by ``GET /pipelines/:id`` (or from the poller's last copy of it);
+  one not seen for
   :func:`stale_after` seconds is read again (at most :data:`RECHECKS_PER_POLL` per poll), so a
   deleted pipeline ends in a :class:`PollError` carrying the 404.
 * **Isolation**: one task per poller, so a failing project or connection only delivers
@@ -42,9 +48,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -52,8 +59,17 @@ from typing import Any
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
-from airflow_provider_dataops.api.timestamps import api_epoch, format_api_time
-from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.errors import DataOpsError, truncate
+from airflow_provider_dataops.follow.listing import (
+    PAGE_STEP_BACK,
+    ChangeListing,
+    MalformedRow,
+    Page,
+    PipelineRow,
+    RowChecker,
+    check_read,
+    read_page,
+)
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 log = logging.getLogger(__name__)
@@ -61,14 +77,9 @@ log = logging.getLogger(__name__)
 #: Seconds each listing reaches back behind the newest ``updated_at`` seen, for updates the server
 #: committed late (a transaction that set ``updated_at`` before a later one became visible).
 LATE_COMMIT_WINDOW = 30.0
-#: Rows per page (GitLab's maximum).
-PER_PAGE = 100
-#: Pages one poll reads at most (20,000 changes); the rest waits for the next poll.
-MAX_PAGES_PER_POLL = 200
-#: When moving the bound to the last row of a full page, step back this much: GitLab's
-#: ``updated_after`` is exclusive and shows milliseconds, so rows sharing the last row's millisecond
-#: on the next page are still read.
-PAGE_STEP_BACK = 0.001
+#: Seconds of listed rows kept for subscribers that hand over a state (see :meth:`Subscription.watch`):
+#: one from within this window needs no listing of its own; an older one makes the next listing reach back.
+HANDOVER_MEMORY = 3600.0
 #: A watched pipeline absent from the listing this many poll intervals is read again ...
 STALE_INTERVALS = 20
 #: ... but never sooner than this many seconds.
@@ -81,6 +92,9 @@ READ_BATCH = 50
 #: Each pause is the interval minus up to this fraction, spreading pollers that started together
 #: without ever polling later than the interval.
 POLL_JITTER = 0.1
+#: After a listing failure retrying cannot fix (a project gone or hidden), each poll waits twice as
+#: long as the one before, up to this many seconds.
+MAX_FAILURE_BACKOFF = 600.0
 
 
 def stale_after(interval: float) -> float:
@@ -133,21 +147,6 @@ class PollerKey:
     retry_policy: RetryPolicy
 
 
-def _shape_error(what: str) -> DataOpsError:
-    """A well-formed JSON answer of the wrong shape: retrying cannot fix it, so it is delivered."""
-    return DataOpsError(f"The API answered {what}; this provider cannot follow that server's pipelines.")
-
-
-def _row_key(row: Any) -> tuple[int, str, str, float]:
-    """``(id, updated_at, status, updated epoch)`` of a listing row."""
-    try:
-        return int(row["id"]), str(row["updated_at"]), str(row["status"]), api_epoch(row["updated_at"])
-    except (TypeError, KeyError, ValueError) as error:
-        raise _shape_error(
-            f"a pipeline listing row without a valid id, status or updated_at ({type(error).__name__})"
-        ) from None
-
-
 class Subscription:
     """One subscriber's handle on a :class:`ProjectPoller`: the :data:`PollItem` delivered to it.
 
@@ -174,11 +173,16 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def watch(self, pipeline_id: int) -> None:
-        """Receive this pipeline's updates; it is read once soon, since the listing shows changes only."""
+    def watch(self, pipeline_id: int, known_updated_at: float | None = None) -> None:
+        """Receive this pipeline's updates.
+
+        :param known_updated_at: ``updated_at`` (epoch seconds, the server's clock) of the state the
+            subscriber already read. The poller then lists from there instead of reading the
+            pipeline; without it the pipeline is read once soon, since the listing shows changes only.
+        """
         if not self.closed and pipeline_id not in self.pipeline_ids:
             self.pipeline_ids.add(pipeline_id)
-            self._poller.watch(self, pipeline_id)
+            self._poller.watch(self, pipeline_id, known_updated_at)
 
     def unwatch(self, pipeline_id: int) -> None:
         """Stop receiving this pipeline's updates (those of ``watch_all`` still come)."""
@@ -237,9 +241,22 @@ class ProjectPoller:
         self._latest: dict[int, Mapping[str, Any]] = {}
         self._unread: dict[int, None] = {}  # watched ids awaiting their first read, in order
         self._bound: float | None = None  # updated_after of the next listing; None before the first
+        self._reach_back: float | None = None  # the oldest state subscribers hand over, not listed yet
+        # watched ids whose state was handed over (its updated_at), for the listing that reaches back
+        # to them: it delivers their later rows even if an earlier listing read them already
+        self._handed: dict[int, float] = {}
+        self._replay: dict[int, float] = {}
+        # the newest row of each pipeline listed since ``_covered_from`` (every listing since then
+        # complete), so that a subscriber handing over a state from then on needs no listing of its own
+        self._recent: dict[int, PipelineRow] = {}
+        self._covered_from: float | None = None
+        self._listing_from: float | None = None  # bound of the listing in progress
         self._offset: float | None = None  # lower bound of the server's clock minus the loop's
         self._seen: dict[tuple[int, str, str], float] = {}
         self._wake = asyncio.Event()
+        self._failures = 0  # listings in a row that failed for good (or with a bug)
+        #: Checks each row; counts the malformed ones skipped (``checker.skipped``).
+        self.checker = RowChecker(key.project, self.hook)
         #: Requests sent, by kind (``list``, ``get``), for benchmarks and tests.
         self.requests: Counter[str] = Counter()
         self._task = asyncio.ensure_future(self._run())
@@ -275,14 +292,30 @@ class ProjectPoller:
         if not self.subscribers:
             self._stop()
 
-    def watch(self, subscription: Subscription, pipeline_id: int) -> None:
-        """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state."""
+    def watch(self, subscription: Subscription, pipeline_id: int, known_updated_at: float | None = None) -> None:
+        """Route ``pipeline_id``'s updates to ``subscription``; give it the pipeline's current state.
+
+        A subscriber that knows the state as of ``known_updated_at`` needs no read: the next
+        listing reaches back to that time, so it shows any change since.
+        """
         self._by_id.setdefault(pipeline_id, set()).add(subscription)
         if pipeline_id in self._latest:
             subscription.put(PipelineUpdate(self._latest[pipeline_id], current=True))
             return
         if pipeline_id not in self._last_seen:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
+        if known_updated_at is not None and self.hook.clock.plausible(known_updated_at):
+            self._handed[pipeline_id] = min(known_updated_at, self._handed.get(pipeline_id, known_updated_at))
+            covered = [bound for bound in (self._covered_from, self._listing_from) if bound is not None]
+            if covered and known_updated_at >= min(covered):  # listed since: what changed is at hand
+                row = self._recent.get(pipeline_id)
+                if row is not None and row.updated > known_updated_at:
+                    subscription.put(PipelineUpdate(row.pipeline))
+                if self._listing_from is None:
+                    del self._handed[pipeline_id]  # (kept while a listing runs: replayed if it fails)
+                return
+            self._reach_back = min(known_updated_at, self._reach_back or known_updated_at)
+            return
         self._unread[pipeline_id] = None
         self._wake.set()
 
@@ -323,41 +356,61 @@ class ProjectPoller:
             self._last_seen[pipeline_id] = asyncio.get_running_loop().time()
             self._last_seen.move_to_end(pipeline_id)
 
-    def _take(self, rows: Iterable[Any], *, current: bool = False) -> None:
-        """Deliver the rows not delivered before; advance the cursor."""
-        for row in rows:
-            pipeline_id, updated_at, status, updated = _row_key(row)
-            key = (pipeline_id, updated_at, status)
+    def _take(self, page: Page, *, current: bool = False) -> None:
+        """Deliver the rows not delivered before; have watched pipelines of malformed rows read alone."""
+        for row in page.rows:
+            kept = self._recent.get(row.pipeline_id)
+            if kept is None or kept.updated <= row.updated:
+                self._recent[row.pipeline_id] = row
+            key = (row.pipeline_id, row.updated_at, row.status)
             if key in self._seen:
+                if row.updated >= self._replay.get(row.pipeline_id, math.inf):  # news to a new subscriber
+                    self._sighted(row.pipeline_id, row.pipeline)
+                    self._deliver(row.pipeline_id, PipelineUpdate(row.pipeline), to_watch_all=False)
                 continue
-            self._seen[key] = updated
-            self._observe_server_clock(updated)
-            self._sighted(pipeline_id, row)
-            self._deliver(pipeline_id, PipelineUpdate(row, current), to_watch_all=True)
+            self._seen[key] = row.updated
+            self._observe_server_clock(row.updated)
+            self._sighted(row.pipeline_id, row.pipeline)
+            self._deliver(row.pipeline_id, PipelineUpdate(row.pipeline, current), to_watch_all=True)
+        for pipeline_id in page.suspect_ids:
+            if pipeline_id in self._by_id:  # its waiters learn the truth from a read of its own
+                self._unread[pipeline_id] = None
+                self._wake.set()
 
     # -- the task -----------------------------------------------------------------------------
 
+    def _period(self) -> float:
+        """Seconds from one poll to the next: the interval, doubled per failure in a row (bounded)."""
+        if not self._failures:
+            return self.interval
+        return max(self.interval, min(MAX_FAILURE_BACKOFF, self.interval * 2.0**self._failures))
+
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a bug reaches the subscribers as an error; the poller goes on
+                log.exception("The poller of project %s failed; polling again later.", self.key.project)
+                self._failures += 1
+                detail = truncate(f"{type(error).__name__}: {error}", self.hook.secrets)
+                self._fail_all(DataOpsError(f"The shared poller failed: {detail}"))
+                await self._pause(self._period())
+
+    async def _cycle(self) -> None:
+        """Read what waits for a first read, poll, then pause until the next poll."""
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                await self._read_unread()
-                await asyncio.sleep(0)  # let subscribers that just got their answer leave first
-                await self._poll()
-                polled_at = loop.time()
-                delay = self.interval * random.uniform(1 - POLL_JITTER, 1)
-                while await self._pause(delay):  # woken: new pipelines to read, or a shorter interval
-                    await self._read_unread()
-                    delay = min(delay, self.interval) - (loop.time() - polled_at)
-                    if delay <= 0:
-                        break
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # a bug must reach the triggers as an event, not hang them
-            log.exception("The poller of project %s failed.", self.key.project)
-            self._fail_all(DataOpsError(f"The shared poller failed: {type(error).__name__}: {error}"))
-            if self._registry.get(self.key) is self:
-                del self._registry[self.key]
+        await self._read_unread()
+        await asyncio.sleep(0)  # let subscribers that just got their answer leave first
+        await self._poll()
+        polled_at = loop.time()
+        delay = self._period() * random.uniform(1 - POLL_JITTER, 1)
+        while await self._pause(delay):  # woken: new pipelines to read, or a shorter interval
+            await self._read_unread()
+            delay = min(delay, self._period()) - (loop.time() - polled_at)
+            if delay <= 0:
+                break
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds, or less when woken; returns whether it was woken."""
@@ -373,27 +426,21 @@ class ProjectPoller:
     async def _poll(self) -> None:
         """Read the listing, then re-read a few pipelines the listing has not shown for long."""
         try:
-            if self._bound is None:
+            if self._bound is None and self._reach_back is None:
                 await self._bootstrap()
             else:
                 await self._list_changes()
         except DataOpsError as error:
             if not is_retryable(error):
+                self._failures += 1  # subscribers decide what it means; polling slows down meanwhile
                 self._fail_all(error)
                 return
             log.warning(
                 "Listing the pipelines of project %s failed (%s); trying again next poll.", self.key.project, error
             )
+        else:
+            self._failures = 0
         await self._recheck_stale()
-
-    async def _list(self, updated_after: float | None, page: int, *, newest_first: bool = False) -> list[Any]:
-        self.requests["list"] += 1
-        bound = None if updated_after is None else format_api_time(updated_after)
-        rows = await self.hook.updated_pipelines(
-            self.key.project, bound, page=page, per_page=PER_PAGE, newest_first=newest_first
-        )
-        self._observe_server_clock(self.hook.server_time)
-        return rows
 
     def _observe_server_clock(self, server_time: float | None) -> None:
         """Note a lower bound of the server's clock now (a ``Date`` header, or an ``updated_at`` read)."""
@@ -415,8 +462,10 @@ class ProjectPoller:
     async def _bootstrap(self) -> None:
         """Learn the server's newest ``updated_at``; what the first page shows is ``current``, not news."""
         started = asyncio.get_running_loop().time()
-        rows = await self._list(None, 1, newest_first=True)
-        self._take(rows, current=True)
+        self.requests["list"] += 1
+        page, _ = await read_page(self.checker, None, 1, newest_first=True)
+        self._observe_server_clock(self.hook.server_time)
+        self._take(page, current=True)
         # rows older than the page are current state too: waiters read theirs on their own
         self._bound = self._horizon(started, default=0.0)  # 0.0: an empty project without Date
 
@@ -428,32 +477,42 @@ class ProjectPoller:
         stamped before ``server clock at started - LATE_COMMIT_WINDOW`` has been read. The server's clock is
         estimated from its own answers plus time elapsed here; this machine's clock is never read.
         """
-        assert self._bound is not None
         started = asyncio.get_running_loop().time()
-        first = bound = self._bound
-        page = 1
-        for _ in range(MAX_PAGES_PER_POLL):
-            rows = await self._list(bound, page)
-            self._take(rows)
-            await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
-            if len(rows) < PER_PAGE:
-                break
-            step = _row_key(rows[-1])[3] - PAGE_STEP_BACK
-            if step > bound:
-                bound, page = step, 1
-            else:
-                page += 1
-        else:
-            log.warning(
-                "Project %s changed more than %d pages in one poll; reading on next poll.",
-                self.key.project,
-                MAX_PAGES_PER_POLL,
+        reach_back, self._reach_back = self._reach_back, None
+        self._replay, self._handed = self._handed, {}
+        if reach_back is not None:  # (a first listing that starts from what subscribers know needs no bootstrap)
+            first = (
+                reach_back - PAGE_STEP_BACK if self._bound is None else min(self._bound, reach_back - PAGE_STEP_BACK)
             )
-            self._bound = bound  # resume where this listing stopped
+        else:
+            assert self._bound is not None
+            first = self._bound
+        listing = ChangeListing(self.checker, first)
+        self._listing_from = first
+        try:
+            async for page in listing.pages():
+                self._observe_server_clock(self.hook.server_time)
+                self._take(page)
+                await asyncio.sleep(0)  # the subscribers woken by this page run before the next page
+        except BaseException:
+            if reach_back is not None:  # the next listing still reaches back
+                self._reach_back = min(reach_back, self._reach_back or reach_back)
+                self._handed = {**self._replay, **self._handed}
+            raise
+        finally:
+            self._replay, self._listing_from = {}, None
+            self.requests["list"] += listing.requests
+        self._covered_from = first if self._covered_from is None else min(self._covered_from, first)
+        if not listing.complete:
+            self._bound = listing.bound  # resume where this listing stopped
             return
         self._bound = self._horizon(started, default=first)
         horizon = self._bound - PAGE_STEP_BACK
         self._seen = {key: updated for key, updated in self._seen.items() if updated >= horizon}
+        keep_from = self._bound - HANDOVER_MEMORY
+        if self._covered_from < keep_from:  # older handovers list back on their own
+            self._covered_from = keep_from
+            self._recent = {pid: row for pid, row in self._recent.items() if row.updated >= keep_from}
 
     async def _read_unread(self) -> None:
         self._wake.clear()
@@ -487,13 +546,18 @@ class ProjectPoller:
         self.requests["get"] += 1
         try:
             pipeline = await self.hook.get_pipeline(self.key.project, pipeline_id)
-            if not isinstance(pipeline, Mapping) or "status" not in pipeline:
-                raise _shape_error(f"pipeline {pipeline_id} without a status")
         except DataOpsError as error:
             if is_retryable(error):
                 log.warning("Reading pipeline %s failed (%s); trying again next poll.", pipeline_id, error)
                 return False
             self._deliver(pipeline_id, PollError(error, pipeline_id), to_watch_all=False)
+            return True
+        try:
+            check_read(pipeline, pipeline_id, self.hook.clock)
+        except MalformedRow as malformed:  # retrying cannot fix a well-formed answer of the wrong shape
+            self.checker.skip(pipeline, malformed)
+            failure = self.checker.malformed_error(pipeline_id, malformed)
+            self._deliver(pipeline_id, PollError(failure, pipeline_id), to_watch_all=False)
             return True
         self._sighted(pipeline_id, pipeline)
         self._deliver(pipeline_id, PipelineUpdate(pipeline, current=True), to_watch_all=False)

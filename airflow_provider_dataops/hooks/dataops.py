@@ -23,6 +23,7 @@ from airflow_provider_dataops.api import retry as retry_module
 from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
 from airflow_provider_dataops.api.job_log import clean_line
 from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES, check_count
+from airflow_provider_dataops.api.pages import PageGuard
 from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
 from airflow_provider_dataops.api.retry import RetryPolicy
@@ -309,9 +310,13 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
         """Iterate lazily over every item of a listing, fetching one page at a time.
 
         Follows ``Link: rel="next"``, then ``X-Next-Page``, and never relies on ``X-Total`` (absent
-        above 10,000 records). Pass ``params={"pagination": "keyset", "order_by": "id"}`` for keyset
-        paging. An offset listing that hits GitLab's offset ceiling (405 past 50,000 records)
-        switches to keyset paging by id and skips what it already yielded.
+        above 10,000 records). A page longer than ``per_page`` is cut to it (with a warning), and a
+        page read twice (the same link, page number or rows) ends the walk with
+        :class:`~airflow_provider_dataops.errors.DataOpsMalformedResponseError`
+        (:mod:`~airflow_provider_dataops.api.pages`). Pass
+        ``params={"pagination": "keyset", "order_by": "id"}`` for keyset paging. An offset listing
+        that hits GitLab's offset ceiling (405 past 50,000 records) switches to keyset paging by id
+        and skips what it already yielded.
 
         :param endpoint: Path relative to ``/api/v4``.
         :param params: Filters.
@@ -331,6 +336,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
         # the first id; keyset pages cannot repeat, so only offset walks pay for remembering ids.
         seen: set[Any] | None = None if keyset else set()
         url: str | None = None
+        guard = PageGuard(endpoint, per_page)
         pages = 0
         while max_pages is None or pages < max_pages:
             try:
@@ -342,6 +348,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
                 keyset, url = True, None  # keep `seen`: the keyset walk restarts from the first id
                 query = {**query, "pagination": "keyset", "order_by": "id", "sort": "asc"}
                 query.pop("page", None)
+                guard = PageGuard(endpoint, per_page)  # the keyset walk may read the first ids again
                 continue
             pages += 1
             if not isinstance(items, list):
@@ -351,7 +358,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
                     method="GET",
                     path=endpoint,
                 )
-            for item in items:
+            for item in guard.check(items, marker=response.url):
                 key = item.get("id") if seen is not None and isinstance(item, dict) else None
                 if key is not None and seen is not None:
                     if key in seen:

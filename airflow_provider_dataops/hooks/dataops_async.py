@@ -19,6 +19,7 @@ from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
 from airflow_provider_dataops.api.paths import api_path, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.api.timestamps import ServerClock
 from airflow_provider_dataops.api.transport import (
     ApiRequest,
     Delivery,
@@ -161,7 +162,9 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
     ) -> None:
         super().__init__(dataops_conn_id, timeout=timeout, retry_policy=retry_policy)
         self._settings: ConnectionSettings | None = None
-        #: The server's clock by the last answer's ``Date`` header (epoch seconds), if it sent one.
+        #: Which server times are plausible; measures the skew from ``Date`` headers.
+        self.clock = ServerClock()
+        #: The server's clock by the last plausible ``Date`` header (epoch seconds), if one came.
         self.server_time: float | None = None
 
     async def get_settings(self) -> ConnectionSettings:
@@ -169,6 +172,11 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
         if self._settings is None:
             self._settings = self._with_overrides(await shared_settings(self.dataops_conn_id))
         return self._settings
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The connection's secrets, to redact from what this hook's callers log (empty before a read)."""
+        return self._settings.secrets if self._settings is not None else ()
 
     async def _send_once(self, request: ApiRequest) -> Any:
         """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
@@ -210,7 +218,8 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
                 break
             request = follow
         self._check(request, response, settings)
-        self.server_time = http_date(response.headers.get("date")) or self.server_time
+        # A proxy's date far in the future would move every bound taken from it: ignored.
+        self.server_time = self.clock.note_date(http_date(response.headers.get("date"))) or self.server_time
         return response
 
     async def request_json(

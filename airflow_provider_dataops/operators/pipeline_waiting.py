@@ -147,6 +147,7 @@ class PipelineWaitMixin(_OperatorBase):
                 retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
                 job_logs=job_logs if self.stream_job_logs else None,
+                known_state=pipeline,  # just read: the trigger needs no read of its own
             ),
             method_name=method,
             kwargs=kwargs or None,

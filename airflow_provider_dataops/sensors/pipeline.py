@@ -109,6 +109,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
         self._published: int | None = None
+        self._last_read: dict[str, Any] | None = None  # handed to the trigger, which then needs no read
 
     def _validate_arguments(self) -> None:
         validate_when_rendered(self.project, lambda value: resource_id(value, "project"))
@@ -132,7 +133,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             if pipeline_id is None:
                 self.log.info("No pipeline on ref %r yet.", self.ref)
                 return False
-            pipeline = self.hook.get_pipeline(self.project, pipeline_id)
+            pipeline = self._last_read = self.hook.get_pipeline(self.project, pipeline_id)
         except DataOpsError as error:
             if not is_retryable(error):
                 raise
@@ -185,6 +186,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
                 retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
                 job_logs=job_logs,
+                known_state=self._last_read
+                if self._last_read and self._last_read.get("id") == watched.get("pipeline_id")
+                else None,
             ),
             method_name="execute_complete",
         )

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from airflow.triggers.base import TriggerEvent
@@ -26,15 +26,16 @@ from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, pipeline_path, resource_id
-from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import PipelineStatus
-from airflow_provider_dataops.api.timestamps import format_api_time, parse_api_time
+from airflow_provider_dataops.api.timestamps import format_api_time
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, truncate
+from airflow_provider_dataops.follow.backoff import ErrorBackoff
 from airflow_provider_dataops.follow.event_watch import WatchState
+from airflow_provider_dataops.follow.listing import ChangeListing, MalformedRow, RowChecker, check_read
 from airflow_provider_dataops.follow.project_poll import PipelineUpdate, PollError, Subscription, subscribe
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
-from airflow_provider_dataops.triggers.state_store import StateStore, lend, lent
+from airflow_provider_dataops.triggers.state_store import StateStore, StoreNotLentError, lend, lent
 
 try:  # Airflow 3.0+
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
@@ -51,12 +52,9 @@ except ImportError:  # older: the triggerer never asks for a producer; run() wat
     AdvanceItem = Any  # type: ignore[misc,assignment]
     SharedStreamProducer = object  # type: ignore[misc,assignment]
 
-#: Listing page size (GitLab's maximum).
-PER_PAGE = 100
-#: Pages one catch-up reads at most; the watermark then stands at the last row read.
-MAX_PAGES_PER_CATCH_UP = 1000
-#: How far a full page's bound steps back from its last row (timestamps have milliseconds).
-PAGE_STEP_BACK = timedelta(milliseconds=1)
+#: Seconds between two looks for the store a subscribing trigger lends the ack-mode producer (it
+#: comes within moments of the producer's start; a whole poll interval delayed every restart).
+LENDER_WAIT = 0.25
 #: Prefix of the asset state store key; the rest identifies what is watched.
 STATE_KEY_PREFIX = "dataops_pipeline_events"
 #: Pipeline fields copied into each event, as the API gives them (all JSON-safe).
@@ -101,28 +99,6 @@ def check_statuses(statuses: Any) -> list[str]:
     if not values or unknown:
         raise DataOpsConfigError(f"statuses must be {expected}, got {statuses!r}")
     return sorted(set(values))
-
-
-async def changed_pipelines(hook: DataOpsAsyncHook, project: int | str, since: datetime) -> list[dict[str, Any]]:
-    """Pipelines of ``project`` updated at or after ``since``, oldest update first (every page).
-
-    A full page moves the ``updated_after`` bound to its last row rather than to the next offset,
-    as the shared poller does: a pipeline updated while paging then cannot shift another one out of
-    sight. Rows may repeat; the watcher's state makes that harmless.
-    """
-    rows: list[dict[str, Any]] = []
-    bound, page = since, 1
-    for _ in range(MAX_PAGES_PER_CATCH_UP):
-        listing = await hook.updated_pipelines(project, format_api_time(bound), page=page, per_page=PER_PAGE)
-        rows.extend(row for row in listing if isinstance(row, dict) and "id" in row)
-        if len(listing) < PER_PAGE:
-            break
-        last = parse_api_time(listing[-1].get("updated_at") if isinstance(listing[-1], dict) else None)
-        if last is not None and last - PAGE_STEP_BACK > bound:
-            bound, page = last - PAGE_STEP_BACK, 1
-        else:  # a whole page updated within one step: the next offset page
-            page += 1
-    return rows
 
 
 class Report(NamedTuple):
@@ -271,6 +247,8 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         the start, after any error and after a :meth:`Watch.rewind`, so nothing falls between them.
         """
         hook = DataOpsAsyncHook(self.dataops_conn_id)
+        checker = RowChecker(self.project, hook)
+        backoff = ErrorBackoff(self.poll_interval)
         with subscribe(
             project=self.project, poll_interval=self.poll_interval, dataops_conn_id=self.dataops_conn_id, watch_all=True
         ) as feed:
@@ -278,17 +256,18 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                 try:
                     if watch.behind:
                         watch.behind = False
-                        rows = await changed_pipelines(hook, self.project, watch.state.since)
+                        async for report in self._catch_up(hook, checker, watch):
+                            yield report
                     else:
-                        rows = await self._updates(feed)
-                    async for report in self._take(hook, watch, rows):
-                        yield report
-                except DataOpsError as error:
-                    # A watcher never gives up; it lists the window since its watermark again.
+                        async for report in self._take(hook, checker, watch, await self._updates(feed)):
+                            yield report
+                    backoff.succeeded()
+                except Exception as error:  # no answer may end a watch: malformed rows were skipped already
+                    # It lists the window since its watermark again, after a longer wait each time.
                     watch.behind = True
-                    level = self.log.warning if is_retryable(error) else self.log.error
-                    level("Reading pipelines of %s failed (%s); trying again next poll.", self.project, error)
-                    await pause_after_error(self.poll_interval)
+                    text = str(error) if isinstance(error, DataOpsError) else f"{type(error).__name__}: {error}"
+                    what = f"Reading pipelines of {self.project}"
+                    await pause_after_error(backoff.failed(self.log, what, error, truncate(text, hook.secrets)))
 
     async def _load(self, store: StateStore, started: datetime) -> WatchState:
         """The saved state, or a first start saved at once; waits while the store cannot be read.
@@ -296,10 +275,19 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         Subscribing only after this keeps the shared poller from queueing updates for a watcher
         that cannot take them yet.
         """
+        lender_waits = 0
         while True:
             try:
                 state = await store.load()
                 break
+            except StoreNotLentError:
+                # ack mode: the producer starts a moment before the trigger that lends it the store
+                if lender_waits * LENDER_WAIT < self.poll_interval:
+                    lender_waits += 1
+                    await pause_after_error(LENDER_WAIT)
+                    continue
+                self.log.warning("No asset state store lent yet; trying again in %g s.", self.poll_interval)
+                await pause_after_error(self.poll_interval)
             except DataOpsError as error:
                 self.log.warning("%s; trying again in %g s.", error, self.poll_interval)
                 await pause_after_error(self.poll_interval)
@@ -310,19 +298,38 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         return state
 
     async def _updates(self, feed: Subscription) -> list[dict[str, Any]]:
-        """What the shared poller delivered: waits up to ``poll_interval`` for the first, then drains."""
+        """What the shared poller delivered: waits up to ``poll_interval`` for the first, then drains.
+
+        :raises DataOpsError: what the shared poll could not read; the watch then catches up on its own.
+        """
         items = [await feed.get(timeout=self.poll_interval)]
         while feed.items:
             items.append(feed.items.popleft())
         for item in items:
-            if isinstance(item, PollError):  # the poller reads the same window again next poll
-                self.log.error("The shared poll of %s failed: %s", self.project, item.error)
+            if isinstance(item, PollError):
+                raise item.error
         return [dict(item.pipeline) for item in items if isinstance(item, PipelineUpdate)]
 
-    async def _take(self, hook: DataOpsAsyncHook, watch: Watch, rows: list[dict[str, Any]]) -> AsyncIterator[Report]:
-        """Report the new pipelines among ``rows`` (listing rows, oldest update first), then the progress.
+    async def _catch_up(self, hook: DataOpsAsyncHook, checker: RowChecker, watch: Watch) -> AsyncIterator[Report]:
+        """Report what changed since the watermark, page by page (memory: one page of rows)."""
+        epoch = watch.epoch
+        listing = ChangeListing(checker, watch.state.since.timestamp())
+        async for page in listing.pages():
+            async for report in self._take(hook, checker, watch, [dict(row.pipeline) for row in page.rows]):
+                yield report
+            if watch.epoch != epoch:
+                return  # rewound: the rewound watch lists again
+        if not listing.complete:
+            watch.behind = True  # more than a listing's pages: go on from the new watermark
+
+    async def _take(
+        self, hook: DataOpsAsyncHook, checker: RowChecker, watch: Watch, rows: list[dict[str, Any]]
+    ) -> AsyncIterator[Report]:
+        """Report the new pipelines among ``rows`` (checked listing rows, oldest update first), then the progress.
 
         Stops early when the watch is rewound meanwhile: the rewound state lists these rows again.
+        A pipeline whose own read is malformed is skipped (with the checker's warning) and decided,
+        so it is not read again until it changes.
         """
         state, epoch = watch.state, watch.epoch
         since = state.since
@@ -334,6 +341,12 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
             pipeline = await hook.get_pipeline(self.project, row["id"])  # the list has no finished_at
             if watch.epoch != epoch:
                 return
+            try:
+                check_read(pipeline, row["id"], hook.clock)
+            except MalformedRow as malformed:
+                checker.skip(pipeline, malformed)
+                state.decide(row)
+                continue
             if pipeline.get("status") not in self.statuses or not state.is_new(pipeline, since):
                 state.decide(pipeline)
                 continue

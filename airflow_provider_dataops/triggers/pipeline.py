@@ -12,6 +12,7 @@ from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
+from airflow_provider_dataops.api.timestamps import api_epoch, parse_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
@@ -20,6 +21,20 @@ from airflow_provider_dataops.follow.wait_outcome import check_event as check_ev
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY as ON_KILL_RETRY_POLICY
 from airflow_provider_dataops.triggers.one_event import OneEventTrigger
+
+
+def handover_state(state: Any) -> dict[str, str] | None:
+    """The part of a pipeline read before deferring that the trigger starts from, or None.
+
+    :param state: A pipeline (or its ``status`` and ``updated_at``); anything else, or a state
+        without a readable ``updated_at``, hands nothing over (the trigger reads the pipeline).
+    """
+    if not isinstance(state, Mapping):
+        return None
+    status, updated_at = state.get("status"), state.get("updated_at")
+    if not isinstance(status, str) or not status or parse_api_time(updated_at) is None:
+        return None
+    return {"status": status, "updated_at": str(updated_at)}
 
 
 class DataOpsPipelineTrigger(OneEventTrigger):
@@ -48,6 +63,10 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         Airflow also calls it when a user marks the deferred task success or failed, or clears it).
     :param retry_policy: The hook's retry policy (a :class:`RetryPolicy` or its :meth:`~RetryPolicy.to_dict` form).
     :param timeout: Read timeout in seconds overriding the connection's, as the operator's hook uses.
+    :param known_state: ``{"status", "updated_at"}`` of the pipeline as the operator or sensor read
+        it just before deferring. The trigger then starts from it without a read of its own: the
+        project's listing from that ``updated_at`` on shows any change since. Without it (or when it
+        is not a plausible state) the pipeline is read once.
     :param job_logs: Stream the jobs' logs into the task log: ``{"max_job_log_bytes", "state"}``, the
         state being :meth:`~airflow_provider_dataops.follow.job_logs.JobLogFollower.state` at the
         deferral. The final state comes back in the event's ``job_logs``. A restarted triggerer
@@ -68,6 +87,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         cancel_on_kill: bool = True,
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        known_state: Mapping[str, Any] | None = None,
         job_logs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -86,6 +106,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
             retry_policy=retry_policy,
             timeout=timeout,
         )
+        self.known_state = handover_state(known_state)
         if job_logs is not None:
             if not isinstance(job_logs, Mapping) or pipeline_id is None:
                 raise DataOpsConfigError("job_logs must be a mapping, and needs pipeline_id")
@@ -101,6 +122,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
             "ref": self.ref,
             "manual_policy": self.manual_policy,
             **self._reading_kwargs(),
+            "known_state": self.known_state,
         }
         if self.job_logs is not None:  # only when streaming: rows deferred before it existed stay equal
             kwargs["job_logs"] = self.job_logs
@@ -162,6 +184,10 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         pipeline: Mapping[str, Any] | None = None
         # ref mode needs one read of the ref's newest pipeline; the poller shows later ones
         newest_known = self.ref is None
+        known_updated_at: float | None = None  # handed over: no read of our own (see known_state)
+        if self.known_state is not None and self.pipeline_id is not None:
+            pipeline = {"id": self.pipeline_id, **self.known_state}
+            known_updated_at = api_epoch(self.known_state["updated_at"])
         with project_poll.subscribe(
             project=self.project,
             poll_interval=self.poll_interval,
@@ -171,7 +197,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
             watch_all=self.ref is not None,
         ) as subscription:
             if self.pipeline_id is not None:
-                subscription.watch(self.pipeline_id)
+                subscription.watch(self.pipeline_id, known_updated_at)
             while True:
                 if not newest_known:
                     try:

@@ -31,6 +31,10 @@ class StateUnavailableError(DataOpsError):
     """The asset state store could not be read; the watcher waits rather than guess where it stopped."""
 
 
+class StoreNotLentError(StateUnavailableError):
+    """No subscribing trigger has lent its store to the shared stream yet: one will in a moment."""
+
+
 def accessors(store: Any) -> list[Any]:
     """One accessor per watched asset.
 
@@ -96,7 +100,7 @@ class StateStore:
         targets = self._accessors()
         if not targets:
             if self.required:
-                raise StateUnavailableError("no asset state store lent to the shared stream yet")
+                raise StoreNotLentError("no asset state store lent to the shared stream yet")
             self.log.warning(
                 "No asset state store (Airflow 3.3+ gives one to asset watchers): starting from now; "
                 "pipelines that finish while the triggerer is down will not be reported."

@@ -58,10 +58,15 @@ CASES = {
         ],
     ),
     "polling": (
-        ["--waits", "40", "--many-waits", "60", "--interval", "2", "--scaled-interval", "0.5"],
+        [
+            *("--waits", "40", "--many-waits", "60", "--interval", "2", "--scaled-interval", "0.5"),
+            *("--burst-waits", "20", "--restart-waits", "50", "--throttled-waits", "20"),
+        ],
         [
             "CHECK  per-trigger: one success event per wait: PASS (60 events)",
             "CHECK  shared: one success event per wait: PASS (60 events)",
+            "CHECK  burst, handover: one success per wait: PASS",
+            "CHECK  throttled, first reads: 20 events: PASS",
         ],
     ),
     "imports": (

@@ -9,6 +9,7 @@ The server's clock (``now``) is its own, so tests can skew it against the client
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -28,8 +29,8 @@ def iso(epoch: float) -> str:
 class PipelinesApi:
     """Pipelines of one project; ``set`` changes a status at the server's ``now``."""
 
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
+    def __init__(self, now: float | None = None) -> None:
+        self.now = float(round(time.time())) if now is None else now
         self.pipelines: dict[int, dict[str, Any]] = {}
         self.requests: list[httpx.Request] = []
         #: Called with each list request before it is answered (to change pipelines "while paging").

@@ -403,7 +403,8 @@ async def test_api_errors_are_waited_out_without_loss_or_leaks(
     payloads = await drive(make(), outage, lambda: setattr(api, "fail_next", 0))
     assert ids(payloads) == [1]
     out, err = capfd.readouterr()
-    assert "trying again next poll" in out + err
+    assert "Reading pipelines of demo/p failed: GET" in out + err
+    assert "trying again in 30 s" in out + err  # the first wait is the poll interval
     assert "500 for" in out + err  # the echo is logged, without the token
     assert ACCESS_TOKEN not in out + err + json.dumps(payloads)
 

@@ -211,3 +211,28 @@ def test_only_a_trigger_with_a_state_store_uses_ack_mode() -> None:
     assert trigger.shared_stream_key() is None  # run() then watches with its state in memory
     trigger.asset_state_store = FakeAccessor()
     assert trigger.shared_stream_key() == trigger.state_key == make(poll_interval=5).state_key
+
+
+@pytest.mark.usefixtures("feed")
+async def test_the_producer_looks_for_its_lender_every_moment_not_every_poll(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:  # the subscribing trigger arrives while the producer looks
+            lender.__enter__()
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(events, "pause_after_error", pause)
+    trigger = make()
+    lender = lend(trigger.state_key, FakeAccessor())
+    producer = events.PipelineEventProducer(trigger)
+    stream = producer.open_stream()
+    task = asyncio.ensure_future(stream.__anext__())
+    await until(lambda: producer.watch is not None, "the producer loading its state")
+    task.cancel()
+    lender.__exit__(None, None, None)
+    assert waits == [events.LENDER_WAIT] * 3  # not the 30 s poll interval: a restart resumes at once
+    assert lent(trigger.state_key) == []

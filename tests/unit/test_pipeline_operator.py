@@ -222,6 +222,17 @@ def test_deferrable_checks_once_then_defers_to_a_read_only_trigger(hook, request
     assert (kwargs["pipeline_id"], kwargs["deadline_name"], kwargs["poll_interval"]) == (7, "timeout", 5)
 
 
+def test_the_state_read_before_deferring_is_handed_to_the_trigger(hook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
+    requests_mock.get(
+        f"{PROJECT}/pipelines/7", json={**pipeline(7, "running"), "updated_at": "2026-12-01T10:00:00.000Z"}
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True).execute(make_context())
+    known = deferred.value.trigger.serialize()[1]["known_state"]
+    assert known == {"status": "running", "updated_at": "2026-12-01T10:00:00.000Z"}  # the trigger reads nothing
+
+
 def test_deferrable_already_finished_does_not_defer(hook, requests_mock: rm.Mocker) -> None:
     requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
     reads(requests_mock, 7, "success")

@@ -307,16 +307,6 @@ async def test_transient_listing_failures_are_retried_by_the_hooks_policy_then_n
         assert failures["left"] == 0
 
 
-async def test_a_malformed_listing_row_is_delivered_not_looped_on(
-    route: Callable[..., None], steps: list[float]
-) -> None:
-    route(lambda request: httpx.Response(200, json=[{"id": 1, "status": "running"}]))
-    with subscribe(project=1, poll_interval=5) as subscription:
-        (error,) = await updates(subscription, 1)
-        assert isinstance(error, PollError)
-        assert "updated_at" in str(error.error)
-
-
 async def test_pollers_are_per_connection_project_timeout_and_policy(api: PipelinesApi, steps: list[float]) -> None:
     subscriptions = [
         subscribe(project=1, poll_interval=5),

@@ -84,6 +84,7 @@ def test_serialize_round_trip_is_json_safe() -> None:
         "retry_policy": RetryPolicy(max_attempts=3).to_dict(),
         "ref": None,
         "timeout": None,
+        "known_state": None,
     }
     assert DataOpsPipelineTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -195,10 +196,10 @@ async def test_a_malformed_200_until_the_deadline_is_a_timeout_not_a_decode_erro
 
 
 async def test_a_pipeline_without_status_is_an_error_event(transport) -> None:
-    transport(lambda request: httpx.Response(200, json={"no": "status"}))
+    transport(lambda request: httpx.Response(200, json={"id": 7, "no": "status"}))
     events = await collect(make_trigger())
     assert events[0]["status"] == "error"
-    assert "pipeline 7 without a status" in events[0]["message"]
+    assert "pipeline 7 of project demo/p is malformed: field status" in events[0]["message"]
 
 
 async def test_unexpected_exception_becomes_an_error_event(transport, monkeypatch: pytest.MonkeyPatch) -> None:

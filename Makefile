@@ -4,6 +4,9 @@ VENV ?= .venv
 VENV_AF2 ?= .venv-airflow2
 AIRFLOW3_SPEC ?= apache-airflow>=3.3,<3.4
 AIRFLOW2_SPEC ?= apache-airflow>=2.11,<2.12
+# Airflow 2.11 marks its Fernet object with an attribute, which cryptography 51's MultiFernet (a Rust
+# class) refuses: every connection read from the environment then fails as "isn't defined".
+AIRFLOW2_PINS ?= cryptography<51
 # uv creates and fills the venvs; it lives in a small venv of its own, so nothing needs it on PATH.
 TOOLS ?= .tools
 UV_VERSION ?= 0.13.9
@@ -47,12 +50,14 @@ $(VENV_AF2)/.installed: pyproject.toml $(LOCK_AF2) | $(UV)
 	touch $@
 
 # Resolve the newest versions the project allows, per Airflow line, for this Python version.
+# `make lock LOCK_UPGRADE=` keeps the locked versions and only adds or drops what pyproject.toml changed.
+LOCK_UPGRADE ?= --upgrade
 lock: | $(UV)
 	@mkdir -p constraints
-	echo "$(AIRFLOW3_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
-		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF3)
-	echo "$(AIRFLOW2_SPEC)" | $(UV) pip compile --quiet --python-version $(PYTHON_VERSION) --extra dev \
-		--custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF2)
+	echo "$(AIRFLOW3_SPEC)" | $(UV) pip compile --quiet $(LOCK_UPGRADE) --python-version $(PYTHON_VERSION) \
+		--extra dev --custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF3)
+	printf '%s\n' "$(AIRFLOW2_SPEC)" "$(AIRFLOW2_PINS)" | $(UV) pip compile --quiet $(LOCK_UPGRADE) --python-version $(PYTHON_VERSION) \
+		--extra dev --custom-compile-command "make lock" pyproject.toml - -o $(LOCK_AF2)
 
 # PostgreSQL and Chromium for the deployment suite, from Debian's packages (see the script).
 system-deps:

@@ -9,16 +9,28 @@ Airflow calls :func:`sanitize_uri` (registered under ``asset-uris`` in the provi
 ``dataops://`` asset, after its own clean-up (fragment and password dropped, query sorted, trailing
 ``/`` removed). It makes equal projects equal URIs and refuses what cannot name a project:
 
-* the host is lower-cased and the default port (443) dropped; user info is refused;
+* the host is normalised as a browser would: an internationalised name becomes its IDNA (punycode)
+  form, so ``grün.example`` is ``xn--grn-ioa.example`` and the Kelvin sign (U+212A) is ``k``; a
+  trailing dot is dropped; an IP address is written in its canonical form (IPv6 in brackets);
+  the default port (443) is dropped, and a port must be from 1 to 65535. A host with a space, a
+  ``%`` escape or another character no host name has is refused;
+* user info: Airflow itself drops ``user:password@`` (with a warning) before this check, so such a
+  URI names the project without it; a bare ``user@`` reaches the check and is refused;
 * the path is the project's full path, at least ``namespace/project``: it is URL-decoded and
   lower-cased (GitLab resolves paths case-insensitively), and a trailing ``.git`` is dropped, so a
   clone URL's path works; empty, ``.`` and ``..`` segments and characters GitLab refuses in a path
   are refused, and so is a bare numeric id (the same project by id and by path would be two assets);
-* the only query parameter is ``ref``, once, checked like the operators' ``ref``.
+* the only query parameter is ``ref``, once, checked like the operators' ``ref``. Airflow drops
+  query parameters with an empty value before this check, so ``?ref=`` names the whole project;
+  :func:`project_uri` and :func:`create_asset` refuse ``ref=""`` instead.
+
+:func:`project_uri` builds the URI from its parts (nothing is concatenated), so a ``project`` or
+``host`` holding ``?``, ``#``, ``/`` or ``@`` is refused rather than read as another part.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -76,6 +88,41 @@ def _ref(uri: SplitResult) -> str | None:
         raise _refuse(uri, str(error)) from None
 
 
+#: A host name's labels once in IDNA form: letters, digits, hyphens (and ``_``, which DNS allows).
+_ASCII_HOST = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+
+
+def _canonical_host(uri: SplitResult | str, hostname: str) -> str:
+    """The host as it goes into the netloc: IDNA for names, canonical IP form (IPv6 bracketed)."""
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    name = hostname[:-1] if hostname.endswith(".") else hostname
+    if not name.isascii():
+        import idna  # installed with requests
+
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise _refuse(uri, f"the host {hostname!r} is not a valid internationalised name ({error})") from None
+    name = name.lower()
+    if not _ASCII_HOST.fullmatch(name) or len(name) > 253:
+        raise _refuse(uri, f"the host {hostname!r} is not a valid host name")
+    return name
+
+
+def _netloc(uri: SplitResult | str, hostname: str | None, port: int | None) -> str:
+    if not hostname:
+        raise _refuse(uri, "the host is missing")
+    if port is not None and not 1 <= port <= 65535:
+        raise _refuse(uri, "the port must be a number from 1 to 65535")
+    host = _canonical_host(uri, hostname)
+    return host if port in (None, _DEFAULT_PORT) else f"{host}:{port}"
+
+
 def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Validate and canonicalise a ``dataops://`` project asset URI (Airflow's asset URI handler).
 
@@ -91,10 +138,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
         port = uri.port
     except ValueError:
         raise _refuse(uri, "the port must be a number from 1 to 65535") from None
-    host = (uri.hostname or "").lower()
-    if not host:
-        raise _refuse(uri, "the host is missing")
-    netloc = host if port in (None, _DEFAULT_PORT) else f"{host}:{port}"
+    netloc = _netloc(uri, uri.hostname, port)
     ref = _ref(uri)
     return SplitResult(
         scheme=SCHEME,
@@ -115,8 +159,25 @@ def project_uri(project: str, *, ref: str | None = None, host: str = DEFAULT_ASS
     """
     if not isinstance(project, str) or not isinstance(host, str):
         raise DataOpsConfigError(f"project and host must be strings, got {project!r} and {host!r}")
-    query = urlencode({"ref": ref}) if ref is not None else ""
-    return sanitize_uri(urlsplit(f"{SCHEME}://{host}/{project}?{query}")).geturl()
+    if ref is not None and not isinstance(ref, str):
+        raise DataOpsConfigError(f"ref must be a string or None, got {ref!r}")
+    shown = f"project={project!r}, host={host!r}" + (f", ref={ref!r}" if ref is not None else "")
+    if re.search(r"[/?#@\\\s%]", host) or not host:
+        raise _refuse(shown, "the host must be a host name or address, with an optional ':port'")
+    bracketed = host if host.startswith("[") or host.count(":") < 2 else f"[{host}]"  # a bare IPv6 address
+    try:
+        parts = urlsplit(f"//{bracketed}")
+        port = parts.port
+    except ValueError as error:
+        raise _refuse(shown, f"the host or port is not valid ({error})") from None
+    uri = SplitResult(
+        scheme=SCHEME,
+        netloc=_netloc(shown, parts.hostname, port),
+        path="/" + quote(project, safe="/"),  # '?' and '#' stay in the path, where the check refuses them
+        query=urlencode({"ref": ref}) if ref is not None else "",
+        fragment="",
+    )
+    return sanitize_uri(uri).geturl()
 
 
 def create_asset(

@@ -56,6 +56,10 @@ class DataOpsTransportError(DataOpsError):
         self.sent = sent
 
 
+class DataOpsDownloadLimitError(DataOpsError):
+    """A download passed its ``max_bytes`` or its ``download_timeout``. Not retried."""
+
+
 class DataOpsTLSError(DataOpsError):
     """The TLS handshake failed (certificate not trusted, wrong host name).
 
@@ -187,11 +191,22 @@ _ERRORS_BY_STATUS: dict[int, type[DataOpsAPIError]] = {
 }
 
 
+#: What a secret is replaced with.
+MASK = "***"
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each non-empty secret in ``text`` with ``***``."""
+    """Replace every occurrence of each non-empty secret in ``text`` with ``***``.
+
+    The primitive of :mod:`airflow_provider_dataops.api.redaction` (the public entry point), here
+    because exception messages, the lowest layer, need it too.
+
+    :param text: Any text: a message, a log line, a URL.
+    :param secrets: The values to hide; empty ones are ignored.
+    """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, MASK)
     return text
 
 

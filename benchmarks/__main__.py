@@ -1,6 +1,6 @@
 """``python -m benchmarks [NAME ...]``: run benchmarks, print figures.
 
-NAME is any of pagination, deferral, polling, retries, imports, artifacts, job_reads (default: all).
+NAME is any of pagination, deferral, polling, retries, imports, artifacts, job_reads, listing (default: all).
 
 Exit status: 0 when every ``CHECK`` passed and every ``TARGET`` was met; 1 when a check failed
 (wrong results); 2 for a usage error; 3 when only performance targets were missed
@@ -27,7 +27,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "job_reads")
+BENCHMARKS = ("pagination", "deferral", "polling", "retries", "imports", "artifacts", "job_reads", "listing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling: the interval the request-rate part runs at, standing for --interval (%(default)s s)",
     )
     parser.add_argument(
+        "--pipelines", type=int, default=10_000, help="listing: pipelines at the large size; a tenth at the small"
+    )
+    parser.add_argument(
         "--polling-parts",
         default="1,2,3",
         help="polling: which parts to run, comma-separated (%(default)s)",
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.artifact_mib,
             args.waits,
             args.many_waits,
+            args.pipelines,
             args.waiters_per_job,
         )
         < 1
@@ -141,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import airflow
 
     from airflow_provider_dataops import __version__
-    from benchmarks import artifacts, deferral, imports, job_reads, pagination, polling, retries
+    from benchmarks import artifacts, deferral, imports, job_reads, listing, pagination, polling, retries
 
     print(
         f"airflow-provider-dataops {__version__}, Airflow {airflow.__version__}, "
@@ -171,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(retries.run(args.failures))
         elif name == "artifacts":
             reports.append(artifacts.run(args.artifact_mib))
+        elif name == "listing":
+            reports.append(listing.run(args.pipelines))
         elif name == "job_reads":
             reports.append(job_reads.run(args.waiters_per_job, args.poll_interval, args.pipeline_seconds))
         else:

@@ -78,6 +78,16 @@ def _without_userinfo(parts: SplitResult) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _split(url: str, field: str, expected: str) -> SplitResult:
+    """``urlsplit``, with its bare ``ValueError`` (``http://[bad``) made the field's config error."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        shown = re.sub(r"//[^/@]*@", "//***@", url)  # no password, even from a URL that does not parse
+        raise DataOpsConfigError(f"{field} is not a valid URL ({error}); {expected}, got {shown!r}") from None
+    return parts
+
+
 def _check_host_and_port(parts: SplitResult, shown: str, field: str) -> int | None:
     """Validate the host name and port of a URL the way the transports would, but before sending."""
     hostname = parts.hostname
@@ -123,7 +133,7 @@ def api_base_url(host: str | None, port: int | None = None) -> str:
         raise DataOpsConfigError(f"connection port must be from 1 to 65535, got {port!r}")
     raw = (host or "").strip() or DEFAULT_HOST
     candidate = raw if "://" in raw else f"https://{raw}"
-    parts = urlsplit(candidate)
+    parts = _split(candidate, "connection host", "expected an http(s) URL or a host name")
     shown = _without_userinfo(parts)
     if parts.username or parts.password:
         raise DataOpsConfigError(
@@ -232,7 +242,7 @@ def _parse_proxy(value: Any) -> str | None:
     if not isinstance(value, str):
         raise DataOpsConfigError(f"{expected}, got a {type(value).__name__}")
     value = value.strip()
-    parts = urlsplit(value)
+    parts = _split(value, "extra 'proxy'", "expected a URL such as http://proxy.internal:3128")
     shown = _without_userinfo(parts)
     scheme = parts.scheme.lower()
     if scheme in SOCKS_SCHEMES:

@@ -37,6 +37,7 @@ from airflow_provider_dataops.api.connection import (
     is_loopback,
 )
 from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
+from airflow_provider_dataops.api.redaction import redact, redact_value
 from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
@@ -48,7 +49,6 @@ from airflow_provider_dataops.errors import (
     DataOpsTransportError,
     HTTPResponseLike,
     error_from_response,
-    redact,
 )
 
 USER_AGENT = f"airflow-provider-dataops/{__version__}"
@@ -341,8 +341,18 @@ class TransportCore:
         )
         raise guard_write(error, idempotent=request.idempotent)
 
-    def _decode(self, request: ApiRequest, status: int, headers: Mapping[str, str], content: bytes) -> Any:
-        """The JSON body of a 2xx answer; None for an empty one.
+    def _decode(
+        self,
+        request: ApiRequest,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        secrets: Iterable[str | None] = (),
+    ) -> Any:
+        """The JSON body of a 2xx answer, ``secrets`` redacted in every string; None for an empty one.
+
+        Redacting here, where every answer enters, means no field a server echoes a token in can
+        carry it on into a log, an exception, XCom, lineage or an event.
 
         A body that is not JSON (a proxy's login page, a body cut short) is
         :class:`DataOpsMalformedResponseError`, retried like a transient failure for a read. For a
@@ -352,7 +362,7 @@ class TransportCore:
         if not content:
             return None
         try:
-            return json.loads(content)
+            return redact_value(json.loads(content), secrets)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
             error = DataOpsMalformedResponseError(
                 f"{request.method} {request.path} -> HTTP {status}: expected a JSON body, got "

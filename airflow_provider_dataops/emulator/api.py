@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.filters import (
     ascending_sort,
@@ -124,19 +125,19 @@ class Api:
             ("/projects/{id}/ref/{ref}/trigger/pipeline", self.trigger_pipeline, "POST"),
             ("/projects/{id}/pipelines", self.list_pipelines, "GET"),
             ("/projects/{id}/pipelines/latest", self.latest_pipeline, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}", self.get_pipeline, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/cancel", self.cancel_pipeline, "POST"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/retry", self.retry_pipeline, "POST"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/variables", self.pipeline_variables, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/jobs", self.pipeline_jobs, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/bridges", self.pipeline_bridges, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/test_report", self.test_report, "GET"),
-            ("/projects/{id}/pipelines/{pipeline_id:int}/test_report_summary", self.test_report_summary, "GET"),
-            ("/projects/{id}/jobs/{job_id:int}", self.get_job, "GET"),
-            ("/projects/{id}/jobs/{job_id:int}/trace", self.job_trace, "GET"),
-            ("/projects/{id}/jobs/{job_id:int}/play", self.play_job, "POST"),
-            ("/projects/{id}/jobs/{job_id:int}/cancel", self.cancel_job, "POST"),
-            ("/projects/{id}/jobs/{job_id:int}/retry", self.retry_job, "POST"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}", self.get_pipeline, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/cancel", self.cancel_pipeline, "POST"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/retry", self.retry_pipeline, "POST"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/variables", self.pipeline_variables, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/jobs", self.pipeline_jobs, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/bridges", self.pipeline_bridges, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/test_report", self.test_report, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/test_report_summary", self.test_report_summary, "GET"),
+            ("/projects/{id}/jobs/{job_id:id}", self.get_job, "GET"),
+            ("/projects/{id}/jobs/{job_id:id}/trace", self.job_trace, "GET"),
+            ("/projects/{id}/jobs/{job_id:id}/play", self.play_job, "POST"),
+            ("/projects/{id}/jobs/{job_id:id}/cancel", self.cancel_job, "POST"),
+            ("/projects/{id}/jobs/{job_id:id}/retry", self.retry_job, "POST"),
             ("/projects/{id}/ci/lint", self.lint_config, "POST"),
             ("/projects/{id}/ci/lint", self.lint_project_config, "GET"),
             *self.extra_routes(),
@@ -158,7 +159,9 @@ class Api:
             return next(iter(handlers.values()))
 
         async def by_method(request: Request) -> Response:
-            response: Response = await handlers[request.method](request)
+            # Starlette routes HEAD wherever GET is served; GitLab answers it as a GET without a body.
+            method = "GET" if request.method == "HEAD" else request.method
+            response: Response = await handlers[method](request)
             return response
 
         return by_method
@@ -366,12 +369,22 @@ class Api:
             for name in ("created_after", "created_before", "updated_after", "updated_before")
         }
         base = base_url(request)
+        # Filter and page on the few fields the filters read; serialise only the page.
         with self.state.lock:
             now = self.state.now()
-            rows = [
-                pipeline_short_json(pipeline, now, base)
-                | {"_created": pipeline.created_at, "_updated": pipeline.updated(now)}
-                for pipeline in self.state.project_pipelines(project)
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": pipeline.id,
+                    "ref": pipeline.ref,
+                    "sha": pipeline.sha,
+                    "source": pipeline.source,
+                    "status": pipeline.status(now),
+                    "_created": pipeline.created_at,
+                    "_updated": pipeline.updated(now),
+                    "_pipeline": pipeline,
+                }
+                for pipeline in self.state.pipelines_updated_since(project, bounds["updated_after"])
+                if all(getattr(pipeline, name) == query[name] for name in ("ref", "sha", "source") if query.get(name))
             ]
         rows = filter_pipelines(rows, query, scope, bounds)
         if order_by in ("id", "user_id"):
@@ -380,7 +393,8 @@ class Api:
             field = "_updated" if order_by == "updated_at" else order_by
             rows.sort(key=lambda row: (row[field], row["id"]), reverse=not ascending)
         page, headers = offset_page(rows, request.url, query)
-        body = [{key: value for key, value in row.items() if not key.startswith("_")} for row in page]
+        with self.state.lock:
+            body = [pipeline_short_json(row["_pipeline"], now, base) for row in page]
         return JSONResponse(body, headers=headers)
 
     async def latest_pipeline(self, request: Request) -> Response:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.api import PREFIX, Api, base_url, request_token
 from airflow_provider_dataops.emulator.artifacts import (
@@ -86,9 +87,9 @@ class ArtifactApi(Api):
         """The API's artifact routes, then the object storage's."""
         table: list[tuple[str, Callable[[Request], Any]]] = [
             # 302 to the archive in object storage
-            ("/projects/{id}/jobs/{job_id:int}/artifacts", self._archive(self._job_with_artifacts)),
+            ("/projects/{id}/jobs/{job_id:id}/artifacts", self._archive(self._job_with_artifacts)),
             # one file of the archive
-            ("/projects/{id}/jobs/{job_id:int}/artifacts/{artifact_path:path}", self._file(self._job_with_artifacts)),
+            ("/projects/{id}/jobs/{job_id:id}/artifacts/{artifact_path:path}", self._file(self._job_with_artifacts)),
             # the same for the newest successful pipeline of a ref (?job=name)
             ("/projects/{id}/jobs/artifacts/{ref_name:path}/download", self._archive(self._newest_successful_job)),
             (
@@ -97,7 +98,7 @@ class ArtifactApi(Api):
             ),
         ]
         routes = [Route(PREFIX + path, handler, methods=["GET"]) for path, handler in table]
-        storage = f"{STORAGE_PREFIX}/{{project_id:int}}/job-artifacts/{{job_id:int}}/{ARCHIVE_NAME}"
+        storage = f"{STORAGE_PREFIX}/{{project_id:id}}/job-artifacts/{{job_id:id}}/{ARCHIVE_NAME}"
         routes.append(Route(storage, self.storage_archive, methods=["GET"]))
         return routes
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.api import Api, base_url
 from airflow_provider_dataops.emulator.filters import truthy
@@ -27,7 +28,7 @@ EDITABLE = ("description", "ref", "cron", "cron_timezone", "active")
 VARIABLE_TYPES = frozenset({"env_var", "file"})
 _VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 _PATH = "/projects/{id}/pipeline_schedules"
-_ONE = _PATH + "/{schedule_id:int}"
+_ONE = _PATH + "/{schedule_id:id}"
 _VARIABLE = _ONE + "/variables/{key}"
 
 

@@ -15,6 +15,7 @@ from airflow_provider_dataops.emulator.api_schedules import ApiWithSchedules
 from airflow_provider_dataops.emulator.control import Control
 from airflow_provider_dataops.emulator.errors import ApiError
 from airflow_provider_dataops.emulator.faults import EmulatorMiddleware
+from airflow_provider_dataops.emulator.guards import BodyLimit, ControlGuard
 from airflow_provider_dataops.emulator.pages import Pages
 from airflow_provider_dataops.emulator.state import EmulatorState
 
@@ -74,14 +75,17 @@ class PagesBesideApi:
             await self.api(scope, receive, send)
 
 
-def create_app(state: EmulatorState) -> ASGIApp:
+def create_app(state: EmulatorState, bind_host: str = "127.0.0.1") -> ASGIApp:
     """The emulator as an ASGI application (serve it with any ASGI server; uvicorn can drop connections).
 
     :param state: the state it serves.
-    :returns: the HTML pages beside the API; the API wrapped in the fault, throttle and request-log middleware.
+    :param bind_host: the interface it listens on, a ``Host`` the control API accepts.
+    :returns: the HTML pages beside the API; the API wrapped in the fault, throttle and request-log
+        middleware; all of it behind the body limit and the control API's guard.
     """
     api = Starlette(
         routes=[*ApiWithSchedules(state).routes(), *ArtifactApi(state).routes(), *Control(state).routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
-    return PagesBesideApi(Pages(state).app(), EmulatorMiddleware(RawPathRouting(api), state))
+    app = PagesBesideApi(Pages(state).app(), EmulatorMiddleware(RawPathRouting(api), state))
+    return BodyLimit(ControlGuard(app, bind_host))

@@ -296,10 +296,12 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def replay_body(body: bytes) -> Receive:
+def replay_body(body: bytes, then: Receive | None = None) -> Receive:
     """A receive callable that hands the app an already-read body, then reports a disconnect.
 
     :param body: the request body.
+    :param then: the server's receive, to pass later calls on to (so a real disconnect is seen);
+        ``None`` reports a disconnect at once.
     :returns: the ASGI receive callable.
     """
     sent = False
@@ -307,7 +309,7 @@ def replay_body(body: bytes) -> Receive:
     async def receive() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await then() if then is not None else {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+
+from airflow_provider_dataops.emulator.pathmatch import PathPattern
 
 #: What a fault can do to a matching request.
 ACTIONS = ("status", "latency", "drop_before", "drop_after", "drop_mid")
@@ -21,7 +22,8 @@ class Fault:
     :ivar id: assigned by the emulator.
     :ivar action: ``status``, ``latency``, ``drop_before``, ``drop_after`` or ``drop_mid``.
     :ivar method: an HTTP method, or ``*`` for any.
-    :ivar path: a regular expression searched in the raw (still percent-encoded) request path.
+    :ivar path: a regular expression searched in the raw (still percent-encoded) request path, matched
+        without backtracking (see :class:`~airflow_provider_dataops.emulator.pathmatch.PathPattern`).
     :ivar times: how many matching requests it applies to; ``None`` means every one.
     :ivar status: the status code to answer with (``status`` action).
     :ivar body: the response body (``status`` action); a default fits the status and content type.
@@ -42,7 +44,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     hits: int = 0
-    pattern: re.Pattern[str] = field(default=re.compile(".*"), repr=False)
+    pattern: PathPattern = field(default_factory=lambda: PathPattern(".*"), repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], fault_id: int) -> Fault:
@@ -63,9 +65,9 @@ class Fault:
         fault.method = str(data.get("method") or "*").upper()
         fault.path = str(data.get("path") or ".*")
         try:
-            fault.pattern = re.compile(fault.path)
-        except re.error as exc:
-            raise ValueError(f"path is not a valid regular expression: {exc}") from exc
+            fault.pattern = PathPattern(fault.path)
+        except ValueError as exc:
+            raise ValueError(f"path: {exc}") from None
         times = data.get("times", 1)
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 0):
             raise ValueError("times must be a non-negative integer, 0 or null meaning always")
@@ -100,7 +102,7 @@ class Fault:
         :param method: the request method.
         :param path: the raw request path.
         """
-        return self.method in ("*", method) and self.pattern.search(path) is not None
+        return self.method in ("*", method) and self.pattern.search(path)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, with ``id`` and ``hits``."""

@@ -236,6 +236,10 @@ class Pipeline:
         ends = [end for job in self.current_jobs() if (end := job.finished(now)) is not None]
         return max(ends) if ends else None
 
+    def horizon(self) -> float:
+        """The last planned status change: no ``updated(now)`` is later, whatever ``now``."""
+        return max([self.created_at, *(moment for job in self.jobs for moment in job.event_times())])
+
     def updated(self, now: float) -> float:
         """The last status change at or before ``now``."""
         moments = [moment for job in self.jobs for moment in job.event_times() if moment <= now]

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator.clock import parse_iso
 from airflow_provider_dataops.emulator.markup import (
     Html,
@@ -73,9 +74,9 @@ class Pages:
         routes = [
             Route("/", self.home, methods=["GET"]),
             Route("/groups/{path:path}", self.namespace_page, methods=["GET"]),
-            Route("/{path:path}/-/pipelines/{pipeline_id:int}", self.pipeline_page, methods=["GET"]),
+            Route("/{path:path}/-/pipelines/{pipeline_id:id}", self.pipeline_page, methods=["GET"]),
             Route("/{path:path}/-/pipelines", self.project_page, methods=["GET"]),
-            Route("/{path:path}/-/jobs/{job_id:int}", self.job_page, methods=["GET"]),
+            Route("/{path:path}/-/jobs/{job_id:id}", self.job_page, methods=["GET"]),
             Route("/{path:path}", self.project_or_namespace_page, methods=["GET"]),
         ]
         return Starlette(routes=routes, exception_handlers={PageNotFound: _not_found, HTTPException: _http_error})

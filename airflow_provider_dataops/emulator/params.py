@@ -13,6 +13,10 @@ from starlette.requests import Request
 from airflow_provider_dataops.emulator import errors
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+#: Rack's ``param_depth_limit``: deeper ``a[b][c]...`` names are a 400.
+MAX_PARAM_DEPTH = 32
+#: The JSON gem's ``max_nesting``, which Rails parses API bodies with: deeper bodies are a 400.
+MAX_JSON_DEPTH = 100
 
 
 async def request_params(request: Request) -> dict[str, Any]:
@@ -24,7 +28,8 @@ async def request_params(request: Request) -> dict[str, Any]:
 
     :param request: the request.
     :returns: the merged parameters.
-    :raises ApiError: 400 for a JSON body that is not an object.
+    :raises ApiError: 400 for a JSON body that is not an object or nests too deeply, and for
+        bracket names deeper than Rack's limit.
     """
     params = decode_pairs(request.query_params.multi_items())
     body = await request.body()
@@ -48,11 +53,14 @@ def json_object(body: bytes, subject: str) -> dict[str, Any]:
 
     :param body: the raw body.
     :param subject: what the message calls the body, e.g. ``"The request body"``.
+    :raises ApiError: 400 also for a body nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter's stack
         raise errors.param_error(f"{subject} is not valid JSON") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise errors.param_error(f"{subject} nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise errors.param_error(f"{subject} must be a JSON object")
     return data
@@ -63,6 +71,7 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
     :param pairs: decoded (name, value) pairs in order.
     :returns: the nested parameters.
+    :raises ApiError: 400 for a name nested deeper than :data:`MAX_PARAM_DEPTH`.
     """
     result: dict[str, Any] = {}
     for raw_name, value in pairs:
@@ -70,6 +79,8 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         keys = _BRACKETS.findall("[" + tail) if tail else []
         if not head:
             continue
+        if len(keys) >= MAX_PARAM_DEPTH:
+            raise errors.param_error(f"{head} is nested deeper than {MAX_PARAM_DEPTH} levels")
         _assign(result, head, keys, value)
     return {name: _as_list_if_indexed(value) for name, value in result.items()}
 
@@ -101,7 +112,24 @@ def _as_list_if_indexed(value: Any) -> Any:
     if (
         isinstance(value, dict)
         and value
-        and all(key.isdigit() and isinstance(item, dict) for key, item in value.items())
+        and all(key.isascii() and key.isdigit() and isinstance(item, dict) for key, item in value.items())
     ):
-        return [value[key] for key in sorted(value, key=int)]
+        # Numeric order without int(): a 5,000-digit index is valid text but past int()'s digit limit.
+        return [value[key] for key in sorted(value, key=lambda key: (len(key.lstrip("0")), key.lstrip("0")))]
     return value
+
+
+def json_depth(data: Any) -> int:
+    """How deeply a parsed JSON value nests (a scalar is 0), without recursion.
+
+    :param data: the parsed value.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest

@@ -93,7 +93,7 @@ class DataOpsEmulator:
             raise
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.state),
+            create_app(self.state, self.host),
             log_level=self._log_level,
             log_config=None,  # leave the host process's logging alone
             access_log=False,  # uvicorn's access log would show tokens passed in query strings

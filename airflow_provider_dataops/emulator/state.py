@@ -11,6 +11,7 @@ import hashlib
 import math
 import re
 import threading
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -45,6 +46,7 @@ from airflow_provider_dataops.emulator.model import (
     User,
 )
 from airflow_provider_dataops.emulator.ratelimit import RateLimiter
+from airflow_provider_dataops.emulator.routing import MAX_ID_DIGITS
 from airflow_provider_dataops.emulator.schedules import ScheduleBook
 
 _Found = TypeVar("_Found")
@@ -177,6 +179,9 @@ class EmulatorState:
         self._last_project_created = 0.0
         self._pipelines: dict[int, Pipeline] = {}
         self._pipelines_by_project: dict[int, list[Pipeline]] = {}
+        # Per project, (horizon, pipeline id) sorted: an updated_after listing skips the settled past.
+        self._by_horizon: dict[int, list[tuple[float, int]]] = {}
+        self._horizons: dict[int, float] = {}
         self._jobs: dict[int, tuple[Job, Pipeline]] = {}
         self._next_pipeline_id = 1
         self._next_job_id = 1
@@ -546,6 +551,16 @@ class EmulatorState:
         self._pipelines_by_project.setdefault(pipeline.project.id, []).append(pipeline)
         for job in jobs:
             self._jobs[job.id] = (job, pipeline)
+        self._reindex(pipeline)
+
+    def _reindex(self, pipeline: Pipeline) -> None:
+        """Re-file a pipeline by its horizon after its jobs changed (call with the lock held)."""
+        index = self._by_horizon.setdefault(pipeline.project.id, [])
+        old = self._horizons.get(pipeline.id)
+        if old is not None:
+            del index[bisect_left(index, (old, pipeline.id))]
+        new = self._horizons[pipeline.id] = pipeline.horizon()
+        insort(index, (new, pipeline.id))
 
     def find_pipeline(self, project: Project, pipeline_id: int) -> Pipeline | None:
         """A pipeline of ``project``.
@@ -564,6 +579,21 @@ class EmulatorState:
         """
         with self.lock:
             return list(self._pipelines_by_project.get(project.id, ()))
+
+    def pipelines_updated_since(self, project: Project, bound: float | None) -> list[Pipeline]:
+        """The pipelines of ``project`` that may have ``updated_at >= bound``, oldest first.
+
+        Found through the horizon index, so pipelines that settled before ``bound`` cost nothing.
+
+        :param project: the project.
+        :param bound: the ``updated_after`` time; ``None`` for every pipeline.
+        """
+        with self.lock:
+            if bound is None:
+                return list(self._pipelines_by_project.get(project.id, ()))
+            index = self._by_horizon.get(project.id, [])
+            recent = index[bisect_left(index, (bound, -1)) :]
+            return sorted((self._pipelines[pipeline_id] for _, pipeline_id in recent), key=lambda p: p.id)
 
     def find_job(self, project: Project, job_id: int) -> tuple[Job, Pipeline] | None:
         """A job of ``project`` with its pipeline.
@@ -590,6 +620,7 @@ class EmulatorState:
                     job.cancel_at, job.cancel_delay = now, delay
                     if job.downstream is not None:  # GitLab cancels the downstream pipelines too
                         self.cancel_pipeline(job.downstream)
+            self._reindex(pipeline)
 
     def retry_pipeline(self, pipeline: Pipeline) -> None:
         """Re-run the failed and canceled jobs, this time to success; a no-op if there are none.
@@ -639,6 +670,7 @@ class EmulatorState:
             sha=pipeline.sha,
             pipeline_file=self._pipeline_file(pipeline),
         )
+        self._reindex(pipeline)
         pipeline.project.last_activity_at = now
         return jobs
 
@@ -681,6 +713,7 @@ class EmulatorState:
                 pipeline_file=self._pipeline_file(pipeline),
                 runner_env=self._runner_env(pipeline),
             )
+            self._reindex(pipeline)
             pipeline.project.last_activity_at = now
 
     def cancel_job(self, job: Job, pipeline: Pipeline) -> None:
@@ -693,6 +726,7 @@ class EmulatorState:
             now = self.now()
             if job.status(now) in CANCELABLE:
                 job.cancel_at, job.cancel_delay = now, cancel_delay(pipeline.seconds)
+                self._reindex(pipeline)
 
     def retry_job(self, job: Job, pipeline: Pipeline) -> Job:
         """Run a finished job again (this time to success), as a new job that replaces it.
@@ -859,5 +893,5 @@ def pipeline_web_url(base_url: str, pipeline: Pipeline) -> str:
 def _by_id_or_path(key: str, by_id: dict[int, _Found], by_path: dict[str, _Found]) -> _Found | None:
     """GitLab's ``:id``: ASCII digits name an id, anything else a full path (case-insensitive)."""
     if key.isascii() and key.isdigit():
-        return by_id.get(int(key))
+        return by_id.get(int(key)) if len(key) <= MAX_ID_DIGITS else None
     return by_path.get(key.lower())

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from airflow_provider_dataops.api.bridges import Downstream, MalformedBridgeError, downstream_of
-from airflow_provider_dataops.errors import DataOpsError, redact
+from airflow_provider_dataops.api.redaction import redact
+from airflow_provider_dataops.errors import DataOpsError
 
 #: Pipeline levels read: the pipeline, its children and their children.
 MAX_DOWNSTREAM_LEVELS = 3

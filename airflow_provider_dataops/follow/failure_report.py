@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.statuses import FAILURE_STATUSES
 from airflow_provider_dataops.api.test_results import (
     PipelineTestSummary,
@@ -38,7 +39,7 @@ def failure_report(
         report is read and those cases are listed.
     """
     header = f"Pipeline {pipeline.get('id')} ended as {pipeline.get('status')}: {pipeline.get('web_url')}"
-    return "\n".join(
+    report = "\n".join(
         [
             header,
             *_job_lines(hook, project, pipeline, log_lines),
@@ -46,6 +47,8 @@ def failure_report(
             *_test_lines(hook, project, pipeline, test_summary),
         ]
     )
+    # Job names, failure reasons, log tails and test names are the server's text.
+    return redact(report, hook.settings.secrets)
 
 
 def _downstream_lines(hook: DataOpsHook, project: int | str, pipeline: Mapping[str, Any], log_lines: int) -> list[str]:

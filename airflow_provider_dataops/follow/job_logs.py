@@ -30,9 +30,10 @@ from typing import Any
 from airflow_provider_dataops.api.bridges import Downstream, MalformedBridgeError, downstream_of
 from airflow_provider_dataops.api.job_log import clean_line, complete_lines
 from airflow_provider_dataops.api.limits import check_count
+from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.statuses import TERMINAL_STATUSES
 from airflow_provider_dataops.api.variables import masked_values
-from airflow_provider_dataops.errors import DataOpsError, redact
+from airflow_provider_dataops.errors import DataOpsError
 
 #: Default bytes of cleaned text logged per job.
 DEFAULT_MAX_JOB_LOG_BYTES = 1 << 20

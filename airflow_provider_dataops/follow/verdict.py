@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_dataops.api.paths import pipeline_path
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import (
     PipelineTestSummary,
@@ -89,6 +90,7 @@ def settle(
     :raises DataOpsTestsFailedError: the pipeline succeeded, tests failed and ``fail_on_test_failures``.
     :raises DataOpsPipelineFailedError: the pipeline ended in a failure status.
     """
+    pipeline = redact_value(pipeline, hook.settings.secrets)  # it may come from an event or a stored record
     outcome = classify_pipeline_status(pipeline["status"], manual_policy)
     gated = fail_on_test_failures and outcome is Outcome.SUCCESS
     tests = read_test_summary(hook, project, int(pipeline["id"]), log, publish, required=gated)

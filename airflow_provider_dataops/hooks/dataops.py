@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES
 from airflow_provider_dataops.api.pages import PageGuard
 from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.project_rules import check_project_attributes
+from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.api.statuses import check_job_scope
 from airflow_provider_dataops.api.transport import (
@@ -48,7 +50,6 @@ from airflow_provider_dataops.errors import (
     DataOpsMalformedResponseError,
     DataOpsNotFoundError,
     DataOpsPermissionError,
-    redact,
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
 from airflow_provider_dataops.hooks.ci_lint import CiLintMethods
@@ -56,6 +57,8 @@ from airflow_provider_dataops.hooks.job_logs import JobLogMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
 from airflow_provider_dataops.hooks.sync_session import SESSION_POOL_SIZE as SESSION_POOL_SIZE
 from airflow_provider_dataops.hooks.sync_session import HookSession
+from airflow_provider_dataops.outputs.budget import DEFAULT_MAX_BYTES, DownloadBudget
+from airflow_provider_dataops.outputs.budget import DEFAULT_TIMEOUT as DEFAULT_DOWNLOAD_TIMEOUT
 from airflow_provider_dataops.outputs.destinations import Destination, DownloadResult, Tally, destination_for
 
 if TYPE_CHECKING:
@@ -197,7 +200,11 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
         if not 200 <= response.status_code < 300:
             response.content  # noqa: B018 - read the body of a streamed error before mapping it
         self._check(request, response, settings)
-        body = self._decode(request, response.status_code, response.headers, response.content) if decode else None
+        body = (
+            self._decode(request, response.status_code, response.headers, response.content, settings.secrets)
+            if decode
+            else None
+        )
         return response, body
 
     def _exchange(
@@ -224,17 +231,26 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
     def _json(self, method: str, endpoint: str, **request: Any) -> Any:
         return self._exchange(method, endpoint, **request)[1]
 
-    def _download(self, endpoint: str, destination: Any, *, params: Mapping[str, Any] | None = None) -> DownloadResult:
+    def _download(
+        self,
+        endpoint: str,
+        destination: Any,
+        *,
+        params: Mapping[str, Any] | None = None,
+        max_bytes: Any = DEFAULT_MAX_BYTES,
+        download_timeout: Any = DEFAULT_DOWNLOAD_TIMEOUT,
+    ) -> DownloadResult:
         """Stream a GET's body to ``destination``; every attempt of the retry policy starts over.
 
         Redirects (artifacts live in object storage) are followed as for any read: without the token
-        on another host.
+        on another host. ``max_bytes`` and ``download_timeout`` hold across attempts, while streaming.
         """
+        budget = DownloadBudget(max_bytes, download_timeout)
         target = destination_for(destination)
         prepared = self._prepare(self.settings, "GET", endpoint, params=params)
         prepared = prepared._replace(headers={**prepared.headers, "Accept": "*/*"})
         try:
-            tally = self.retry_policy.call(self._download_once, prepared, target)
+            tally = self.retry_policy.call(self._download_once, prepared, target, budget)
             target.commit()
         except BaseException:
             target.discard()
@@ -243,18 +259,31 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
         self.log.info("Downloaded %s to %s: %d bytes, sha256 %s.", prepared.path, where, tally.size, tally.sha256)
         return {"path": target.label, "size": tally.size, "sha256": tally.sha256}
 
-    def _download_once(self, request: ApiRequest, target: Destination) -> Tally:
+    def _download_once(self, request: ApiRequest, target: Destination, budget: DownloadBudget) -> Tally:
         import requests
 
+        label = f"GET {request.path}"
+        budget.check(0, label)
         response, _ = self._send_once(request, stream=True, decode=False)
         tally = Tally()
-        with response, target.attempt() as stream:
-            try:
-                for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
-                    stream.write(chunk)
-                    tally.add(chunk)
-            except requests.RequestException as exc:  # the body broke off: a retry starts again
-                raise self._failure(exc, request, self.settings, Delivery.SENT) from None
+        # A body dripping under the read timeout never ends a read: at the deadline the socket is shut.
+        watchdog = threading.Timer(max(budget.remaining(), 0), _shut_socket, args=(response,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with response, target.attempt() as stream:
+                try:
+                    for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
+                        budget.check(tally.size + len(chunk), label)
+                        stream.write(chunk)
+                        tally.add(chunk)
+                    budget.check(tally.size, label)  # a body without a length "ends" when the socket is shut
+                except requests.RequestException as exc:  # the body broke off: a retry starts again
+                    if budget.remaining() <= 0:
+                        raise budget.timed_out(label) from None
+                    raise self._failure(exc, request, self.settings, Delivery.SENT) from None
+        finally:
+            watchdog.cancel()
         return tally
 
     def request(
@@ -676,7 +705,7 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
                         continue
                     line = cleaned
                 lines.append(line)
-        return "\n".join(lines)
+        return redact("\n".join(lines), self.settings.secrets)
 
     def play_job(
         self, project: int | str, job_id: int | str, *, variables: Mapping[str, Any] | None = None
@@ -730,3 +759,17 @@ def _query_value(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def _shut_socket(response: requests.Response) -> None:
+    """Shut a streaming response's socket, so a read blocked on a dripping body returns at once."""
+    raw = response.raw
+    # urllib3 keeps the socket on the connection, or (2.x, once the headers are read) only in the
+    # http.client response's socket reader.
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        reader = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(reader, "_sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

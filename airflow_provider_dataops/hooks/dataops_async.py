@@ -181,7 +181,8 @@ class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
     async def _send_once(self, request: ApiRequest) -> Any:
         """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
         response = await self._send_raw(request)
-        return self._decode(request, response.status_code, response.headers, response.content)
+        secrets = (await self.get_settings()).secrets
+        return self._decode(request, response.status_code, response.headers, response.content, secrets)
 
     async def _send_raw(self, request: ApiRequest) -> httpx.Response:
         """One attempt up to a checked 2xx answer, its body read but not decoded."""

@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_job_name, check_ref, numeric_id, resource_id
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.hooks.artifacts import check_artifact_path
 from airflow_provider_dataops.operators.arguments import (
@@ -25,7 +26,8 @@ from airflow_provider_dataops.operators.arguments import (
 )
 from airflow_provider_dataops.operators.jobs import newest_job_named
 from airflow_provider_dataops.outputs.archives import ExtractionLimits, check_extraction_limits, extract_zip
-from airflow_provider_dataops.outputs.destinations import LocalFile, destination_for
+from airflow_provider_dataops.outputs.budget import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, DownloadBudget
+from airflow_provider_dataops.outputs.destinations import LocalFile, check_local_target, destination_for
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -69,6 +71,9 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         suffix (``artifacts.zip`` -> ``artifacts/``). Templated.
     :param extract_limits: ``{"max_total_bytes", "max_entries", "max_ratio"}`` (defaults: 1 GiB,
         10,000 entries, 200 times per entry) or an :class:`~airflow_provider_dataops.outputs.archives.ExtractionLimits`.
+    :param max_bytes: Largest download accepted, in bytes (default 32 GiB); a larger body is stopped
+        while streaming and the destination left as it was.
+    :param download_timeout: Seconds for the whole download, retries included (default 6 hours).
     :param destination_conn_id: Connection of the object storage a URL destination points to.
     :param dataops_conn_id: A ``dataops`` connection with an access token (``read_api`` is enough).
     :param hook_params: Extra :class:`DataOpsHook` arguments.
@@ -97,6 +102,8 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         extract: bool = False,
         extract_to: str | None = None,
         extract_limits: ExtractionLimits | Mapping[str, int] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        download_timeout: float = DEFAULT_TIMEOUT,
         destination_conn_id: str | None = None,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
@@ -123,6 +130,8 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         self.extract_limits = check_extraction_limits(
             dict(extract_limits) if isinstance(extract_limits, Mapping) else extract_limits
         )
+        budget = DownloadBudget(max_bytes, download_timeout)  # checks both now, at parse time
+        self.max_bytes, self.download_timeout = budget.max_bytes, budget.timeout
         self.destination_conn_id = destination_conn_id
         self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
@@ -143,21 +152,37 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         """Find the job, download, extract if asked; returns what was written."""
         self._validate_arguments()
         target = self._destination()
-        if self.extract and not isinstance(destination_for(target), LocalFile):
-            raise DataOpsConfigError("extract needs a local destination path; download to a local file first")
+        local = destination_for(target)  # refuses a directory, or a path under a file, before any request
+        if self.extract:
+            if not isinstance(local, LocalFile):
+                raise DataOpsConfigError("extract needs a local destination path; download to a local file first")
+            check_local_target(self._extract_dir(local.path), "extract_to", want_directory=True)
         job, pipeline_id = self._find_job()
         if self.artifact_path is None:
-            written = self.hook.download_job_artifacts(self.project, job["id"], target)
+            written = self.hook.download_job_artifacts(
+                self.project, job["id"], target, max_bytes=self.max_bytes, download_timeout=self.download_timeout
+            )
         else:
-            written = self.hook.download_job_artifact(self.project, job["id"], self.artifact_path, target)
+            written = self.hook.download_job_artifact(
+                self.project,
+                job["id"],
+                self.artifact_path,
+                target,
+                max_bytes=self.max_bytes,
+                download_timeout=self.download_timeout,
+            )
         result: dict[str, Any] = {**written, "job_id": int(job["id"]), "pipeline_id": pipeline_id}
         if self.extract and written["path"] is not None:
             archive = Path(written["path"])
-            directory = Path(self.extract_to).expanduser() if self.extract_to else default_extract_dir(archive)
+            directory = self._extract_dir(archive)
             files = extract_zip(archive, directory, self.extract_limits)
             self.log.info("Extracted %d file(s) of %s into %s.", len(files), archive.name, directory)
             result.update(extracted_to=str(directory.absolute()), files=files)
-        return result
+        # Entry names and paths come from the server: none may carry a token into XCom.
+        return dict(redact_value(result, self.hook.settings.secrets))
+
+    def _extract_dir(self, archive: Path) -> Path:
+        return Path(self.extract_to).expanduser().absolute() if self.extract_to else default_extract_dir(archive)
 
     def _destination(self) -> Any:
         if isinstance(self.destination, str) and "://" in self.destination:

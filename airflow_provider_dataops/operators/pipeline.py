@@ -30,10 +30,11 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.paths import check_ref, resource_id
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, normalize_variables, pipeline_variables
 from airflow_provider_dataops.assets import annotate_outlet_events, pipeline_event_extra
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError, redact
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsRequestMaybeAppliedError
 from airflow_provider_dataops.errors import (  # re-exported: raised by this operator, imported from here by DAGs
     DataOpsPipelineFailedError as DataOpsPipelineFailedError,
 )
@@ -383,8 +384,7 @@ class DataOpsTriggerPipelineOperator(
 
     def _without_secrets(self, pipeline: Mapping[str, Any]) -> dict[str, Any]:
         """The pipeline with the connection's tokens masked: a broken or hostile server may echo them."""
-        secrets = self.hook.settings.secrets
-        return {key: redact(value, secrets) if isinstance(value, str) else value for key, value in pipeline.items()}
+        return dict(redact_value(pipeline, self.hook.settings.secrets))
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         self._record(pipeline, context)  # the final state, before it is judged

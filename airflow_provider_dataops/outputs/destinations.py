@@ -8,9 +8,14 @@ after a failure:
   failed download leaves no partial file (and an earlier file of that name untouched);
 * a binary file object is written from where it stands; a retry rewinds it when it can seek, and
   fails when it cannot (the bytes already handed over cannot be taken back);
-* an object storage path (Airflow's ``ObjectStoragePath``, or anything with ``.open("wb")``) is
-  opened for writing on every attempt; object stores publish an object when it is closed, so after a
-  failure the partial object is deleted.
+* an object storage path (Airflow's ``ObjectStoragePath``) is written to a hidden temporary object
+  beside it, moved over it on success; a failure deletes only that temporary object, so an earlier
+  object of that name survives any failure, including one before the first byte. A path-like object
+  that cannot be renamed is written in place, and deleted after a failure only if this download
+  had opened it.
+
+A destination that cannot be written (an existing directory, or a path under a regular file) is
+refused when it is made, before any request.
 
 No HTTP here: the hook streams, this module only receives the bytes.
 """
@@ -21,6 +26,7 @@ import contextlib
 import hashlib
 import io
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,12 +86,16 @@ class Destination:
 
 
 class LocalFile(Destination):
-    """A local file, written to a temporary sibling and renamed into place on success."""
+    """A local file, written to a temporary sibling and renamed into place on success.
+
+    :raises DataOpsConfigError: when the path is an existing directory or lies under a regular file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path.expanduser().absolute()
         self.label = str(self.path)
         self._temporary: Path | None = None
+        check_local_target(self.path, "destination", want_directory=False)
 
     @contextlib.contextmanager
     def attempt(self) -> Iterator[Writer]:
@@ -149,22 +159,72 @@ class _Noting:
 
 
 class StoragePath(Destination):
-    """An ``ObjectStoragePath`` (or any path-like object with ``open("wb")``)."""
+    """An ``ObjectStoragePath`` (or any path-like object with ``open("wb")``).
+
+    :raises DataOpsConfigError: when the path is an existing directory.
+    """
 
     def __init__(self, path: Any) -> None:
         self.path = path
         self.label = str(path)
+        # Staged when the store can rename (ObjectStoragePath can); else written in place.
+        self._staged = callable(getattr(path, "with_name", None)) and callable(getattr(path, "rename", None))
+        self._temporary: Any = None
+        self._opened: Any = None  # what an attempt of this download opened: all a failure may delete
+        if _is_dir(path):
+            raise DataOpsConfigError(f"destination {self.label} is an existing directory; name an object in it")
 
     @contextlib.contextmanager
     def attempt(self) -> Iterator[Writer]:
-        """Open the object for writing, replacing whatever an earlier attempt wrote."""
-        with self.path.open("wb") as stream:
+        """Open the (temporary) object for writing, replacing whatever an earlier attempt wrote."""
+        target = self.path
+        if self._staged:
+            if self._temporary is None:
+                name = getattr(self.path, "name", "download")
+                self._temporary = self.path.with_name(f".{name}.{secrets.token_hex(6)}.part")
+            target = self._temporary
+        with target.open("wb") as stream:
+            self._opened = target
             yield stream
 
+    def commit(self) -> None:
+        """Move the temporary object over the destination."""
+        if self._staged and self._opened is not None:
+            self._opened.rename(self.path)
+        self._opened = None
+
     def discard(self) -> None:
-        """Delete the partial object; a store that cannot is left as it is."""
-        with contextlib.suppress(Exception):
-            self.path.unlink()
+        """Delete what this download wrote (never an object it did not open); a store that cannot is left."""
+        if self._opened is not None:
+            with contextlib.suppress(Exception):
+                self._opened.unlink()
+        self._opened = None
+
+
+def _is_dir(path: Any) -> bool:
+    try:
+        return bool(path.is_dir())
+    except Exception:  # a store that cannot tell (or no is_dir): the write will say
+        return False
+
+
+def check_local_target(path: Path, name: str, *, want_directory: bool) -> None:
+    """Refuse a local path that a download or an extraction cannot write, before any request.
+
+    :param path: Absolute path.
+    :param name: The argument's name, for the message (``destination``, ``extract_to``).
+    :param want_directory: True for a directory to create or fill, False for a file to write.
+    :raises DataOpsConfigError: naming ``name`` and the clash.
+    """
+    if want_directory and path.exists() and not path.is_dir():
+        raise DataOpsConfigError(f"{name} {path} is an existing file; extraction needs a directory")
+    if not want_directory and path.is_dir():
+        raise DataOpsConfigError(f"{name} {path} is an existing directory; name a file inside it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataOpsConfigError(f"{name} {path} lies under {parent}, which is a file, not a directory")
+            break
 
 
 def _seekable(stream: Any) -> bool:

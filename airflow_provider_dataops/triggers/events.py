@@ -26,6 +26,7 @@ from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, pipeline_path, resource_id
+from airflow_provider_dataops.api.redaction import redact_value
 from airflow_provider_dataops.api.statuses import PipelineStatus
 from airflow_provider_dataops.api.timestamps import format_api_time
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE, check_pipeline_file
@@ -333,6 +334,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         """
         state, epoch = watch.state, watch.epoch
         since = state.since
+        secrets = (await hook.get_settings()).secrets  # read already by the listing: no request
         for row in rows:
             if row.get("status") not in self.statuses or (self.ref is not None and row.get("ref") != self.ref):
                 continue
@@ -355,7 +357,7 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
                 return
             state.decide(pipeline)
             if matches:
-                yield Report(self._payload(pipeline), state.snapshot())
+                yield Report(self._payload(pipeline, secrets), state.snapshot())
                 if watch.epoch != epoch:
                     return
         if state.advance(rows):
@@ -372,13 +374,14 @@ class DataOpsPipelineEventTrigger(_EventTriggerBase):
         ]
         return self.pipeline_file in file_names
 
-    def _payload(self, pipeline: dict[str, Any]) -> dict[str, Any]:
+    def _payload(self, pipeline: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+        """The event (the asset event's extra): JSON values only, the connection's secrets redacted."""
         payload = {name: pipeline.get(name) for name in EVENT_FIELDS}
         payload["project"] = self.project
         if self.pipeline_file is not None:
             payload["pipeline_file"] = self.pipeline_file
         # Only JSON values reach the asset event, whatever the server sent.
-        return json.loads(json.dumps(payload, default=str))
+        return dict(redact_value(json.loads(json.dumps(payload, default=str)), secrets))
 
 
 class PipelineEventProducer(SharedStreamProducer):

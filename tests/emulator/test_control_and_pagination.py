@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
@@ -149,9 +147,7 @@ def test_keyset_needs_order_by_id(emu, auth):
 
 
 def test_ten_thousand_and_one_projects_hide_totals(emu, auth):
-    began = time.perf_counter()
-    emu.seed_projects(10_000)
-    seeding = time.perf_counter() - began
+    emu.seed_projects(10_000)  # how long seeding takes: python -m benchmarks pagination
     response = projects(emu, auth, per_page=100)
     assert response.status_code == 200
     assert len(response.json()) == 100
@@ -159,15 +155,11 @@ def test_ten_thousand_and_one_projects_hide_totals(emu, auth):
     assert "x-total-pages" not in response.headers
     assert 'rel="last"' not in response.headers["link"]
     assert response.headers["x-next-page"] == "2"
-    assert seeding < 2, f"seeding 10,000 projects took {seeding:.2f}s"
 
 
 def test_offset_limit_405_and_keyset_beyond_it(emu, auth):
-    began = time.perf_counter()
     response = control(emu, "POST", "/projects/seed", json={"count": 60_000})
-    seeding = time.perf_counter() - began
     assert response.json()["total"] == 60_001
-    assert seeding < 5, f"seeding 60,000 projects took {seeding:.2f}s"
     assert projects(emu, auth, page=500, per_page=100).status_code == 200
     too_far = projects(emu, auth, page=501, per_page=100)
     assert too_far.status_code == 405

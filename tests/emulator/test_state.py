@@ -181,15 +181,13 @@ def test_derive_path():
     assert derive_path("Sales_Data.v2") == "sales_data.v2"
 
 
-def test_seed_projects_is_fast_and_cheap(state: EmulatorState):
-    began = time.perf_counter()
+def test_seed_projects_adds_them_in_id_order(state: EmulatorState):
+    # How long seeding takes is measured by the pagination benchmark (python -m benchmarks pagination).
     assert state.seed_projects(60_000) == 60_000
-    elapsed = time.perf_counter() - began
     projects = state.projects()
     assert len(projects) == 60_001
     assert [p.id for p in projects[:3]] == [1, 2, 3]
     assert state.find_project("demo/seeded-project-60001").id == 60_001
-    assert elapsed < 5, f"seeding 60,000 projects took {elapsed:.2f}s"
 
 
 def test_seed_into_a_new_subgroup(state: EmulatorState):

@@ -69,6 +69,13 @@ CASES = {
             "CHECK  throttled, first reads: 20 events: PASS",
         ],
     ),
+    "listing": (
+        ["--pipelines", "200"],
+        [
+            "CHECK  20: the updated_after listing returns only the recent pipeline: PASS (1 rows)",
+            "CHECK  200: the updated_after listing returns only the recent pipeline: PASS (1 rows)",
+        ],
+    ),
     "imports": (
         ["--repetitions", "2", "--importtime"],
         ["CHECK  task modules import no HTTP library airflow.sdk did not: PASS"],

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.emulator import DataOpsEmulator
-from airflow_provider_dataops.errors import redact
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.jobs import DataOpsPlayJobOperator
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator

@@ -185,6 +185,7 @@ def test_a_server_echoing_the_token_gets_it_into_no_event(
     dataops_run_dag: Any, openlineage_events: CapturedEvents, dataops_emulator: DataOpsEmulator
 ) -> None:
     """A hostile or broken server puts the token in the pipeline it returns: no event carries it."""
+    _write_assets_like_the_dag_processor()  # each test process has a DB of its own
     token = dataops_emulator.access_token
     hostile = {
         "id": 1,

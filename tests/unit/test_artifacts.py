@@ -179,9 +179,15 @@ def test_a_seekable_file_object_is_rewound_for_a_retry() -> None:
     assert buffer.getvalue() == b"header:good"
 
 
-def test_a_storage_path_is_deleted_after_a_failure() -> None:
-    path = mock.MagicMock()
-    StoragePath(path).discard()
+def test_a_storage_path_that_cannot_rename_is_deleted_only_after_this_download_opened_it() -> None:
+    path = mock.MagicMock(spec=["open", "unlink", "is_dir", "protocol"])
+    path.is_dir.return_value = False
+    StoragePath(path).discard()  # failed before any byte: the object there is not ours to delete
+    path.unlink.assert_not_called()
+    target = StoragePath(path)
+    with target.attempt():
+        pass
+    target.discard()
     path.unlink.assert_called_once()
 
 
@@ -222,14 +228,14 @@ def test_zip_slip_is_refused_and_nothing_is_written(tmp_path: Path, name: str, w
     archive = make_zip(tmp_path / "a.zip", {"fine.txt": b"ok", name: b"pwned"})
     with pytest.raises(UnsafeArchiveError, match=why):
         extract_zip(archive, tmp_path / "out")
-    assert os.listdir(tmp_path / "out") == []
-    assert sorted(os.listdir(tmp_path)) == ["a.zip", "out"]
+    assert sorted(os.listdir(tmp_path)) == ["a.zip"]  # not even the target directory was made
 
 
 def test_symlinks_and_paths_through_existing_symlinks_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match="symbolic link"):
         extract_zip(make_zip(tmp_path / "l.zip", {}, symlink="link"), tmp_path / "out")
     (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
     (tmp_path / "out" / "escape").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UnsafeArchiveError, match="outside"):
         extract_zip(make_zip(tmp_path / "s.zip", {"escape/evil.txt": b"x"}), tmp_path / "out")
@@ -246,7 +252,7 @@ def test_zip_bombs_are_refused_from_declared_sizes(tmp_path: Path) -> None:
     big = make_zip(tmp_path / "big.zip", {"a": os.urandom(2000)})
     with pytest.raises(UnsafeArchiveError, match="max_total_bytes=1000"):
         extract_zip(big, tmp_path / "out", ExtractionLimits(max_total_bytes=1000))
-    assert os.listdir(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_size_that_lies_is_caught_while_extracting(tmp_path: Path) -> None:
@@ -257,7 +263,7 @@ def test_a_size_that_lies_is_caught_while_extracting(tmp_path: Path) -> None:
     archive.write_bytes(bytes(data))
     with pytest.raises(DataOpsError):
         extract_zip(archive, tmp_path / "out", ExtractionLimits(max_total_bytes=100))
-    assert os.listdir(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_not_a_zip(tmp_path: Path) -> None:
@@ -282,6 +288,7 @@ JOBS = [
     {"id": 10, "name": "Build all Models", "status": "running"},
 ]
 WRITTEN = {"path": "/data/run_results.json", "size": 5, "sha256": "ab"}
+DEFAULT_LIMITS = {"max_bytes": 32 << 30, "download_timeout": 6 * 3600.0}
 
 
 def operator(**kwargs: Any) -> DataOpsJobArtifactOperator:
@@ -329,7 +336,9 @@ def test_operator_downloads_from_the_newest_job_of_that_name() -> None:
     op = operator(pipeline_id="42", artifact_path="target/run_results.json", destination="/data/run_results.json")
     hook = with_hook(op)
     assert op.execute({}) == {**WRITTEN, "job_id": 11, "pipeline_id": 42}
-    hook.download_job_artifact.assert_called_once_with("g/p", 11, "target/run_results.json", "/data/run_results.json")
+    hook.download_job_artifact.assert_called_once_with(
+        "g/p", 11, "target/run_results.json", "/data/run_results.json", **DEFAULT_LIMITS
+    )
 
 
 def test_operator_by_ref_uses_the_newest_successful_pipeline() -> None:
@@ -338,7 +347,7 @@ def test_operator_by_ref_uses_the_newest_successful_pipeline() -> None:
     hook.list_pipelines.return_value = iter([{"id": 77}, {"id": 70}])
     assert op.execute({})["pipeline_id"] == 77
     hook.list_pipelines.assert_called_once_with("g/p", ref="main", status="success", order_by="id", sort="desc")
-    hook.download_job_artifacts.assert_called_once_with("g/p", 11, "/data/a.zip")
+    hook.download_job_artifacts.assert_called_once_with("g/p", 11, "/data/a.zip", **DEFAULT_LIMITS)
     hook.list_pipelines.return_value = iter([])
     with pytest.raises(DataOpsError, match="no successful pipeline on 'main'"):
         op.execute({})
@@ -362,7 +371,7 @@ def test_operator_extract_needs_a_local_destination() -> None:
     op = operator(pipeline_id=1, destination="s3://bucket/a.zip", extract=True)
     hook = with_hook(op)
     with mock.patch("airflow.providers.common.compat.sdk.ObjectStoragePath") as storage_path:
-        storage_path.return_value = mock.MagicMock(protocol="s3")
+        storage_path.return_value = mock.MagicMock(protocol="s3", **{"is_dir.return_value": False})
         with pytest.raises(DataOpsConfigError, match="extract needs a local destination"):
             op.execute({})
     hook.list_pipeline_jobs.assert_not_called()

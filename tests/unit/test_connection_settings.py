@@ -84,6 +84,8 @@ def test_extras_are_parsed_and_validated() -> None:
         ({"timeout": 0}, "'timeout' must be a number"),
         ({"verify_ssl": 3}, "'verify_ssl' must be"),
         ({"proxy": "proxy:3128"}, "'proxy' must be a URL"),
+        ({"proxy": "http://[bad"}, r"^connection 'c': extra 'proxy' is not a valid URL \(Invalid IPv6 URL\)"),
+        ({"proxy": "http://user:s3cret@[bad"}, r"^connection 'c': extra 'proxy' .*'http://\*\*\*@\[bad'"),
         ({"trigger_token": 5}, "'trigger_token' must be a string"),
         ({"password": None}, "^connection 'c': no token: put an access token in the password field"),
         ({"timeout": 3601}, r"at most 3600 \(1 hour\)"),

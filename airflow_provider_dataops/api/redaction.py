@@ -1,0 +1,44 @@
+"""The one redaction of the connection's secrets, applied to everything the provider publishes.
+
+A broken or hostile server may echo a token in any field (``web_url``, a job's name, a log line,
+an archive entry's name). Airflow's secrets masker only knows what was registered with it; these
+functions need nothing but the secrets themselves
+(:attr:`~airflow_provider_dataops.api.connection.ConnectionSettings.secrets`), so log lines,
+exception text, XCom values, lineage, asset extras and event payloads are clean either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_dataops.errors import MASK, redact
+
+__all__ = ["MASK", "redact", "redact_value"]
+
+
+def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value`` with every string in it redacted: mapping keys and values, list and tuple items.
+
+    Other values (numbers, None, booleans) are returned as they are. Mappings come back as dicts,
+    sequences as lists (tuples stay tuples), so the result is JSON-serialisable when the input was.
+
+    :param value: A decoded JSON body, an XCom value, an event payload, an asset extra.
+    :param secrets: The values to hide.
+    """
+    known = tuple(secret for secret in secrets if secret)
+    if not known:
+        return value
+    return _redact(value, known)
+
+
+def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {_redact(key, secrets): _redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, secrets) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_redact(item, secrets) for item in value)
+    return value

@@ -1,6 +1,6 @@
 """``pagination``: list every project through the synchronous hook, keyset and offset.
 
-The emulator (a subprocess) is seeded with N projects, plus the one it always has. Each mode lists
+The emulator (a subprocess) is seeded with N projects, plus the ones it always has. Each mode lists
 them all twice with one :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`:
 
 1. a timed pass (no tracing): wall time, items/s, pages and requests (emulator request log), TCP
@@ -112,7 +112,7 @@ def run(projects: int, rounds: int = client_baselines.ROUNDS) -> Report:
     with EmulatorProcess() as emulator:
         with Stopwatch() as seeding:
             total = emulator.seed_projects(projects)
-        report.figure("projects visible (seeded + the demo project)", fmt_int(total))
+        report.figure("projects visible (these + the emulator's own)", fmt_int(total))
         report.figure("seeding time (control API)", fmt_seconds(seeding.elapsed))
         report.note(
             "TCP connections = connect() calls to the emulator seen by a socket.connect audit hook in this"

@@ -63,6 +63,11 @@ DEMO_GROUP_ID = 2
 DEMO_GROUP = "demo"
 DEMO_PROJECT_ID = 1
 DEMO_PROJECT_PATH = "demo/dataops-project"
+#: The project ``example_dataops_pipeline_events`` watches: its pipelines start outside Airflow.
+INGESTION_PROJECT_ID = 2
+INGESTION_PROJECT_PATH = "demo/ingestion"
+#: How many projects a fresh (or reset) emulator holds.
+SEEDED_PROJECT_COUNT = 2
 
 #: Pipeline variables that steer the emulator.
 OUTCOME_VARIABLE = "DATAOPS_EMULATOR_OUTCOME"
@@ -193,6 +198,12 @@ class EmulatorState:
             description="The emulator's seeded DataOps.live project.",
         )
         self._trigger_tokens = {self.trigger_token: demo.id}
+        self._add_project(
+            name="Ingestion",
+            path="ingestion",
+            namespace=self._namespace_by_path[DEMO_GROUP],
+            description="The emulator's second seeded project, where pipelines start outside Airflow.",
+        )
 
     def now(self) -> float:
         """The emulator's current time (epoch seconds)."""

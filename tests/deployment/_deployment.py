@@ -54,7 +54,6 @@ class Deployment:
         sql_alchemy_conn = self._start_database()
         self._start_emulator()
         self.emulator = Emulator(self.emulator_url, self.access_token)
-        self._seed_watched_project()
         self.env = self._airflow_env(sql_alchemy_conn)
         self._run_airflow("db", "migrate")
         self.timings["database"] = time.monotonic() - started
@@ -74,19 +73,6 @@ class Deployment:
         self.processes.on_stop(cluster.stop)
         cluster.start()
         return cluster.url
-
-    def _seed_watched_project(self) -> None:
-        """``demo/ingestion``, the project ``example_dataops_pipeline_events`` watches, before Airflow starts.
-
-        A project of its own, so no other test's pipeline reaches the watcher; there from the start,
-        as a real watched project is (a missing one makes the watcher back off for minutes).
-        """
-        (demo,) = [
-            n for n in self.emulator.api("GET", "/namespaces", params={"search": "demo"}) if n["full_path"] == "demo"
-        ]
-        self.emulator.api(
-            "POST", "/projects", json={"name": "ingestion", "path": "ingestion", "namespace_id": demo["id"]}
-        )
 
     def _start_emulator(self) -> None:
         log = self.processes.start(

@@ -1,8 +1,8 @@
 """The asset-watcher example: pipelines started straight on the emulator start its DAG, once each.
 
-``example_dataops_pipeline_events`` watches ``demo/ingestion`` (made by the deployment before
-Airflow starts, so no other test's pipeline reaches it). The trigger has been polling since the
-deployment started; after a triggerer restart the new trigger must not replay the first pipeline
+``example_dataops_pipeline_events`` watches ``demo/ingestion`` (seeded by the emulator, so there
+before Airflow starts, and no other test's pipeline reaches it). The trigger has been polling since
+the deployment started; after a triggerer restart the new trigger must not replay the first pipeline
 and must report the second, which finishes while it starts; and a third pipeline whose event fired
 just before a triggerer stop must still start the DAG after the restart.
 

@@ -7,6 +7,8 @@ import re
 import pytest
 import requests
 
+from airflow_provider_dataops.emulator.state import SEEDED_PROJECT_COUNT
+
 pytestmark = pytest.mark.integration
 
 PROJECT = "demo%2Fdataops-project"
@@ -168,10 +170,11 @@ def test_create_project_errors(emu, auth):
 
 def test_project_list_filters_and_ordering(emu, auth):
     emu.seed_projects(3)
+    ids = list(range(1, SEEDED_PROJECT_COUNT + 3 + 1))
     default = [project["id"] for project in get(emu, "/projects", auth).json()]
-    assert default == [4, 3, 2, 1]  # created_at desc
+    assert default == ids[::-1]  # created_at desc
     ascending = [project["id"] for project in get(emu, "/projects", auth, order_by="id", sort="asc").json()]
-    assert ascending == [1, 2, 3, 4]
+    assert ascending == ids
     by_name = [project["name"] for project in get(emu, "/projects", auth, order_by="name", sort="asc").json()]
     assert by_name == sorted(by_name, key=str.lower)
     found = get(emu, "/projects", auth, search="dataops", membership="true", simple="true").json()

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 import requests
 
+from airflow_provider_dataops.emulator.state import (
+    DEMO_PROJECT_ID,
+    INGESTION_PROJECT_ID,
+    SEEDED_PROJECT_COUNT,
+)
+
 pytestmark = pytest.mark.integration
 
 
@@ -28,13 +34,13 @@ def test_health_and_reset(emu, auth):
     assert control(emu, "GET", "/health").json() == {"status": "ok"}
     requests.post(f"{emu.api_url}/projects", headers=auth, json={"name": "temp"}, timeout=10)
     assert control(emu, "POST", "/reset").status_code == 200
-    assert [project["id"] for project in projects(emu, auth).json()] == [1]
+    assert [project["id"] for project in projects(emu, auth).json()] == [INGESTION_PROJECT_ID, DEMO_PROJECT_ID]
 
 
 def test_seed_over_http(emu, auth):
     response = control(emu, "POST", "/projects/seed", json={"count": 25, "namespace": "demo"})
     assert response.status_code == 201
-    assert response.json() == {"created": 25, "total": 26}
+    assert response.json() == {"created": 25, "total": 25 + SEEDED_PROJECT_COUNT}
     assert control(emu, "POST", "/projects/seed", json={"count": -1}).status_code == 400
 
 
@@ -92,7 +98,7 @@ def test_rate_limit_control(emu, auth):
 
 
 def test_offset_pagination_follows_links_with_the_requests_base_url(emu, auth):
-    emu.seed_projects(44)  # 45 projects
+    emu.seed_projects(45 - SEEDED_PROJECT_COUNT)  # 45 projects
     first = projects(emu, auth, per_page=20, order_by="id", sort="asc")
     assert first.headers["x-total"] == "45"
     assert first.headers["x-total-pages"] == "3"
@@ -119,7 +125,7 @@ def test_host_header_decides_the_link_base(emu, auth):
 
 
 def test_keyset_pagination(emu, auth):
-    emu.seed_projects(24)  # 25 projects
+    emu.seed_projects(25 - SEEDED_PROJECT_COUNT)  # 25 projects
     url = f"{emu.api_url}/projects?pagination=keyset&order_by=id&sort=asc&per_page=10"
     seen, pages = [], 0
     while url:
@@ -147,7 +153,7 @@ def test_keyset_needs_order_by_id(emu, auth):
 
 
 def test_ten_thousand_and_one_projects_hide_totals(emu, auth):
-    emu.seed_projects(10_000)  # how long seeding takes: python -m benchmarks pagination
+    emu.seed_projects(10_001 - SEEDED_PROJECT_COUNT)  # how long seeding takes: python -m benchmarks pagination
     response = projects(emu, auth, per_page=100)
     assert response.status_code == 200
     assert len(response.json()) == 100
@@ -159,7 +165,8 @@ def test_ten_thousand_and_one_projects_hide_totals(emu, auth):
 
 def test_offset_limit_405_and_keyset_beyond_it(emu, auth):
     response = control(emu, "POST", "/projects/seed", json={"count": 60_000})
-    assert response.json()["total"] == 60_001
+    total = 60_000 + SEEDED_PROJECT_COUNT
+    assert response.json()["total"] == total
     assert projects(emu, auth, page=500, per_page=100).status_code == 200
     too_far = projects(emu, auth, page=501, per_page=100)
     assert too_far.status_code == 405
@@ -168,5 +175,5 @@ def test_offset_limit_405_and_keyset_beyond_it(emu, auth):
         "type Project. Remaining records can be retrieved using keyset pagination."
     }
     beyond = projects(emu, auth, pagination="keyset", order_by="id", sort="asc", per_page=100, id_after=59_950)
-    assert [project["id"] for project in beyond.json()] == list(range(59_951, 60_002))
+    assert [project["id"] for project in beyond.json()] == list(range(59_951, total + 1))
     assert "link" not in beyond.headers

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_dataops.emulator.markup import ansi_to_html, duration, render
+from airflow_provider_dataops.emulator.state import SEEDED_PROJECT_COUNT
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +62,8 @@ def test_every_web_url_the_api_returns_opens_a_page(emu, auth):
     ]
     urls = web_urls([pipeline, *answers])
     urls.add(emu.url + pipeline["detailed_status"]["details_path"])
-    # The user (and its namespace), the group (both URL forms), the project, the pipeline, four jobs.
-    assert len(urls) == 9, sorted(urls)
+    # The user (and its namespace), the group (both URL forms), the seeded projects, the pipeline, four jobs.
+    assert len(urls) == 1 + 2 + SEEDED_PROJECT_COUNT + 1 + 4, sorted(urls)
     for url in urls:
         response = page(url)
         assert response.status_code == 200, url

@@ -9,6 +9,8 @@ import zipfile
 import gitlab
 import pytest
 
+from airflow_provider_dataops.emulator.state import SEEDED_PROJECT_COUNT
+
 pytestmark = pytest.mark.integration
 
 
@@ -18,10 +20,11 @@ def test_python_gitlab_end_to_end(emu):
     assert gl.user.username == "dataops-user"
 
     emu.seed_projects(30)
+    total = 30 + SEEDED_PROJECT_COUNT
     listed = gl.projects.list(get_all=True, per_page=10)
-    assert len(listed) == 31
+    assert len(listed) == total
     iterated = list(gl.projects.list(iterator=True, per_page=10, order_by="id", sort="asc"))
-    assert [project.id for project in iterated] == list(range(1, 32))
+    assert [project.id for project in iterated] == list(range(1, total + 1))
 
     project = gl.projects.get("demo/dataops-project")
     assert project.id == 1
@@ -70,7 +73,7 @@ def test_python_gitlab_end_to_end(emu):
 def test_python_gitlab_keyset_and_errors(emu):
     emu.seed_projects(25)
     gl = gitlab.Gitlab(emu.url, private_token=emu.access_token, pagination="keyset", order_by="id", per_page=10)
-    assert len(list(gl.projects.list(iterator=True))) == 26
+    assert len(list(gl.projects.list(iterator=True))) == 25 + SEEDED_PROJECT_COUNT
 
     with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
         gitlab.Gitlab(emu.url, private_token="wrong").auth()

@@ -15,6 +15,10 @@ from airflow_provider_dataops.emulator.state import (
     DEFAULT_TRIGGER_TOKEN,
     DEMO_GROUP_ID,
     DEMO_PROJECT_ID,
+    DEMO_PROJECT_PATH,
+    INGESTION_PROJECT_ID,
+    INGESTION_PROJECT_PATH,
+    SEEDED_PROJECT_COUNT,
     EmulatorState,
     derive_path,
 )
@@ -103,6 +107,16 @@ def test_seeded_identity_project_and_tokens(state: EmulatorState, project):
     assert kinds == {"dataops-user": "user", "demo": "group"}
 
 
+def test_seeds_the_project_the_events_example_watches(state: EmulatorState, project):
+    ingestion = state.find_project(INGESTION_PROJECT_PATH)
+    assert ingestion is not None
+    assert ingestion.id == INGESTION_PROJECT_ID
+    assert ingestion.namespace is project.namespace
+    assert ingestion.default_branch == "main"
+    assert not state.trigger_token_valid(ingestion, DEFAULT_TRIGGER_TOKEN)  # the token is the demo project's
+    assert [p.path_with_namespace for p in state.projects()] == [DEMO_PROJECT_PATH, INGESTION_PROJECT_PATH]
+
+
 def test_reset_restores_the_seeded_state(state: EmulatorState, project):
     start(state, project)
     state.seed_projects(5)
@@ -110,7 +124,7 @@ def test_reset_restores_the_seeded_state(state: EmulatorState, project):
     state.record_request({"method": "GET"})
     state.set_clock_mode("real")
     state.reset()
-    assert len(state.projects()) == 1
+    assert [p.path_with_namespace for p in state.projects()] == [DEMO_PROJECT_PATH, INGESTION_PROJECT_PATH]
     assert state.pipeline_records() == []
     assert state.faults == []
     assert state.requests() == []
@@ -185,9 +199,10 @@ def test_seed_projects_adds_them_in_id_order(state: EmulatorState):
     # How long seeding takes is measured by the pagination benchmark (python -m benchmarks pagination).
     assert state.seed_projects(60_000) == 60_000
     projects = state.projects()
-    assert len(projects) == 60_001
+    total = 60_000 + SEEDED_PROJECT_COUNT
+    assert len(projects) == total
     assert [p.id for p in projects[:3]] == [1, 2, 3]
-    assert state.find_project("demo/seeded-project-60001").id == 60_001
+    assert state.find_project(f"demo/seeded-project-{total}").id == total
 
 
 def test_seed_into_a_new_subgroup(state: EmulatorState):

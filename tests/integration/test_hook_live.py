@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.emulator import DataOpsEmulator
+from airflow_provider_dataops.emulator.state import SEEDED_PROJECT_COUNT
 from airflow_provider_dataops.errors import (
     DataOpsAuthenticationError,
     DataOpsBadRequestError,
@@ -103,7 +104,7 @@ def test_list_10000_projects_with_keyset_on_one_connection(dataops_connection_en
     hook = DataOpsHook()
     dataops_connection_env.clear_requests()
     count = sum(1 for _ in hook.list_projects())
-    assert count == 10_000 + 1  # plus the seeded demo project
+    assert count == 10_000 + SEEDED_PROJECT_COUNT
     listing = [r for r in dataops_connection_env.requests() if r["path"] == "/api/v4/projects"]
     assert len(listing) == 101
     assert all("pagination=keyset" in r["query"] for r in listing)
@@ -112,7 +113,7 @@ def test_list_10000_projects_with_keyset_on_one_connection(dataops_connection_en
 def test_offset_listing_past_10000_without_totals(dataops_connection_env: DataOpsEmulator) -> None:
     dataops_connection_env.seed_projects(10_050)
     count = sum(1 for _ in DataOpsHook().paginate("/projects", params={"order_by": "id", "sort": "asc"}))
-    assert count == 10_051
+    assert count == 10_050 + SEEDED_PROJECT_COUNT
 
 
 def test_offset_ceiling_switches_to_keyset(dataops_connection_env: DataOpsEmulator) -> None:
@@ -120,7 +121,7 @@ def test_offset_ceiling_switches_to_keyset(dataops_connection_env: DataOpsEmulat
     ids = [
         p["id"] for p in DataOpsHook().paginate("/projects", params={"order_by": "id", "sort": "asc", "simple": "true"})
     ]
-    assert len(ids) == len(set(ids)) == 50_201
+    assert len(ids) == len(set(ids)) == 50_200 + SEEDED_PROJECT_COUNT
     requests = dataops_connection_env.requests()
     assert any(r["status"] == 405 for r in requests)
     assert any("pagination=keyset" in r["query"] for r in requests)

@@ -47,13 +47,13 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
-from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
     validate_when_rendered,
 )
+from airflow_provider_dataops.operators.on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 

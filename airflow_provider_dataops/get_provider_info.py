@@ -78,6 +78,9 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_dataops.links.DataOpsPipelineLink",
             "airflow_provider_dataops.links.DataOpsProjectLink",
+            "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink",
+            "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink2",
+            "airflow_provider_dataops.links.DataOpsDownstreamPipelineLink3",
             "airflow_provider_dataops.links.DataOpsJobLink",
         ],
     }

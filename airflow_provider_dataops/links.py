@@ -26,6 +26,9 @@ JOB_ID_KEY = "job_id"
 JOB_URL_KEY = "job_url"
 #: Pushed by the trigger operator and the sensor when the finished pipeline has a test report.
 TEST_SUMMARY_KEY = "test_summary"
+#: The URLs of the first downstream (child or multi-project) pipelines of the last run, breadth first
+#: (ending in ``_url``: the links of a task that ran in this process read what it published).
+DOWNSTREAM_URL_KEYS = ("downstream_pipeline_1_url", "downstream_pipeline_2_url", "downstream_pipeline_3_url")
 
 
 #: The operator attribute holding the URLs it published in this process (absent: it did not run here).
@@ -59,6 +62,11 @@ def publish_job(context: Context, job: Mapping[str, Any]) -> None:
 def publish_test_summary(context: Context, summary: Mapping[str, Any]) -> None:
     """Push a finished pipeline's test counts as the ``test_summary`` XCom."""
     _push(context, {TEST_SUMMARY_KEY: dict(summary)})
+
+
+def publish_downstream(context: Context, urls: list[str]) -> None:
+    """Push the URLs of the downstream pipelines (at most one per :data:`DOWNSTREAM_URL_KEYS`)."""
+    _push(context, dict(zip(DOWNSTREAM_URL_KEYS, urls, strict=False)))
 
 
 def publish_project(context: Context, project: Mapping[str, Any]) -> None:
@@ -98,6 +106,41 @@ class DataOpsProjectLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         """The ``project_url`` XCom of the task instance, or an empty string before it exists."""
         return _link(operator, ti_key, PROJECT_URL_KEY)
+
+
+class DataOpsDownstreamPipelineLink(BaseOperatorLink):
+    """Link to the first downstream (child or multi-project) pipeline of the last run."""
+
+    name = "DataOps.live downstream pipeline 1"
+    key = DOWNSTREAM_URL_KEYS[0]
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        """The downstream pipeline's URL, or an empty string when the run started none."""
+        return _link(operator, ti_key, self.key)
+
+
+class DataOpsDownstreamPipelineLink2(DataOpsDownstreamPipelineLink):
+    """Link to the second downstream pipeline of the last run."""
+
+    name = "DataOps.live downstream pipeline 2"
+    key = DOWNSTREAM_URL_KEYS[1]
+
+
+class DataOpsDownstreamPipelineLink3(DataOpsDownstreamPipelineLink):
+    """Link to the third downstream pipeline of the last run."""
+
+    name = "DataOps.live downstream pipeline 3"
+    key = DOWNSTREAM_URL_KEYS[2]
+
+
+def pipeline_links() -> tuple[BaseOperatorLink, ...]:
+    """The extra links of a task that follows a pipeline: the pipeline, then its downstream pipelines."""
+    return (
+        DataOpsPipelineLink(),
+        DataOpsDownstreamPipelineLink(),
+        DataOpsDownstreamPipelineLink2(),
+        DataOpsDownstreamPipelineLink3(),
+    )
 
 
 class DataOpsJobLink(BaseOperatorLink):

@@ -102,3 +102,29 @@ def pipeline_variables(variables: Mapping[str, Any] | None, pipeline_file: str |
             )
         result[PIPELINE_FILE_VARIABLE] = file_name
     return result
+
+
+def masked_values(variables: Any) -> list[str]:
+    """The values of a pipeline's variables that must never be shown: those with a sensitive key.
+
+    A key is sensitive by Airflow's own rule (``password``, ``secret``, ``token``, ``api_key``... and
+    the ``[core] sensitive_var_conn_names`` setting), the one its secret masker applies to
+    connection extras and variables. Malformed rows are ignored.
+
+    :param variables: ``GET .../pipelines/:id/variables`` rows: ``[{key, value, variable_type}]``.
+    """
+    try:
+        from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+    except ImportError:  # Airflow 2.11
+        from airflow.utils.log.secrets_masker import should_hide_value_for_key  # type: ignore[no-redef]
+
+    rows = variables if isinstance(variables, list) else []
+    return [
+        row["value"]
+        for row in rows
+        if isinstance(row, Mapping)
+        and isinstance(row.get("key"), str)
+        and isinstance(row.get("value"), str)
+        and row["value"]
+        and should_hide_value_for_key(row["key"])
+    ]

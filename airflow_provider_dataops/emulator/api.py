@@ -6,6 +6,7 @@ Routes see the raw (still percent-encoded) path, so ``/projects/demo%2Fdataops-p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -38,6 +39,7 @@ from airflow_provider_dataops.emulator.pagination import (
 from airflow_provider_dataops.emulator.params import request_params
 from airflow_provider_dataops.emulator.reports import test_report_json, test_report_summary_json
 from airflow_provider_dataops.emulator.serializers import (
+    bridge_json,
     group_json,
     job_json,
     namespace_json,
@@ -51,6 +53,7 @@ from airflow_provider_dataops.emulator.state import EmulatorState
 
 PREFIX = "/api/v4"
 T = TypeVar("T")
+_RANGE = re.compile(r"bytes=(\d{1,15})-(\d{0,15})")
 GITLAB_VERSION = "17.11.0-ee"
 
 PIPELINE_STATUSES = frozenset(
@@ -127,6 +130,7 @@ class Api:
             ("/projects/{id}/pipelines/{pipeline_id:id}/retry", self.retry_pipeline, "POST"),
             ("/projects/{id}/pipelines/{pipeline_id:id}/variables", self.pipeline_variables, "GET"),
             ("/projects/{id}/pipelines/{pipeline_id:id}/jobs", self.pipeline_jobs, "GET"),
+            ("/projects/{id}/pipelines/{pipeline_id:id}/bridges", self.pipeline_bridges, "GET"),
             ("/projects/{id}/pipelines/{pipeline_id:id}/test_report", self.test_report, "GET"),
             ("/projects/{id}/pipelines/{pipeline_id:id}/test_report_summary", self.test_report_summary, "GET"),
             ("/projects/{id}/jobs/{job_id:id}", self.get_job, "GET"),
@@ -428,9 +432,7 @@ class Api:
         """``GET .../jobs`` with ``scope`` / ``scope[]`` and ``include_retried``; newest first."""
         pipeline = self._pipeline(request)
         query = request.query_params
-        scopes = set(query.getlist("scope[]") + query.getlist("scope"))
-        if scopes - PIPELINE_STATUSES:
-            raise errors.param_error("scope does not have a valid value")
+        scopes = job_scopes(query)
         include_retried = truthy(query.get("include_retried"))
         base = base_url(request)
         with self.state.lock:
@@ -438,10 +440,26 @@ class Api:
             jobs = sorted(
                 pipeline.jobs if include_retried else pipeline.current_jobs(), key=lambda job: job.id, reverse=True
             )
+            jobs = [job for job in jobs if job.downstream is None]  # bridges are listed at .../bridges
             if scopes:
                 jobs = [job for job in jobs if job.status(now) in scopes]
             page, headers = offset_page(jobs, request.url, query)
             body = [job_json(job, pipeline, now, base, self.state.user) for job in page]
+        return JSONResponse(body, headers=headers)
+
+    async def pipeline_bridges(self, request: Request) -> Response:
+        """``GET .../bridges`` with ``scope`` / ``scope[]``: the trigger jobs, each with ``downstream_pipeline``."""
+        pipeline = self._pipeline(request)
+        query = request.query_params
+        scopes = job_scopes(query)
+        base = base_url(request)
+        with self.state.lock:
+            now = self.state.now()
+            bridges = sorted(pipeline.bridges(), key=lambda job: job.id, reverse=True)
+            if scopes:
+                bridges = [job for job in bridges if job.status(now) in scopes]
+            page, headers = offset_page(bridges, request.url, query)
+            body = [bridge_json(job, pipeline, now, base, self.state.user) for job in page]
         return JSONResponse(body, headers=headers)
 
     async def test_report(self, request: Request) -> Response:
@@ -517,17 +535,46 @@ class Api:
         return JSONResponse(result)
 
     async def job_trace(self, request: Request) -> Response:
-        """``GET /projects/:id/jobs/:job_id/trace``: the log as plain text; 404 if the job never ran."""
+        """``GET /projects/:id/jobs/:job_id/trace``: the log as plain text; 404 if the job never ran.
+
+        As GitLab: a live trace is served whole (200) whatever ``Range`` asks; a finished job's
+        (archived) trace answers ``Range: bytes=N-`` with 206 and ``Content-Range``, or 416 past its end.
+        """
         user = self._user(request)
         project = self._project(request, user)
         found = self.state.find_job(project, request.path_params["job_id"])
-        lines = found[0].visible_log(self.state.now()) if found is not None else None
+        with self.state.lock:
+            now = self.state.now()
+            lines = found[0].visible_log(now) if found is not None else None
+            archived = found is not None and found[0].finished(now) is not None
         if found is None or lines is None:
             raise errors.not_found()
-        return PlainTextResponse(
-            "\n".join(lines) + "\n",
-            headers={"content-disposition": f'inline; filename="{found[0].id}.log"'},
-        )
+        body = ("\n".join(lines) + "\n").encode()
+        headers = {"content-disposition": f'inline; filename="{found[0].id}.log"'}
+        start = range_start(request.headers.get("range")) if archived else None
+        if start is None:
+            return PlainTextResponse(body, headers=headers)
+        if start >= len(body):
+            return Response(status_code=416, headers={"content-range": f"bytes */{len(body)}"})
+        headers["content-range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+        return PlainTextResponse(body[start:], status_code=206, headers=headers)
+
+
+def job_scopes(query: Any) -> set[str]:
+    """The statuses of ``scope`` / ``scope[]`` (GitLab takes either); 400 for an unknown one."""
+    scopes = set(query.getlist("scope[]") + query.getlist("scope"))
+    if scopes - PIPELINE_STATUSES:
+        raise errors.param_error("scope does not have a valid value")
+    return scopes
+
+
+def range_start(header: str | None) -> int | None:
+    """The start of a ``Range: bytes=N-`` (or ``bytes=N-M``) header; None for none or another form.
+
+    :param header: the ``Range`` header.
+    """
+    match = _RANGE.fullmatch((header or "").strip())
+    return int(match.group(1)) if match else None
 
 
 def _namespace_filter(namespaces: list[Namespace], query: Mapping[str, str], *, search_names: bool) -> list[Namespace]:

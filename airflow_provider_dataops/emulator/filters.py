@@ -148,6 +148,9 @@ def filter_pipelines(
     for name in ("ref", "sha", "status", "source"):
         if value := query.get(name):
             rows = [row for row in rows if row[name] == value]
+    if query.get("source") != "parent_pipeline":
+        # As GitLab 17+: child pipelines are listed only when asked for by source.
+        rows = [row for row in rows if row["source"] != "parent_pipeline"]
     if query.get("username") and query["username"] != USERNAME:
         rows = []
     if scope == "running":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from airflow_provider_dataops.emulator.model import Job, JUnitCase
 
@@ -25,6 +25,17 @@ DEPLOY_STAGE = ("Deploy", "Deploy to Production")
 OUTCOMES = ("success", "failed", "canceled", "manual", "manual_deploy", "skipped", "tests_failed")
 #: Values of ``DATAOPS_EMULATOR_OUTCOME`` as a job variable of a play: how the played job ends.
 PLAY_OUTCOMES = ("success", "failed")
+#: Values of a level of ``DATAOPS_EMULATOR_CHILD_OUTCOME``: how a child pipeline ends.
+CHILD_OUTCOMES = ("success", "failed", "canceled")
+
+#: The stage a ``DATAOPS_EMULATOR_CHILD_OUTCOME`` pipeline adds before the last of :data:`STAGES`:
+#: a trigger job (bridge) that starts a child pipeline and follows its status.
+BRIDGE_STAGE = ("Child Pipeline", "Trigger Child Pipeline")
+
+#: Values of ``DATAOPS_EMULATOR_LOG_STYLE``: ``runner`` writes logs as a GitLab runner does (ANSI
+#: colours, collapsible sections, ``\r`` progress) and echoes the pipeline's variables, as a careless
+#: script would; ``plain`` (the default) writes bare lines.
+LOG_STYLES = ("plain", "runner")
 #: Outcomes ``DATAOPS_EMULATOR_FAIL_JOB`` combines with: a pipeline whose jobs would otherwise run.
 FAIL_JOB_OUTCOMES = ("success", "manual_deploy")
 
@@ -42,9 +53,13 @@ def cancel_delay(seconds: float) -> float:
     return min(1.0, seconds / 10)
 
 
-def stages_for(outcome: str) -> tuple[tuple[str, str], ...]:
-    """The ``(stage, job name)`` pairs of a pipeline with ``outcome``: a gated one has a deploy stage."""
-    return (*STAGES, DEPLOY_STAGE) if outcome == "manual_deploy" else STAGES
+def stages_for(outcome: str, *, bridge: bool = False) -> tuple[tuple[str, str], ...]:
+    """The ``(stage, job name)`` pairs of a pipeline with ``outcome``: a gated one has a deploy stage.
+
+    :param bridge: add :data:`BRIDGE_STAGE` before the last of :data:`STAGES`.
+    """
+    stages = (*STAGES[:-1], BRIDGE_STAGE, STAGES[-1]) if bridge else STAGES
+    return (*stages, DEPLOY_STAGE) if outcome == "manual_deploy" else stages
 
 
 def plan_jobs(
@@ -57,6 +72,7 @@ def plan_jobs(
     ref: str,
     sha: str,
     pipeline_file: str,
+    runner_env: Mapping[str, str] | None = None,
     fail_job: str | None = None,
 ) -> list[Job]:
     """Plan one job per stage so that the pipeline settles on ``outcome`` at ``start + seconds``.
@@ -69,6 +85,7 @@ def plan_jobs(
     :param ref: the pipeline's ref, for the logs.
     :param sha: the pipeline's commit, for the logs.
     :param pipeline_file: the pipeline file, for the logs.
+    :param runner_env: write runner-style logs that echo these variables; None for plain logs.
     :param fail_job: the name of a job that fails (``script_failure``) at the end of its slot; the
         later stages' jobs are then ``skipped``, as GitLab skips ``on_success`` jobs after a failure.
     :returns: the jobs, in stage order.
@@ -100,7 +117,13 @@ def plan_jobs(
             elif is_last and outcome == "canceled":
                 job.final_status, job.cancel_at, job.cancel_delay = "canceled", end - delay, delay
             job.log_lines = job_log(
-                stage, name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=job.final_status == "failed"
+                stage,
+                name,
+                ref=ref,
+                sha=sha,
+                pipeline_file=pipeline_file,
+                failed=job.final_status == "failed",
+                runner_env=runner_env,
             )
             if name == REPORTING_JOB:
                 job.test_cases = junit_cases(failed=job.final_status == "failed")
@@ -172,6 +195,7 @@ def plan_play(
     sha: str,
     pipeline_file: str,
     job_seconds: float | None = None,
+    runner_env: Mapping[str, str] | None = None,
 ) -> None:
     """Plan a played manual job: ``pending`` now, then ``running`` for a stage's share of the duration.
 
@@ -183,12 +207,15 @@ def plan_play(
     :param ref: the pipeline's ref, for the log.
     :param sha: the pipeline's commit, for the log.
     :param pipeline_file: the pipeline file, for the log.
+    :param runner_env: write a runner-style log that echoes these variables; None for a plain log.
     """
     slot = stage_slot(seconds) if job_seconds is None else job_seconds
     job.pending_at, job.started_at, job.end_at = now, now + PENDING_SHARE * slot, now + slot
     failed = outcome == "failed"
     job.final_status, job.failure_reason = ("failed", "script_failure") if failed else ("success", None)
-    job.log_lines = job_log(job.stage, job.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=failed)
+    job.log_lines = job_log(
+        job.stage, job.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=failed, runner_env=runner_env
+    )
 
 
 _STAGE_LINES = {
@@ -250,7 +277,16 @@ def junit_cases(*, failed: bool) -> tuple[JUnitCase, ...]:
     return tuple(cases)
 
 
-def job_log(stage: str, name: str, *, ref: str, sha: str, pipeline_file: str, failed: bool) -> tuple[str, ...]:
+def job_log(
+    stage: str,
+    name: str,
+    *,
+    ref: str,
+    sha: str,
+    pipeline_file: str,
+    failed: bool,
+    runner_env: Mapping[str, str] | None = None,
+) -> tuple[str, ...]:
     """The trace of a job, shaped like a DataOps runner log.
 
     :param stage: the job's stage.
@@ -259,6 +295,8 @@ def job_log(stage: str, name: str, *, ref: str, sha: str, pipeline_file: str, fa
     :param sha: the pipeline's commit.
     :param pipeline_file: the pipeline file.
     :param failed: end with an error instead of success.
+    :param runner_env: dress the lines as a GitLab runner writes them (:func:`runner_log`), echoing
+        these variables; None for plain lines.
     :returns: the log lines.
     """
     body = _STAGE_LINES.get(stage, (f"[INFO] Running {name}",))
@@ -282,4 +320,55 @@ def job_log(stage: str, name: str, *, ref: str, sha: str, pipeline_file: str, fa
         ]
     else:
         lines += ["Cleaning up project directory and file based variables", "Job succeeded"]
-    return tuple(lines)
+    return tuple(lines) if runner_env is None else runner_log(lines, runner_env)
+
+
+#: A fixed section timestamp keeps runner logs the same for the same pipeline.
+_SECTION_TIME = 1767225600
+_ERASE = "\x1b[0K"
+_BOLD_CYAN, _GREEN, _RED, _RESET = "\x1b[36;1m", "\x1b[32;1m", "\x1b[31;1m", "\x1b[0;m"
+
+
+def runner_log(lines: Sequence[str], runner_env: Mapping[str, str]) -> tuple[str, ...]:
+    r"""Plain job log lines as a GitLab runner writes them.
+
+    The preparation lines and the script run in collapsible sections
+    (``section_start:<time>:<name>\r\x1b[0K<header>``), commands and results carry ANSI colours,
+    a download shows ``\r`` progress rewrites, and the script echoes ``runner_env`` as ``KEY=value``.
+
+    :param lines: the plain lines of :func:`job_log`.
+    :param runner_env: the variables the script echoes.
+    """
+    script = lines.index("$ /dataops")
+    # lines[script - 1] is the "step_script" header; the last line is the job's result.
+    header, prepare, body, result = lines[0], lines[1 : script - 1], lines[script + 1 : -1], lines[-1]
+    echoed = [f"{key}={value}" for key, value in runner_env.items()]
+
+    def section(name: str, title: str, content: Sequence[str]) -> list[str]:
+        return [
+            f"section_start:{_SECTION_TIME}:{name}\r{_ERASE}{_BOLD_CYAN}{title}{_RESET}",
+            *content,
+            f"section_end:{_SECTION_TIME}:{name}\r{_ERASE}",
+        ]
+
+    def coloured(line: str) -> str:
+        if line.startswith(("ERROR", "[ERROR]")):
+            return f"{_RED}{line}{_RESET}"
+        return f"{_GREEN}{line}{_RESET}" if line == "Job succeeded" else line
+
+    return (
+        f"{_BOLD_CYAN}{header}{_RESET}",
+        *section("prepare_executor", prepare[1], [prepare[0], *prepare[2:]]),
+        *section(
+            "step_script",
+            'Executing "step_script" stage of the job script',
+            [
+                f"{_GREEN}$ /dataops{_RESET}",
+                "Pulling image 0%\rPulling image 50%\rPulling image 100%",
+                "$ env | sort",
+                *echoed,
+                *(coloured(line) for line in body),
+            ],
+        ),
+        coloured(result),
+    )

@@ -111,11 +111,16 @@ class Job:
     allow_failure: bool = False
     log_lines: tuple[str, ...] = ()
     test_cases: tuple[JUnitCase, ...] = ()
+    #: A bridge (trigger job) starts this child pipeline when it runs; its status then follows the
+    #: child's (``strategy: depend``). Bridges have no log and are listed at ``.../bridges`` only.
+    downstream: Pipeline | None = None
 
     def status(self, now: float) -> str:
         """The job status at ``now``."""
         if self.cancel_at is not None and now >= self.cancel_at:
             return "canceled" if now >= self.cancel_at + self.cancel_delay else "canceling"
+        if self.downstream is not None and self.started_at is not None and now >= self.started_at:
+            return self.downstream.status(now)
         if now >= self.end_at:
             return self.final_status
         if self.started_at is not None and now >= self.started_at:
@@ -208,8 +213,12 @@ class Pipeline:
     artifact_bytes: int = 0
 
     def current_jobs(self) -> list[Job]:
-        """The jobs that count: retried jobs are replaced by their re-runs."""
+        """The jobs that count (bridges included): retried jobs are replaced by their re-runs."""
         return [job for job in self.jobs if not job.retried]
+
+    def bridges(self) -> list[Job]:
+        """The trigger jobs that start child pipelines."""
+        return [job for job in self.jobs if job.downstream is not None]
 
     def status(self, now: float) -> str:
         """The pipeline status at ``now``, composed from its jobs the way GitLab does."""

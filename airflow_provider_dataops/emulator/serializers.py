@@ -318,6 +318,42 @@ def job_json(job: Job, pipeline: Pipeline, now: float, base_url: str, user: User
     return data
 
 
+def bridge_json(job: Job, pipeline: Pipeline, now: float, base_url: str, user: User) -> dict[str, Any]:
+    """A trigger job as ``GET /projects/:id/pipelines/:pipeline_id/bridges`` lists it.
+
+    A job's fields (without artifacts) plus ``downstream_pipeline``, which stays ``null`` until the
+    bridge has started its child.
+
+    :param job: the bridge.
+    :param pipeline: its (parent) pipeline.
+    :param now: the emulator time.
+    :param base_url: the server's base URL.
+    :param user: who started the pipeline.
+    """
+    data = job_json(job, pipeline, now, base_url, user)
+    for key in ("artifacts", "artifacts_file", "artifacts_expire_at", "runner", "tag_list", "coverage"):
+        data.pop(key, None)
+    child = job.downstream
+    started = child is not None and job.started(now) is not None
+    data["downstream_pipeline"] = (
+        {
+            "id": child.id,
+            "iid": child.iid,
+            "project_id": child.project.id,
+            "sha": child.sha,
+            "ref": child.ref,
+            "status": child.status(now),
+            "source": child.source,
+            "created_at": iso(child.created_at),
+            "updated_at": iso(child.updated(now)),
+            "web_url": pipeline_web_url(base_url, child),
+        }
+        if started and child is not None
+        else None
+    )
+    return data
+
+
 def _elapsed(since: float | None, until: float | None, now: float) -> float | None:
     # Seconds from ``since`` to ``until`` (or to now while still going), as GitLab reports durations.
     if since is None:

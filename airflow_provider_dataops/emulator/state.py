@@ -22,7 +22,10 @@ from airflow_provider_dataops.emulator.artifacts import ARTIFACT_BYTES_VARIABLE,
 from airflow_provider_dataops.emulator.clock import Clock, ClockMode, iso
 from airflow_provider_dataops.emulator.faultspec import Fault
 from airflow_provider_dataops.emulator.lifecycle import (
+    BRIDGE_STAGE,
+    CHILD_OUTCOMES,
     FAIL_JOB_OUTCOMES,
+    LOG_STYLES,
     OUTCOMES,
     PLAY_OUTCOMES,
     STAGES,
@@ -67,6 +70,11 @@ SECONDS_VARIABLE = "DATAOPS_EMULATOR_SECONDS"
 #: Names a job that fails; the jobs of later stages are skipped (until the job is retried).
 FAIL_JOB_VARIABLE = "DATAOPS_EMULATOR_FAIL_JOB"
 PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
+#: Comma-separated outcomes, one per level: ``failed`` adds a bridge starting a child pipeline that
+#: fails; ``success,failed`` a child that itself starts a failing grandchild (at most 3 levels).
+CHILD_OUTCOME_VARIABLE = "DATAOPS_EMULATOR_CHILD_OUTCOME"
+LOG_STYLE_VARIABLE = "DATAOPS_EMULATOR_LOG_STYLE"
+MAX_CHILD_LEVELS = 3
 
 #: Job statuses GitLab can cancel (``Ci::HasStatus::CANCELABLE_STATUSES``, as the emulator has them).
 CANCELABLE = frozenset({"created", "pending", "running"})
@@ -445,6 +453,9 @@ class EmulatorState:
         pipeline_file = values.get(PIPELINE_FILE_VARIABLE, self.default_pipeline_file)
         if pipeline_file not in project.pipeline_files:
             raise _pipeline_error("Missing CI config file")
+        children = _child_outcomes(values.get(CHILD_OUTCOME_VARIABLE))
+        if values.get(LOG_STYLE_VARIABLE, "plain") not in LOG_STYLES:
+            raise _pipeline_error(f"{LOG_STYLE_VARIABLE} must be one of: {', '.join(LOG_STYLES)}")
         with self.lock:
             now = self.now()
             project.pipeline_count += 1
@@ -464,7 +475,7 @@ class EmulatorState:
             )
             self._next_pipeline_id += 1
             pipeline.jobs = plan_jobs(
-                stages_for(outcome),
+                stages_for(outcome, bridge=bool(children)),
                 start=now,
                 seconds=seconds,
                 outcome=outcome,
@@ -472,10 +483,63 @@ class EmulatorState:
                 ref=pipeline.ref,
                 sha=pipeline.sha,
                 pipeline_file=pipeline_file,
+                runner_env=self._runner_env(pipeline),
                 fail_job=fail_job,
             )
             self._register(pipeline, pipeline.jobs)
+            if children:
+                self._start_child(pipeline, children)
             return pipeline
+
+    def _start_child(self, parent: Pipeline, outcomes: list[str]) -> None:
+        """Make the parent's bridge start a child pipeline that ends as ``outcomes[0]`` (call with the lock held).
+
+        The child is planned now, to run while its bridge runs; its variables are the parent's
+        (``trigger:forward``), with the remaining levels' outcomes.
+        """
+        bridge = next(job for job in parent.jobs if (job.stage, job.name) == BRIDGE_STAGE)
+        start = bridge.started_at if bridge.started_at is not None else parent.created_at
+        outcome, rest = outcomes[0], outcomes[1:]
+        overrides = {OUTCOME_VARIABLE: outcome, CHILD_OUTCOME_VARIABLE: ",".join(rest)}
+        variables = [variable for variable in parent.variables if variable["key"] not in overrides]
+        variables += [
+            {"key": key, "value": value, "variable_type": "env_var"} for key, value in overrides.items() if value
+        ]
+        parent.project.pipeline_count += 1
+        child = Pipeline(
+            id=self._next_pipeline_id,
+            iid=parent.project.pipeline_count,
+            project=parent.project,
+            ref=parent.ref,
+            sha=parent.sha,
+            source="parent_pipeline",
+            variables=variables,
+            created_at=start,
+            seconds=bridge.end_at - start,
+            outcome=outcome,
+        )
+        self._next_pipeline_id += 1
+        child.jobs = plan_jobs(
+            stages_for(outcome, bridge=bool(rest)),
+            start=start,
+            seconds=child.seconds,
+            outcome=outcome,
+            new_id=self._new_job_id,
+            ref=child.ref,
+            sha=child.sha,
+            pipeline_file="child-ci.yml",
+            runner_env=self._runner_env(child),
+        )
+        bridge.downstream, bridge.log_lines = child, ()
+        self._register(child, child.jobs)
+        if rest:
+            self._start_child(child, rest)
+
+    @staticmethod
+    def _runner_env(pipeline: Pipeline) -> dict[str, str] | None:
+        """The variables a runner-style log echoes; None for plain logs."""
+        values = {variable["key"]: variable["value"] for variable in pipeline.variables}
+        return values if values.get(LOG_STYLE_VARIABLE) == "runner" else None
 
     def _new_job_id(self) -> int:
         job_id = self._next_job_id
@@ -539,7 +603,9 @@ class EmulatorState:
         """
         with self.lock:
             found = self._jobs.get(job_id)
-            return found if found is not None and found[1].project is project else None
+            if found is None or found[0].downstream is not None:  # a bridge is no job of /jobs/:id
+                return None
+            return found if found[1].project is project else None
 
     def cancel_pipeline(self, pipeline: Pipeline) -> None:
         """Cancel every job that has not completed: ``canceling`` now, ``canceled`` a moment later.
@@ -552,6 +618,8 @@ class EmulatorState:
             for job in pipeline.current_jobs():
                 if job.status(now) not in COMPLETED | {"canceling"}:
                     job.cancel_at, job.cancel_delay = now, delay
+                    if job.downstream is not None:  # GitLab cancels the downstream pipelines too
+                        self.cancel_pipeline(job.downstream)
             self._reindex(pipeline)
 
     def retry_pipeline(self, pipeline: Pipeline) -> None:
@@ -589,6 +657,7 @@ class EmulatorState:
             ref=pipeline.ref,
             sha=pipeline.sha,
             pipeline_file=self._pipeline_file(pipeline),
+            runner_env=self._runner_env(pipeline),
         )
         pipeline.jobs.extend(jobs)
         for job in jobs:
@@ -642,6 +711,7 @@ class EmulatorState:
                 ref=pipeline.ref,
                 sha=pipeline.sha,
                 pipeline_file=self._pipeline_file(pipeline),
+                runner_env=self._runner_env(pipeline),
             )
             self._reindex(pipeline)
             pipeline.project.last_activity_at = now
@@ -758,6 +828,19 @@ class EmulatorState:
         """Empty the request log."""
         with self.lock:
             self.request_log.clear()
+
+
+def _child_outcomes(value: str | None) -> list[str]:
+    """The outcomes of ``DATAOPS_EMULATOR_CHILD_OUTCOME``, one per level; empty for none."""
+    if not value:
+        return []
+    outcomes = [part.strip() for part in value.split(",")]
+    if len(outcomes) > MAX_CHILD_LEVELS or any(outcome not in CHILD_OUTCOMES for outcome in outcomes):
+        raise _pipeline_error(
+            f"{CHILD_OUTCOME_VARIABLE} must be up to {MAX_CHILD_LEVELS} comma-separated values of: "
+            f"{', '.join(CHILD_OUTCOMES)}"
+        )
+    return outcomes
 
 
 def _chosen_failure(name: str | None, outcome: str) -> str | None:

@@ -65,11 +65,15 @@ def wait_on_worker(
     deadline: Deadline,
     killed: Callable[[], bool],
     log: Any,
+    on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], WaitEnd]:
     """Poll until the pipeline is no longer running, the deadline passes, or ``killed()`` says so.
 
     A read that fails with a retryable error (after the hook's own retries) is tried again at the
     next poll. :returns: The last pipeline read, and why the wait ended.
+
+    :param on_poll: Called with the pipeline at each poll, and once more when it stopped running
+        (the job log stream of :mod:`~airflow_provider_dataops.follow.job_logs`).
     """
     return poll_on_worker(
         pipeline,
@@ -80,6 +84,7 @@ def wait_on_worker(
         deadline=deadline,
         killed=killed,
         log=log,
+        on_poll=on_poll,
     )
 
 
@@ -93,6 +98,7 @@ def poll_on_worker(
     deadline: Deadline,
     killed: Callable[[], bool],
     log: Any,
+    on_poll: Callable[[_Read], None] | None = None,
 ) -> tuple[_Read, WaitEnd]:
     """The worker's poll loop, for a pipeline or a job: read again every ``poll_interval`` while ``waiting``.
 
@@ -100,11 +106,15 @@ def poll_on_worker(
     :param waiting: Whether to go on waiting at ``current``.
     :param read: Reads the thing again (given the last read).
     :param describe: The log line for each poll.
+    :param on_poll: Called with what was read at each poll, and once more when the wait ends
+        because ``waiting`` turned false (the job log stream of :mod:`~airflow_provider_dataops.follow.job_logs`).
     :returns: The last read, and why the wait ended. A read that fails with a retryable error
         (after the hook's own retries) is tried again at the next poll.
     """
     while waiting(current):
         log.info("%s", describe(current))
+        if on_poll is not None:
+            on_poll(current)
         remaining = None if deadline.at is None else deadline.at - time.time()
         if remaining is not None and remaining <= 0:
             return current, WaitEnd.DEADLINE
@@ -117,6 +127,8 @@ def poll_on_worker(
             if not is_retryable(error):
                 raise
             log.warning("%s Reading it again failed (%s); trying again next poll.", describe(current), error)
+    if on_poll is not None:
+        on_poll(current)  # what finished since the last poll
     return current, WaitEnd.STOPPED_RUNNING
 
 

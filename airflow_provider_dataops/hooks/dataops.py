@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_dataops.api import retry as retry_module
 from airflow_provider_dataops.api.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, ConnectionSettings
+from airflow_provider_dataops.api.job_log import clean_line
 from airflow_provider_dataops.api.limits import MAX_LISTING_PAGES, MAX_LOG_LINES, check_count
 from airflow_provider_dataops.api.pages import PageGuard
 from airflow_provider_dataops.api.paths import api_path, check_ref, job_path, pipeline_path, resource_id
@@ -52,6 +53,7 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.hooks.artifacts import JobArtifactMethods
 from airflow_provider_dataops.hooks.ci_lint import CiLintMethods
+from airflow_provider_dataops.hooks.job_logs import JobLogMethods
 from airflow_provider_dataops.hooks.schedules import PipelineScheduleMethods
 from airflow_provider_dataops.hooks.sync_session import SESSION_POOL_SIZE as SESSION_POOL_SIZE
 from airflow_provider_dataops.hooks.sync_session import HookSession
@@ -69,10 +71,8 @@ DOWNLOAD_CHUNK = 1 << 20
 _OFFSET_LIMIT_HINT = "keyset pagination"
 #: The connection test answers a person waiting in the UI: fail fast rather than back off for minutes.
 _TEST_POLICY = RetryPolicy(max_attempts=2, max_total_wait=5.0)
-# Colour codes and collapsible-section markers that GitLab job logs carry.
 # Threads sharing a hook must not each make a session; one lock for all hooks keeps hooks copyable.
 _SESSION_LOCK = threading.Lock()
-_LOG_NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]+(?:\[[^\]]*\])?\r?")
 
 
 def _delivery(exc: BaseException) -> Delivery | None:
@@ -98,7 +98,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, TransportCore, BaseHook):
+class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, CiLintMethods, TransportCore, BaseHook):
     """Client for the DataOps.live REST API (GitLab API v4) behind an Airflow connection.
 
     One hook may be shared by threads: its session keeps up to :data:`SESSION_POOL_SIZE` connections.
@@ -686,7 +686,9 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, Tr
         """A job's log (trace). Streamed, keeping only the last ``tail_lines`` lines in memory.
 
         :param tail_lines: Lines to keep from the end; None keeps the whole log.
-        :param strip_formatting: Remove ANSI colours and GitLab section markers.
+        :param strip_formatting: Show each line as a terminal would
+            (:func:`~airflow_provider_dataops.api.job_log.clean_line`): no ANSI colours, a section
+            start as a header line, the last state of carriage-return rewrites.
         """
         if tail_lines is not None:
             check_count(tail_lines, "tail_lines", minimum=1, maximum=MAX_LOG_LINES)
@@ -698,9 +700,10 @@ class DataOpsHook(JobArtifactMethods, PipelineScheduleMethods, CiLintMethods, Tr
             lines: deque[str] = deque(maxlen=tail_lines)
             for line in _log_lines(response.iter_content(chunk_size=65536, decode_unicode=True)):
                 if strip_formatting:
-                    line = _readable(line)
-                    if not line:
+                    cleaned = clean_line(line)
+                    if cleaned is None:
                         continue
+                    line = cleaned
                 lines.append(line)
         return redact("\n".join(lines), self.settings.secrets)
 
@@ -747,11 +750,6 @@ def _log_lines(chunks: Iterator[str]) -> Iterator[str]:
         yield from complete
     if pending:
         yield pending
-
-
-def _readable(line: str) -> str:
-    """A log line as a terminal shows it: no colour codes or section markers, last overwrite only."""
-    return _LOG_NOISE.sub("", line).rsplit("\r", 1)[-1].rstrip()
 
 
 def _query_value(value: Any) -> Any:

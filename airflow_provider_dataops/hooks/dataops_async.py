@@ -30,6 +30,7 @@ from airflow_provider_dataops.api.transport import (
     read_settings,
 )
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
+from airflow_provider_dataops.hooks.job_logs import AsyncJobLogMethods
 
 if TYPE_CHECKING:
     import httpx
@@ -142,7 +143,7 @@ def _delivery(exc: BaseException) -> Delivery | None:
     return Delivery.LOCAL if local_leaf(exc) else None
 
 
-class DataOpsAsyncHook(TransportCore):
+class DataOpsAsyncHook(AsyncJobLogMethods, TransportCore):
     """Asynchronous access to every read a trigger needs, and the cancel; never blocks the event loop.
 
     Arguments and checks are :class:`~airflow_provider_dataops.hooks.dataops.DataOpsHook`'s.
@@ -179,6 +180,12 @@ class DataOpsAsyncHook(TransportCore):
 
     async def _send_once(self, request: ApiRequest) -> Any:
         """One attempt: hold if throttled, send, follow read redirects, map the answer, decode it."""
+        response = await self._send_raw(request)
+        secrets = (await self.get_settings()).secrets
+        return self._decode(request, response.status_code, response.headers, response.content, secrets)
+
+    async def _send_raw(self, request: ApiRequest) -> httpx.Response:
+        """One attempt up to a checked 2xx answer, its body read but not decoded."""
         import httpx
 
         settings = await self.get_settings()
@@ -214,7 +221,7 @@ class DataOpsAsyncHook(TransportCore):
         self._check(request, response, settings)
         # A proxy's date far in the future would move every bound taken from it: ignored.
         self.server_time = self.clock.note_date(http_date(response.headers.get("date"))) or self.server_time
-        return self._decode(request, response.status_code, response.headers, response.content, settings.secrets)
+        return response
 
     async def request_json(
         self,

@@ -26,7 +26,7 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     validate_job_arguments,
@@ -59,14 +59,21 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
     :param manual_policy: What the pipeline stopping in ``manual`` again (at a later gate) means:
         ``fail``, ``succeed`` or ``wait``.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param stream_job_logs: While waiting, copy each job's new log lines into the task log as they
+        are written, prefixed with the job's name (and a child pipeline's id), cleaned and redacted.
+        See :doc:`/deferrable` for what each wait mode keeps across restarts.
+    :param max_job_log_bytes: Bytes of each job's log copied while streaming (default 1 MiB); then one
+        line with the job's URL.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
     :param hook_params: Extra :class:`DataOpsHook` arguments.
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "job_name", "variables")
     template_fields_renderers = {"variables": "json"}
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
+    #: The jobs before the gate ran before this task: stream from the played job on.
+    _logs_from_start = False
 
     def __init__(
         self,
@@ -82,6 +89,8 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
         cancel_on_kill: bool = True,
         manual_policy: str = ManualPolicy.FAIL.value,
         failure_log_lines: int = 25,
+        stream_job_logs: bool = False,
+        max_job_log_bytes: int | None = None,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -99,6 +108,8 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
             cancel_on_kill=cancel_on_kill,
             manual_policy=manual_policy,
             failure_log_lines=failure_log_lines,
+            stream_job_logs=stream_job_logs,
+            max_job_log_bytes=max_job_log_bytes,
         )
         self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()

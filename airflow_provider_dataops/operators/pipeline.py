@@ -46,7 +46,7 @@ from airflow_provider_dataops.errors import (
 )
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
-from airflow_provider_dataops.links import PIPELINE_URL_KEY, DataOpsPipelineLink, begin_publishing, publish_pipeline
+from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
@@ -115,6 +115,11 @@ class DataOpsTriggerPipelineOperator(
     :param retry_failed_pipeline: On a task retry after the pipeline failed, re-run its failed jobs
         (``POST .../retry``) instead of starting a new pipeline.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param stream_job_logs: While waiting, copy each job's new log lines into the task log as they
+        are written, prefixed with the job's name (and a child pipeline's id), cleaned and redacted.
+        See :doc:`/deferrable` for what each wait mode keeps across restarts.
+    :param max_job_log_bytes: Bytes of each job's log copied while streaming (default 1 MiB); then one
+        line with the job's URL.
     :param fail_on_test_failures: Fail the task (:class:`DataOpsTestsFailedError`, no retries) when
         the pipeline succeeded but test cases in its test report failed or errored (jobs with
         ``allow_failure``).
@@ -135,7 +140,7 @@ class DataOpsTriggerPipelineOperator(
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
     template_fields_renderers = {"variables": "json"}
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
     external_id_key = "dataops_pipeline_id"
 
@@ -154,6 +159,8 @@ class DataOpsTriggerPipelineOperator(
         manual_policy: str = ManualPolicy.FAIL.value,
         retry_failed_pipeline: bool = False,
         failure_log_lines: int = 25,
+        stream_job_logs: bool = False,
+        max_job_log_bytes: int | None = None,
         fail_on_test_failures: bool = False,
         openlineage_inject_parent_job_info: bool = True,
         on_running: str = OnRunning.ALLOW.value,
@@ -174,6 +181,8 @@ class DataOpsTriggerPipelineOperator(
             cancel_on_kill=cancel_on_kill,
             manual_policy=manual_policy,
             failure_log_lines=failure_log_lines,
+            stream_job_logs=stream_job_logs,
+            max_job_log_bytes=max_job_log_bytes,
         )
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")

@@ -18,6 +18,8 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTim
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineTimeoutError
+from airflow_provider_dataops.follow.downstream import downstream_urls
+from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import settle
 from airflow_provider_dataops.follow.worker_wait import (
     Deadline,
@@ -26,7 +28,7 @@ from airflow_provider_dataops.follow.worker_wait import (
     state_after_stop,
     wait_on_worker,
 )
-from airflow_provider_dataops.links import publish_test_summary
+from airflow_provider_dataops.links import publish_downstream, publish_test_summary
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import check_bool
 
@@ -58,12 +60,17 @@ class PipelineWaitMixin(_OperatorBase):
     failure_log_lines: int
     fail_on_test_failures: bool = False  # an operator that offers the option sets it
     dataops_conn_id: str
+    stream_job_logs: bool
+    max_job_log_bytes: int
     execution_timeout: timedelta | None
     _pipeline_id: int | None
     _cancelled: bool  # the cancel request was sent (or deliberately skipped)
     _killed: bool  # Airflow called on_kill: stop waiting
     _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
     _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
+    _job_logs: TaskLogStream | None  # streams the jobs' logs into the task log (stream_job_logs)
+    #: Stream the jobs that finished before the first look too: the operator started the pipeline.
+    _logs_from_start: bool = True
 
     if TYPE_CHECKING:
         hook: DataOpsHook
@@ -78,6 +85,8 @@ class PipelineWaitMixin(_OperatorBase):
         cancel_on_kill: Any,
         manual_policy: Any,
         failure_log_lines: Any,
+        stream_job_logs: Any = False,
+        max_job_log_bytes: Any = None,
     ) -> None:
         """Check and keep the arguments every waiting operator takes, naming the bad one."""
         self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
@@ -92,6 +101,9 @@ class PipelineWaitMixin(_OperatorBase):
         self._killed = False
         self._borrowed = False
         self._takeover = None
+        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
+        self._job_logs = None
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).
@@ -121,6 +133,7 @@ class PipelineWaitMixin(_OperatorBase):
         from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
         deadline = self._deadline(context)
+        job_logs = self._log_stream().handover(self.hook, self.project, int(pipeline["id"]), context)
         self.defer(
             trigger=DataOpsPipelineTrigger(
                 project=self.project,
@@ -133,6 +146,7 @@ class PipelineWaitMixin(_OperatorBase):
                 cancel_on_kill=cancel_on_kill,
                 retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
+                job_logs=job_logs if self.stream_job_logs else None,
                 known_state=pipeline,  # just read: the trigger needs no read of its own
             ),
             method_name=method,
@@ -143,6 +157,8 @@ class PipelineWaitMixin(_OperatorBase):
     def _complete(self, event: Mapping[str, Any], context: Context) -> None:
         """Finish after the trigger's (checked) event: raise its error or timeout, or judge the pipeline."""
         status = event["status"]
+        if self.stream_job_logs:
+            self._log_stream().save(event.get("job_logs"), context)
         if status == "error":
             raise DataOpsError(str(event.get("message")))
         if status == "timeout":
@@ -183,6 +199,7 @@ class PipelineWaitMixin(_OperatorBase):
             deadline=deadline,
             killed=lambda: self._killed,
             log=self.log,
+            on_poll=lambda read: self._stream_logs(read, context),
         )
         if end is WaitEnd.DEADLINE:
             message = f"Pipeline {pipeline['id']} did not finish before the {deadline.name}."
@@ -194,8 +211,19 @@ class PipelineWaitMixin(_OperatorBase):
             )
         return pipeline
 
+    def _log_stream(self) -> TaskLogStream:
+        if self._job_logs is None:
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=self._logs_from_start)
+        return self._job_logs
+
+    def _stream_logs(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        """Log the jobs' new lines (``stream_job_logs``); a failed read only delays them."""
+        if self.stream_job_logs:
+            self._log_stream().emit(self.hook, self.project, pipeline, context)
+
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        """Push the test summary; succeed, or fail with the failed jobs and tests in the log."""
+        """Push the downstream pipelines' links and the test summary; succeed, or fail with a report."""
+        publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
         settle(
             self.hook,
             self.project,

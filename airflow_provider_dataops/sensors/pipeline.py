@@ -22,12 +22,15 @@ from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
+from airflow_provider_dataops.follow.downstream import downstream_urls
+from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import (
     PIPELINE_URL_KEY,
-    DataOpsPipelineLink,
     begin_publishing,
+    pipeline_links,
+    publish_downstream,
     publish_pipeline,
     publish_test_summary,
 )
@@ -56,6 +59,11 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         ``wait``.
     :param deferrable: Wait in the triggerer instead of holding a worker slot.
     :param failure_log_lines: Lines of each failed job's log copied into the task log.
+    :param stream_job_logs: While waiting, copy each job's new log lines into the task log as they
+        are written, prefixed with the job's name (and a child pipeline's id), cleaned and redacted.
+        ``reschedule`` mode needs Airflow 3.3's task state store to remember them between pokes.
+    :param max_job_log_bytes: Bytes of each job's log copied while streaming (default 1 MiB); then one
+        line with the job's URL.
     :param fail_on_test_failures: Fail (:class:`~airflow_provider_dataops.errors.DataOpsTestsFailedError`,
         a skip with ``soft_fail``) when the pipeline succeeded but test cases failed or errored.
     :param dataops_conn_id: A ``dataops`` connection with an access token.
@@ -63,7 +71,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "ref")
-    operator_extra_links = (DataOpsPipelineLink(),)
+    operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
 
     def __init__(
@@ -76,6 +84,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         failure_log_lines: int = 25,
         fail_on_test_failures: bool = False,
+        stream_job_logs: bool = False,
+        max_job_log_bytes: int | None = None,
         dataops_conn_id: str = DEFAULT_CONN_ID,
         hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -91,6 +101,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.deferrable = check_bool(deferrable, "deferrable")
         self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
+        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
+        self._job_logs: TaskLogStream | None = None  # made when the task runs, with its logger
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))
         self._use_connection(dataops_conn_id, hook_params)
@@ -127,6 +140,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             self.log.warning("Could not read the pipeline (%s); trying again at the next poke.", error)
             return False
         self._publish(context, pipeline)
+        if self.stream_job_logs:
+            self._check_log_state(context)
+            self._log_stream().emit(self.hook, self.project, pipeline, context)
         outcome = classify_pipeline_status(pipeline["status"], self.manual_policy)
         if outcome is Outcome.FAILURE:
             self._fail(pipeline, context)
@@ -151,6 +167,9 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             raise
         # Not finished, not found yet on the ref, or unreadable for a moment: the trigger waits it out.
         watched = {"pipeline_id": self._published} if self._published is not None else self._target()
+        job_logs = None
+        if self.stream_job_logs and "pipeline_id" in watched:
+            job_logs = self._log_stream().handover(self.hook, self.project, int(watched["pipeline_id"]), context)
         # Here, not at import: a DAG file loads the sensor without Airflow's trigger machinery.
         from airflow_provider_dataops.triggers.pipeline import DataOpsPipelineTrigger
 
@@ -166,6 +185,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
                 cancel_on_kill=False,  # a sensor only watches; the pipeline is not its own
                 retry_policy=self.hook.retry_policy,
                 timeout=self.hook.timeout_override,
+                job_logs=job_logs,
                 known_state=self._last_read
                 if self._last_read and self._last_read.get("id") == watched.get("pipeline_id")
                 else None,
@@ -182,6 +202,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         """Resume after the trigger's event; validates it before trusting it."""
         event = check_event(event)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})
+        if self.stream_job_logs:
+            self._log_stream().save(event.get("job_logs"), context)
         if event["status"] == "success":
             self._publish(context, {"id": event["pipeline_id"], "web_url": event.get("web_url")})
             self.log.info("%s", event.get("message"))
@@ -192,6 +214,20 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         if event["status"] == "error":
             raise DataOpsError(str(event.get("message")))
         self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
+
+    def _log_stream(self) -> TaskLogStream:
+        if self._job_logs is None:
+            # The pipeline was started elsewhere: jobs finished before the first poke are left out.
+            self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=False)
+        return self._job_logs
+
+    def _check_log_state(self, context: Context) -> None:
+        """Reschedule pokes run in new processes: only the task state store carries the offsets."""
+        if self.mode == "reschedule" and context.get("task_state_store") is None:
+            raise DataOpsConfigError(
+                "stream_job_logs in mode='reschedule' needs Airflow 3.3's task state store to remember what "
+                "was logged between pokes; use mode='poke' or deferrable=True on this Airflow"
+            )
 
     def _publish(self, context: Context, pipeline: Mapping[str, Any]) -> None:
         if self._published != pipeline["id"]:
@@ -205,6 +241,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     def _succeed(self, context: Context) -> None:
         """After the pipeline succeeded: push its test summary; fail on failed tests when asked to."""
         pipeline_id = int(self._published or 0)
+        publish_downstream(context, downstream_urls(self.hook, self.project, pipeline_id, log=self.log))
         tests = self._tests(pipeline_id, context, required=self.fail_on_test_failures)
         if not (self.fail_on_test_failures and tests is not None and has_failures(tests)):
             return
@@ -219,6 +256,7 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         log_failure_report(self.hook, self.project, pipeline, tests, log_lines=self.failure_log_lines, log=self.log)
 
     def _fail(self, pipeline: Mapping[str, Any], context: Context) -> None:
+        publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
         self._report(pipeline, self._tests(int(pipeline["id"]), context, required=False))
         # AirflowFailException: retrying cannot change a finished pipeline; soft_fail makes it a skip.
         raise AirflowFailException(

@@ -9,13 +9,16 @@ from typing import Any
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.timestamps import api_epoch, parse_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
+from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
 from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
 from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
+from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY as ON_KILL_RETRY_POLICY
 from airflow_provider_dataops.triggers.one_event import OneEventTrigger
 
@@ -64,6 +67,10 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         it just before deferring. The trigger then starts from it without a read of its own: the
         project's listing from that ``updated_at`` on shows any change since. Without it (or when it
         is not a plausible state) the pipeline is read once.
+    :param job_logs: Stream the jobs' logs into the task log: ``{"max_job_log_bytes", "state"}``, the
+        state being :meth:`~airflow_provider_dataops.follow.job_logs.JobLogFollower.state` at the
+        deferral. The final state comes back in the event's ``job_logs``. A restarted triggerer
+        starts again from the state of the deferral: lines logged since then appear a second time.
     """
 
     def __init__(
@@ -81,6 +88,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
         timeout: float | None = None,
         known_state: Mapping[str, Any] | None = None,
+        job_logs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if (pipeline_id is None) == (ref is None):
@@ -99,33 +107,67 @@ class DataOpsPipelineTrigger(OneEventTrigger):
             timeout=timeout,
         )
         self.known_state = handover_state(known_state)
+        if job_logs is not None:
+            if not isinstance(job_logs, Mapping) or pipeline_id is None:
+                raise DataOpsConfigError("job_logs must be a mapping, and needs pipeline_id")
+            check_count(job_logs.get("max_job_log_bytes"), "max_job_log_bytes", minimum=1, maximum=MAX_JOB_LOG_BYTES)
+        self.job_logs = dict(job_logs) if job_logs is not None else None
+        self._follower: JobLogFollower | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-safe keyword arguments."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "project": self.project,
-                "pipeline_id": self.pipeline_id,
-                "ref": self.ref,
-                "manual_policy": self.manual_policy,
-                **self._reading_kwargs(),
-                "known_state": self.known_state,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "project": self.project,
+            "pipeline_id": self.pipeline_id,
+            "ref": self.ref,
+            "manual_policy": self.manual_policy,
+            **self._reading_kwargs(),
+            "known_state": self.known_state,
+        }
+        if self.job_logs is not None:  # only when streaming: rows deferred before it existed stay equal
+            kwargs["job_logs"] = self.job_logs
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _event(self, status: str, message: str, pipeline: Mapping[str, Any] | None = None) -> TriggerEvent:
         pipeline = pipeline or {}
-        return TriggerEvent(
-            {
-                "status": status,
-                "pipeline_id": self.pipeline_id,
-                "pipeline_status": pipeline.get("status"),
-                "web_url": pipeline.get("web_url"),
-                "message": message,
-                "deadline_name": self.deadline_name if status == "timeout" else None,
-            }
-        )
+        payload = {
+            "status": status,
+            "pipeline_id": self.pipeline_id,
+            "pipeline_status": pipeline.get("status"),
+            "web_url": pipeline.get("web_url"),
+            "message": message,
+            "deadline_name": self.deadline_name if status == "timeout" else None,
+        }
+        if self._follower is not None:
+            payload["job_logs"] = self._follower.state()
+        return TriggerEvent(payload)
+
+    async def _follower_of(self, hook: DataOpsAsyncHook) -> JobLogFollower | None:
+        """The job log follower (``job_logs``), continued from the deferral's offsets."""
+        if self.job_logs is None or self.pipeline_id is None:
+            return None
+        if self._follower is None:
+            settings = await hook.get_settings()
+            self._follower = JobLogFollower(
+                self.project,
+                self.pipeline_id,
+                int(self.job_logs["max_job_log_bytes"]),
+                secrets=list(settings.secrets),
+                log=self.log,
+                from_start=self.job_logs.get("from_start") is not False,
+            )
+            self._follower.restore(self.job_logs.get("state"))
+        return self._follower
+
+    async def _stream_logs(self, pipeline: Mapping[str, Any] | None) -> None:
+        """Log what the jobs wrote since the last read (``job_logs``); a failed read only delays it."""
+        if pipeline is None or self.job_logs is None:
+            return
+        hook = self._hook()
+        follower = await self._follower_of(hook)
+        if follower is not None:
+            for line in await follower.afollow(hook, pipeline):
+                self.log.info("%s", line)
 
     def _adopt(self, subscription: project_poll.Subscription, pipeline: Mapping[str, Any]) -> bool:
         """Whether ``pipeline`` is the watched one; in ref mode a newer pipeline on the ref replaces it."""
@@ -169,6 +211,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
                         self.log.warning(
                             "Reading the newest pipeline on %r failed (%s); trying again.", self.ref, error
                         )
+                await self._stream_logs(pipeline)
                 if pipeline is not None:
                     outcome = classify_pipeline_status(pipeline["status"], policy)
                     if outcome is not Outcome.RUNNING:
@@ -180,7 +223,8 @@ class DataOpsPipelineTrigger(OneEventTrigger):
                     return self._event(
                         "timeout", f"{watched} did not finish before the {self.deadline_name}.", pipeline
                     )
-                wait = remaining if newest_known else min(self.poll_interval, remaining or self.poll_interval)
+                following = newest_known and self.job_logs is None  # logs are read every interval
+                wait = remaining if following else min(self.poll_interval, remaining or self.poll_interval)
                 item = await subscription.get(wait)
                 if isinstance(item, project_poll.PollError):
                     if item.pipeline_id is None or item.pipeline_id == self.pipeline_id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,20 @@ def test_airflow_providers_list_shows_the_provider(dataops_airflow: Any) -> None
         [str(airflow), "providers", "list", "--output", "json"], capture_output=True, text=True, check=True
     )
     assert '"package_name": "airflow-provider-dataops"' in result.stdout.replace("'", '"')
+
+
+def test_job_logs_example_streams_a_two_level_pipeline(
+    dataops_run_dag: Any, dataops_emulator: DataOpsEmulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = dataops_run_dag("dataops_job_logs")
+    assert (result.state, result.task_states) == ("success", {"run_pipeline_with_logs": "success"})
+    parent, child = result.pipelines
+    assert child["status"] == parent["status"] == "success"
+    out, err = capfd.readouterr()
+    # Airflow 3's dag.test() writes the task's log to its log file; Airflow 2 prints it.
+    task_logs = Path(os.environ["AIRFLOW_HOME"], "logs").rglob("*")
+    log = out + err + "".join(path.read_text(errors="replace") for path in task_logs if path.is_file())
+    assert "[Build all Models] [INFO] 3 of 3 OK created sql table model TRANSFORM.DIM_CUSTOMERS" in log
+    assert f"[pipeline {child['id']}: Build all Models] [INFO] 3 of 3 OK" in log
+    assert '[Initialise Pipeline] == Executing "step_script" stage of the job script ==' in log
+    assert "\x1b[" not in "\n".join(line for line in log.splitlines() if "] [INFO]" in line)

@@ -61,3 +61,11 @@ def _pipelines_have_no_tests_by_default(request: pytest.FixtureRequest) -> None:
     if "requests_mock" in request.fixturenames:
         mocker = request.getfixturevalue("requests_mock")
         mocker.get(re.compile(r"/pipelines/\d+/test_report_summary$"), json=NO_TESTS)
+
+
+@pytest.fixture(autouse=True)
+def _pipelines_start_no_downstream_pipelines_by_default(request: pytest.FixtureRequest) -> None:
+    """A finished pipeline's bridges are read once (for the links); tests of child pipelines register their own."""
+    if "requests_mock" in request.fixturenames:
+        mocker = request.getfixturevalue("requests_mock")
+        mocker.get(re.compile(r"/pipelines/\d+/bridges(\?.*)?$"), json=[])

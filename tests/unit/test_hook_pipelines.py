@@ -103,7 +103,7 @@ def test_jobs_with_scopes_and_job_log_tail(hook: DataOpsHook, requests_mock: rm.
     log += "section_start:1700000000:step_script\r\x1b[0Kfinal error\n"
     requests_mock.get(f"{API}/projects/1/jobs/5/trace", text=log, headers={"Content-Type": "text/plain"})
     tail = hook.get_job_log(1, 5, tail_lines=3)
-    assert tail.splitlines() == ["line 9999", "line 10000", "final error"]
+    assert tail.splitlines() == ["line 9999", "line 10000", "== final error =="]  # a section start is a header
     assert len(hook.get_job_log(1, 5, tail_lines=None).splitlines()) == 10_001
 
 

@@ -148,7 +148,8 @@ def test_failure_fails_with_url_and_logs_each_failed_job(
     logged = task_log(caplog, capfd)
     assert "transform (stage Data Transformation): script_failure https://x/-/jobs/70" in logged
     assert "| ERROR: model orders failed" in logged
-    assert parse_qs(requests_mock.request_history[-2].query)["scope[]"] == ["failed"]
+    job_lists = [r for r in requests_mock.request_history if r.path.endswith("/jobs")]
+    assert [parse_qs(r.query)["scope[]"] for r in job_lists] == [["failed"]]
 
 
 @pytest.mark.parametrize(("policy", "succeeds"), [("fail", False), ("succeed", True)])
@@ -323,10 +324,12 @@ def test_first_try_does_not_look_for_earlier_pipelines(hook, requests_mock: rm.M
     requests_mock.post(f"{PROJECT}/pipeline", json=pipeline(7, "created"), status_code=201)
     reads(requests_mock, 7, "success")
     operator().execute(make_context())
-    # The trigger, one read, and the finished pipeline's test summary: no search for earlier pipelines.
+    # The trigger, one read, its downstream pipelines (for the links) and the test summary:
+    # no search for earlier pipelines.
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in requests_mock.request_history] == [
         ("POST", "pipeline"),
         ("GET", "7"),
+        ("GET", "bridges"),
         ("GET", "test_report_summary"),
     ]
 

@@ -41,7 +41,7 @@ def _dag(dag_id: str, **task_kwargs: Any) -> DAG:
             project=task_kwargs.pop("project", PROJECT),
             ref="main",
             pipeline_file="full-ci.yml",
-            variables=VARIABLES,
+            variables=task_kwargs.pop("variables", VARIABLES),
             poll_interval=2,
             retries=task_kwargs.pop("retries", 0),
             retry_delay=timedelta(seconds=2),
@@ -69,3 +69,10 @@ deploy_worker_timeout = _dag("deploy_worker_timeout", deferrable=False, retries=
 deploy_deferred_timeout = _dag("deploy_deferred_timeout", deferrable=True, retries=1, timeout=40)
 # Fails before any pipeline exists (no such project): the extra link must stay quiet.
 deploy_no_pipeline = _dag("deploy_no_pipeline", project="demo/no-such-project")
+# Streams the jobs' logs of a two-level pipeline (a child pipeline, runner-style logs) from the triggerer.
+deploy_deferred_job_logs = _dag(
+    "deploy_deferred_job_logs",
+    deferrable=True,
+    stream_job_logs=True,
+    variables={**VARIABLES, "DATAOPS_EMULATOR_CHILD_OUTCOME": "success", "DATAOPS_EMULATOR_LOG_STYLE": "runner"},
+)

@@ -62,15 +62,7 @@ class DataOpsJobTrigger(OneEventTrigger):
         self.pipeline_id = numeric_id(pipeline_id, "pipeline_id")
         self.job_name = check_job_name(job_name)
         self.wait_for_manual = bool(wait_for_manual)
-        self._set_reading(
-            dataops_conn_id=dataops_conn_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            deadline_name=deadline_name,
-            cancel_on_kill=cancel_on_kill,
-            retry_policy=retry_policy,
-            timeout=timeout,
-        )
+        self._set_reading(locals())
         self._job_id: int | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:

@@ -12,6 +12,16 @@ from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, 
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
+#: The constructor arguments every such trigger takes and serializes, kept by :meth:`OneEventTrigger._set_reading`.
+READING_ARGUMENTS = (
+    "dataops_conn_id",
+    "poll_interval",
+    "deadline",
+    "deadline_name",
+    "cancel_on_kill",
+    "retry_policy",
+    "timeout",
+)
 #: Retries of the cancel on a user kill must fit Airflow's ``[triggerer] on_kill_timeout``.
 ON_KILL_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_wait=10.0, backoff_max=5.0)
 
@@ -31,38 +41,30 @@ class OneEventTrigger(BaseTrigger):
     retry_policy: RetryPolicy | None
     timeout: float | None
 
-    def _set_reading(
-        self,
-        *,
-        dataops_conn_id: str,
-        poll_interval: Any,
-        deadline: Any,
-        deadline_name: str,
-        cancel_on_kill: Any,
-        retry_policy: RetryPolicy | Mapping[str, Any] | None,
-        timeout: Any,
-    ) -> None:
-        """Check and keep the arguments every such trigger takes, naming the bad one."""
-        self.dataops_conn_id = dataops_conn_id
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+    def _set_reading(self, arguments: Mapping[str, Any]) -> None:
+        """Check and keep the arguments every such trigger takes, naming the bad one.
+
+        :param arguments: The constructor's ``locals()``: only the names in :data:`READING_ARGUMENTS`
+            are read, so each subclass declares them in its signature and passes them on in one line.
+        """
+        given = {name: arguments[name] for name in READING_ARGUMENTS}
+        self.dataops_conn_id = given["dataops_conn_id"]
+        self.poll_interval = check_seconds(given["poll_interval"], "poll_interval", maximum=MAX_POLL_INTERVAL)
+        deadline = given["deadline"]
         self.deadline = None if deadline is None else check_epoch(deadline, "deadline")
-        self.deadline_name = deadline_name
-        self.cancel_on_kill = bool(cancel_on_kill)
+        self.deadline_name = given["deadline_name"]
+        self.cancel_on_kill = bool(given["cancel_on_kill"])
         # checked here, not at the first poll; None (or empty) keeps the connection's defaults
+        retry_policy = given["retry_policy"]
         self.retry_policy = RetryPolicy.of(retry_policy) if retry_policy else None
+        timeout = given["timeout"]
         self.timeout = None if timeout is None else check_read_timeout(timeout)
 
     def _reading_kwargs(self) -> dict[str, Any]:
         """The JSON-safe form of what :meth:`_set_reading` kept."""
-        return {
-            "dataops_conn_id": self.dataops_conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "deadline_name": self.deadline_name,
-            "cancel_on_kill": self.cancel_on_kill,
-            "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
-            "timeout": self.timeout,
-        }
+        kwargs = {name: getattr(self, name) for name in READING_ARGUMENTS}
+        kwargs["retry_policy"] = self.retry_policy.to_dict() if self.retry_policy else None
+        return kwargs
 
     def _hook(self, retry_policy: RetryPolicy | None = None) -> DataOpsAsyncHook:
         return DataOpsAsyncHook(

@@ -97,15 +97,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         self.pipeline_id = pipeline_id
         self.ref = ref
         self.manual_policy = ManualPolicy.parse(manual_policy).value
-        self._set_reading(
-            dataops_conn_id=dataops_conn_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            deadline_name=deadline_name,
-            cancel_on_kill=cancel_on_kill,
-            retry_policy=retry_policy,
-            timeout=timeout,
-        )
+        self._set_reading(locals())
         self.known_state = handover_state(known_state)
         if job_logs is not None:
             if not isinstance(job_logs, Mapping) or pipeline_id is None:

@@ -42,6 +42,21 @@ else:
     _OperatorBase = object
 
 
+#: The constructor arguments every waiting operator takes, kept by
+#: :meth:`PipelineWaitMixin._set_wait_arguments`.
+WAIT_ARGUMENTS = (
+    "wait_for_completion",
+    "poll_interval",
+    "timeout",
+    "deferrable",
+    "cancel_on_kill",
+    "manual_policy",
+    "failure_log_lines",
+    "stream_job_logs",
+    "max_job_log_bytes",
+)
+
+
 class PipelineWaitMixin(_OperatorBase):
     """Wait for ``_pipeline_id`` on the worker or in the triggerer, cancel it on a kill or a timeout.
 
@@ -75,34 +90,28 @@ class PipelineWaitMixin(_OperatorBase):
     if TYPE_CHECKING:
         hook: DataOpsHook
 
-    def _set_wait_arguments(
-        self,
-        *,
-        wait_for_completion: Any,
-        poll_interval: Any,
-        timeout: Any,
-        deferrable: Any,
-        cancel_on_kill: Any,
-        manual_policy: Any,
-        failure_log_lines: Any,
-        stream_job_logs: Any = False,
-        max_job_log_bytes: Any = None,
-    ) -> None:
-        """Check and keep the arguments every waiting operator takes, naming the bad one."""
-        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+    def _set_wait_arguments(self, arguments: Mapping[str, Any]) -> None:
+        """Check and keep the arguments every waiting operator takes, naming the bad one.
+
+        :param arguments: The constructor's ``locals()``: only the names in :data:`WAIT_ARGUMENTS` are
+            read, so each operator declares them in its signature and passes them on in one line.
+        """
+        given = {name: arguments[name] for name in WAIT_ARGUMENTS}
+        self.wait_for_completion = check_bool(given["wait_for_completion"], "wait_for_completion")
+        self.poll_interval = check_seconds(given["poll_interval"], "poll_interval", maximum=MAX_POLL_INTERVAL)
+        timeout = given["timeout"]
         self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
-        self.deferrable = check_bool(deferrable, "deferrable")
-        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
-        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.deferrable = check_bool(given["deferrable"], "deferrable")
+        self.cancel_on_kill = check_bool(given["cancel_on_kill"], "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(given["manual_policy"])
+        self.failure_log_lines = check_count(given["failure_log_lines"], "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.stream_job_logs = check_bool(given["stream_job_logs"], "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(given["max_job_log_bytes"])
         self._pipeline_id = None
         self._cancelled = False
         self._killed = False
         self._borrowed = False
         self._takeover = None
-        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
-        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
         self._job_logs = None
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:

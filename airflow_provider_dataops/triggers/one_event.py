@@ -10,6 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_dataops.api.connection import check_read_timeout
 from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, check_epoch, check_seconds
 from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook
 
 #: The constructor arguments every such trigger takes and serializes, kept by :meth:`OneEventTrigger._set_reading`.
@@ -33,6 +34,7 @@ class OneEventTrigger(BaseTrigger):
     they serialize, and implement :meth:`_wait` and :meth:`_event`.
     """
 
+    project: int | str
     dataops_conn_id: str
     poll_interval: float
     deadline: float | None
@@ -86,3 +88,25 @@ class OneEventTrigger(BaseTrigger):
         except Exception as error:  # an event, not a crash: the task must learn what happened
             event = self._event("error", f"Unexpected {type(error).__name__} while watching: {error}")
         yield event
+
+    def _kill_target(self) -> tuple[str, int] | None:
+        """What :meth:`on_kill` cancels: ``("pipeline", id)`` or ``("job", id)``; None while unknown."""
+        raise NotImplementedError
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task (Airflow 3.3+): cancel what it watched, best effort.
+
+        Not done in ``cleanup()``, which also runs when the triggerer restarts: a restart must
+        leave the pipeline or job running for the next triggerer to pick up.
+        """
+        target = self._kill_target()
+        if not self.cancel_on_kill or target is None:
+            return
+        kind, target_id = target
+        hook = self._hook(ON_KILL_RETRY_POLICY)
+        cancel = hook.cancel_job if kind == "job" else hook.cancel_pipeline
+        try:
+            answer = await cancel(self.project, target_id)
+            self.log.info("Canceled %s %s (now %s).", kind, target_id, answer.get("status"))
+        except DataOpsError as error:
+            self.log.warning("Could not cancel %s %s: %s", kind, target_id, error)

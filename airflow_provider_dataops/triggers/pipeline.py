@@ -226,16 +226,5 @@ class DataOpsPipelineTrigger(OneEventTrigger):
                         self.log.info("Pipeline %s is %s.", self.pipeline_id, item.pipeline["status"])
                     pipeline = item.pipeline
 
-    async def on_kill(self) -> None:
-        """A user killed the deferred task (Airflow 3.3+): cancel the pipeline, best effort.
-
-        Not done in ``cleanup()``, which also runs when the triggerer restarts: a restart must
-        leave the pipeline running for the next triggerer to pick up.
-        """
-        if not self.cancel_on_kill or self.pipeline_id is None:
-            return
-        try:
-            pipeline = await self._hook(ON_KILL_RETRY_POLICY).cancel_pipeline(self.project, self.pipeline_id)
-            self.log.info("Canceled pipeline %s (now %s).", self.pipeline_id, pipeline.get("status"))
-        except DataOpsError as error:
-            self.log.warning("Could not cancel pipeline %s: %s", self.pipeline_id, error)
+    def _kill_target(self) -> tuple[str, int] | None:
+        return None if self.pipeline_id is None else ("pipeline", self.pipeline_id)

@@ -61,8 +61,8 @@ class PipelineWaitMixin(_OperatorBase):
     """Wait for ``_pipeline_id`` on the worker or in the triggerer, cancel it on a kill or a timeout.
 
     The operator sets the attributes below in its constructor (:meth:`_set_wait_arguments`) and
-    ``_pipeline_id`` once it knows the pipeline; it calls :meth:`_wait_until_done`, and
-    :meth:`_complete` from ``execute_complete``.
+    ``_pipeline_id`` once it knows the pipeline (the private state starts from the class defaults);
+    it calls :meth:`_wait_until_done`, and :meth:`_complete` from ``execute_complete``.
     """
 
     project: int | str
@@ -78,12 +78,12 @@ class PipelineWaitMixin(_OperatorBase):
     stream_job_logs: bool
     max_job_log_bytes: int
     execution_timeout: timedelta | None
-    _pipeline_id: int | None
-    _cancelled: bool  # the cancel request was sent (or deliberately skipped)
-    _killed: bool  # Airflow called on_kill: stop waiting
-    _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
-    _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
-    _job_logs: TaskLogStream | None  # streams the jobs' logs into the task log (stream_job_logs)
+    _pipeline_id: int | None = None
+    _cancelled: bool = False  # the cancel request was sent (or deliberately skipped)
+    _killed: bool = False  # Airflow called on_kill: stop waiting
+    _borrowed: bool = False  # the pipeline is someone else's (on_running="reuse"): never cancel it
+    _takeover: Takeover | None = None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
+    _job_logs: TaskLogStream | None = None  # streams the jobs' logs into the task log (stream_job_logs)
     #: Stream the jobs that finished before the first look too: the operator started the pipeline.
     _logs_from_start: bool = True
 
@@ -107,12 +107,6 @@ class PipelineWaitMixin(_OperatorBase):
         self.failure_log_lines = check_count(given["failure_log_lines"], "failure_log_lines", maximum=MAX_LOG_LINES)
         self.stream_job_logs = check_bool(given["stream_job_logs"], "stream_job_logs")
         self.max_job_log_bytes = check_max_job_log_bytes(given["max_job_log_bytes"])
-        self._pipeline_id = None
-        self._cancelled = False
-        self._killed = False
-        self._borrowed = False
-        self._takeover = None
-        self._job_logs = None
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).

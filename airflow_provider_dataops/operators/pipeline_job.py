@@ -23,6 +23,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSki
 from airflow_provider_dataops.api.choices import Choice
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
+from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.paths import numeric_id
 from airflow_provider_dataops.api.statuses import JobEnd
 from airflow_provider_dataops.errors import (
@@ -39,10 +40,10 @@ from airflow_provider_dataops.follow.worker_wait import Deadline, WaitEnd, earli
 from airflow_provider_dataops.links import JOB_URL_KEY, DataOpsJobLink, begin_publishing, publish_job
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
+    check_bool,
     validate_job_arguments,
 )
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, marker_clear_number
-from airflow_provider_dataops.operators.pipeline_waiting import keep_wait_arguments
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 
 if TYPE_CHECKING:
@@ -57,10 +58,6 @@ class ManualJob(Choice):
 
     WAIT = "wait"
     PLAY = "play"
-
-
-#: The waiting arguments this operator takes (the job's own wait, without a pipeline's).
-_WAIT_ARGUMENTS = ("poll_interval", "timeout", "deferrable", "cancel_on_kill", "failure_log_lines")
 
 
 class DataOpsJobFailedError(AirflowFailException):
@@ -95,11 +92,6 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "job_name")
-    poll_interval: float
-    timeout: float | None
-    deferrable: bool
-    cancel_on_kill: bool
-    failure_log_lines: int
     operator_extra_links = (DataOpsJobLink(),)
     ui_color = "#eef6e8"
 
@@ -124,7 +116,11 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         self.pipeline_id = pipeline_id
         self.job_name = job_name
         self.manual_job = ManualJob.parse(manual_job)
-        keep_wait_arguments(self, locals(), _WAIT_ARGUMENTS)
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
         self._use_connection(dataops_conn_id, hook_params)
         self._job_id: int | None = None
         self._canceled = False

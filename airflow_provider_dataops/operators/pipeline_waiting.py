@@ -8,7 +8,7 @@ the cancel on a kill or a timeout, and the task's errors. Following the pipeline
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -42,21 +42,8 @@ else:
     _OperatorBase = object
 
 
-#: How each argument a waiting task may take is checked (errors name the argument); see
-#: :func:`keep_wait_arguments`.
-WAIT_ARGUMENT_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "wait_for_completion": partial(check_bool, name="wait_for_completion"),
-    "poll_interval": partial(check_seconds, name="poll_interval", maximum=MAX_POLL_INTERVAL),
-    "timeout": lambda value: None if value is None else check_seconds(value, "timeout", maximum=MAX_WAIT),
-    "deferrable": partial(check_bool, name="deferrable"),
-    "cancel_on_kill": partial(check_bool, name="cancel_on_kill"),
-    "manual_policy": ManualPolicy.parse,
-    "failure_log_lines": partial(check_count, name="failure_log_lines", maximum=MAX_LOG_LINES),
-    "fail_on_test_failures": partial(check_bool, name="fail_on_test_failures"),
-    "stream_job_logs": partial(check_bool, name="stream_job_logs"),
-    "max_job_log_bytes": check_max_job_log_bytes,
-}
-#: The constructor arguments every operator with :class:`PipelineWaitMixin` takes.
+#: The constructor arguments every waiting operator takes, kept by
+#: :meth:`PipelineWaitMixin._set_wait_arguments`.
 WAIT_ARGUMENTS = (
     "wait_for_completion",
     "poll_interval",
@@ -68,16 +55,6 @@ WAIT_ARGUMENTS = (
     "stream_job_logs",
     "max_job_log_bytes",
 )
-
-
-def keep_wait_arguments(task: object, arguments: Mapping[str, Any], names: Sequence[str]) -> None:
-    """Check each of ``names`` by :data:`WAIT_ARGUMENT_CHECKS` and keep it as the task's attribute.
-
-    :param arguments: The task constructor's ``locals()``: each task declares the arguments in its
-        signature and passes them on in one line.
-    """
-    for name in names:
-        setattr(task, name, WAIT_ARGUMENT_CHECKS[name](arguments[name]))
 
 
 class PipelineWaitMixin(_OperatorBase):
@@ -117,9 +94,19 @@ class PipelineWaitMixin(_OperatorBase):
         """Check and keep the arguments every waiting operator takes, naming the bad one.
 
         :param arguments: The constructor's ``locals()``: only the names in :data:`WAIT_ARGUMENTS` are
-            read (see :func:`keep_wait_arguments`).
+            read, so each operator declares them in its signature and passes them on in one line.
         """
-        keep_wait_arguments(self, arguments, WAIT_ARGUMENTS)
+        given = {name: arguments[name] for name in WAIT_ARGUMENTS}
+        self.wait_for_completion = check_bool(given["wait_for_completion"], "wait_for_completion")
+        self.poll_interval = check_seconds(given["poll_interval"], "poll_interval", maximum=MAX_POLL_INTERVAL)
+        timeout = given["timeout"]
+        self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
+        self.deferrable = check_bool(given["deferrable"], "deferrable")
+        self.cancel_on_kill = check_bool(given["cancel_on_kill"], "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(given["manual_policy"])
+        self.failure_log_lines = check_count(given["failure_log_lines"], "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.stream_job_logs = check_bool(given["stream_job_logs"], "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(given["max_job_log_bytes"])
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).

@@ -16,14 +16,14 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
-from airflow_provider_dataops.api.limits import MAX_POLL_INTERVAL, MAX_WAIT, check_seconds
+from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
 from airflow_provider_dataops.follow.downstream import downstream_urls
-from airflow_provider_dataops.follow.job_logs import TaskLogStream
+from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
 from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import (
@@ -36,23 +36,12 @@ from airflow_provider_dataops.links import (
 )
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
+    check_bool,
     validate_when_rendered,
 )
-from airflow_provider_dataops.operators.pipeline_waiting import keep_wait_arguments
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-
-#: The waiting arguments the sensor takes; Airflow's sensor arguments cover the rest.
-_WAIT_ARGUMENTS = (
-    "manual_policy",
-    "deferrable",
-    "failure_log_lines",
-    "fail_on_test_failures",
-    "stream_job_logs",
-    "max_job_log_bytes",
-)
 
 
 class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
@@ -82,12 +71,6 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id", "ref")
-    manual_policy: ManualPolicy
-    deferrable: bool
-    failure_log_lines: int
-    fail_on_test_failures: bool
-    stream_job_logs: bool
-    max_job_log_bytes: int
     operator_extra_links = pipeline_links()
     ui_color = "#e8f1ff"
 
@@ -114,7 +97,12 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self.project = project
         self.pipeline_id = pipeline_id
         self.ref = ref
-        keep_wait_arguments(self, locals(), _WAIT_ARGUMENTS)
+        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
+        self.deferrable = check_bool(deferrable, "deferrable")
+        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
+        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
         self._job_logs: TaskLogStream | None = None  # made when the task runs, with its logger
         # Checked again as BaseSensorOperator stored them (the timeout may come from the config).
         _check_sensor_times(vars(self))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 
+from airflow_provider_dataops.api.choices import Choice
 from airflow_provider_dataops.errors import DataOpsConfigError
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ FAILURE_STATUSES = frozenset({PipelineStatus.FAILED, PipelineStatus.CANCELED, Pi
 ACTIVE_STATUSES = frozenset(PipelineStatus) - TERMINAL_STATUSES - {PipelineStatus.MANUAL}
 
 
-class ManualPolicy(str, enum.Enum):
+class ManualPolicy(Choice):
     """What a pipeline waiting in ``manual`` means for the task watching it.
 
     * ``fail``: nobody is going to press the button; fail the task (the default).
@@ -56,15 +57,6 @@ class ManualPolicy(str, enum.Enum):
     FAIL = "fail"
     SUCCEED = "succeed"
     WAIT = "wait"
-
-    @classmethod
-    def parse(cls, value: ManualPolicy | str, parameter: str = "manual_policy") -> ManualPolicy:
-        """Validate a user-supplied policy, naming the parameter on error."""
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(policy.value) for policy in cls)
-            raise DataOpsConfigError(f"{parameter} must be one of {choices}, got {value!r}") from None
 
 
 class Outcome(str, enum.Enum):

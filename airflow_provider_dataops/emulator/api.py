@@ -431,35 +431,37 @@ class Api:
     async def pipeline_jobs(self, request: Request) -> Response:
         """``GET .../jobs`` with ``scope`` / ``scope[]`` and ``include_retried``; newest first."""
         pipeline = self._pipeline(request)
-        query = request.query_params
-        scopes = job_scopes(query)
-        include_retried = truthy(query.get("include_retried"))
-        base = base_url(request)
-        with self.state.lock:
-            now = self.state.now()
-            jobs = sorted(
-                pipeline.jobs if include_retried else pipeline.current_jobs(), key=lambda job: job.id, reverse=True
-            )
-            jobs = [job for job in jobs if job.downstream is None]  # bridges are listed at .../bridges
-            if scopes:
-                jobs = [job for job in jobs if job.status(now) in scopes]
-            page, headers = offset_page(jobs, request.url, query)
-            body = [job_json(job, pipeline, now, base, self.state.user) for job in page]
-        return JSONResponse(body, headers=headers)
+        include_retried = truthy(request.query_params.get("include_retried"))
+
+        def jobs() -> list[Job]:  # bridges are listed at .../bridges
+            listed = pipeline.jobs if include_retried else pipeline.current_jobs()
+            return [job for job in listed if job.downstream is None]
+
+        return self._job_listing(request, pipeline, jobs, job_json)
 
     async def pipeline_bridges(self, request: Request) -> Response:
         """``GET .../bridges`` with ``scope`` / ``scope[]``: the trigger jobs, each with ``downstream_pipeline``."""
         pipeline = self._pipeline(request)
+        return self._job_listing(request, pipeline, pipeline.bridges, bridge_json)
+
+    def _job_listing(
+        self,
+        request: Request,
+        pipeline: Pipeline,
+        jobs: Callable[[], list[Job]],
+        serialize: Callable[[Job, Pipeline, float, str, User], dict[str, Any]],
+    ) -> Response:
+        """One page of ``jobs()`` (read under the state's lock), newest first, in the query's scopes."""
         query = request.query_params
         scopes = job_scopes(query)
         base = base_url(request)
         with self.state.lock:
             now = self.state.now()
-            bridges = sorted(pipeline.bridges(), key=lambda job: job.id, reverse=True)
+            listed = sorted(jobs(), key=lambda job: job.id, reverse=True)
             if scopes:
-                bridges = [job for job in bridges if job.status(now) in scopes]
-            page, headers = offset_page(bridges, request.url, query)
-            body = [bridge_json(job, pipeline, now, base, self.state.user) for job in page]
+                listed = [job for job in listed if job.status(now) in scopes]
+            page, headers = offset_page(listed, request.url, query)
+            body = [serialize(job, pipeline, now, base, self.state.user) for job in page]
         return JSONResponse(body, headers=headers)
 
     async def test_report(self, request: Request) -> Response:

@@ -20,11 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_dataops.emulator.clock import iso
 from airflow_provider_dataops.emulator.faultspec import Fault
+from airflow_provider_dataops.emulator.middleware import CONTROL_PREFIX, HttpMiddleware
 from airflow_provider_dataops.emulator.state import EmulatorState
 
 logger = logging.getLogger("airflow_provider_dataops.emulator")
 
-CONTROL_PREFIX = "/-/emulator"
 API_PREFIX = "/api/v4"
 #: Query parameters whose values never reach the request log.
 SECRET_PARAMS = frozenset({"token", "private_token", "access_token", "job_token"})
@@ -35,7 +35,7 @@ class ConnectionDropped(Exception):
     """Raised by the fallback drop, when the server's transport cannot be reached."""
 
 
-class EmulatorMiddleware:
+class EmulatorMiddleware(HttpMiddleware):
     """Applies faults, the throttle and the request log to every request outside ``/-/emulator``.
 
     :param app: the Starlette application.
@@ -43,14 +43,11 @@ class EmulatorMiddleware:
     """
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Apply a planned fault, the throttle and the request log to an API request."""
         path = raw_path(scope)
         if path.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)

@@ -16,10 +16,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airflow_provider_dataops.emulator.faults import replay_body
+from airflow_provider_dataops.emulator.middleware import CONTROL_PREFIX, HttpMiddleware
 
 #: The largest request body the emulator reads; larger ones get 413 (the API takes small JSON or forms).
 MAX_BODY_BYTES = 1024 * 1024
-CONTROL_PREFIX = "/-/emulator"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
@@ -32,7 +32,7 @@ async def _answer(send: Send, status: int, body: dict[str, str], close: bool = F
     await send({"type": "http.response.body", "body": data})
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Answer 413 to a body over ``max_bytes`` (declared or streamed), before the app reads any of it.
 
     :param app: the application.
@@ -40,14 +40,11 @@ class BodyLimit:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body up to the limit, then replay it to the app; 413 past the limit."""
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and (len(declared) > 15 or int(declared) > self.max_bytes):
             await self._too_large(send)
@@ -102,7 +99,7 @@ def host_is_local(host_header: str, names: frozenset[str]) -> bool:
     return hostname in names or hostname.endswith(".localhost")
 
 
-class ControlGuard:
+class ControlGuard(HttpMiddleware):
     """Refuse (403) control requests a browser page could have made: see the module docstring.
 
     :param app: the application.
@@ -110,12 +107,12 @@ class ControlGuard:
     """
 
     def __init__(self, app: ASGIApp, bind_host: str = "127.0.0.1") -> None:
-        self.app = app
+        super().__init__(app)
         self.names = allowed_host_names(bind_host)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] == "http" and scope["path"].startswith(CONTROL_PREFIX):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 403 to a control request that fails :meth:`refusal`; pass the rest on."""
+        if scope["path"].startswith(CONTROL_PREFIX):
             reason = self.refusal(scope)
             if reason is not None:
                 await _answer(send, 403, {"message": f"403 Forbidden: {reason}"})

@@ -100,17 +100,7 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
         self.pipeline_id = pipeline_id
         self.job_name = job_name
         self.variables = variables
-        self._set_wait_arguments(
-            wait_for_completion=wait_for_completion,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            deferrable=deferrable,
-            cancel_on_kill=cancel_on_kill,
-            manual_policy=manual_policy,
-            failure_log_lines=failure_log_lines,
-            stream_job_logs=stream_job_logs,
-            max_job_log_bytes=max_job_log_bytes,
-        )
+        self._set_wait_arguments(locals())
         self._use_connection(dataops_conn_id, hook_params)
         self._validate_arguments()
 

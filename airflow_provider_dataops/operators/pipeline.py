@@ -47,13 +47,13 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
-from airflow_provider_dataops.operators._on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
     validate_when_rendered,
 )
+from airflow_provider_dataops.operators.on_running import OnRunning, OtherPipelines, before_start
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 
@@ -173,17 +173,7 @@ class DataOpsTriggerPipelineOperator(
         self.ref = ref
         self.pipeline_file = pipeline_file
         self.variables = variables
-        self._set_wait_arguments(
-            wait_for_completion=wait_for_completion,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            deferrable=deferrable,
-            cancel_on_kill=cancel_on_kill,
-            manual_policy=manual_policy,
-            failure_log_lines=failure_log_lines,
-            stream_job_logs=stream_job_logs,
-            max_job_log_bytes=max_job_log_bytes,
-        )
+        self._set_wait_arguments(locals())
         self.retry_failed_pipeline = check_bool(retry_failed_pipeline, "retry_failed_pipeline")
         self.fail_on_test_failures = check_bool(fail_on_test_failures, "fail_on_test_failures")
         self.openlineage_inject_parent_job_info = check_bool(

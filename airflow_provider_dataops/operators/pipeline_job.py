@@ -14,13 +14,13 @@ job fails its task for good (no Airflow retries: a finished job does not change 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator, conf
 
+from airflow_provider_dataops.api.choices import Choice
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
 from airflow_provider_dataops.api.job_graph import newest_job_named
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
@@ -28,7 +28,6 @@ from airflow_provider_dataops.api.paths import numeric_id
 from airflow_provider_dataops.api.statuses import JobEnd
 from airflow_provider_dataops.errors import (
     DataOpsBadRequestError,
-    DataOpsConfigError,
     DataOpsError,
     DataOpsJobNotFoundError,
     DataOpsPermissionError,
@@ -54,19 +53,11 @@ if TYPE_CHECKING:
 REPAIRABLE = frozenset({"failed", "canceled"})
 
 
-class ManualJob(str, enum.Enum):
+class ManualJob(Choice):
     """What a job task does when its job is ``manual``: ``wait`` for a person, or ``play`` it."""
 
     WAIT = "wait"
     PLAY = "play"
-
-    @classmethod
-    def parse(cls, value: Any) -> ManualJob:
-        """Validate ``manual_job``, naming it on error."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise DataOpsConfigError(f"manual_job must be 'wait' or 'play', got {value!r}") from None
 
 
 class DataOpsJobFailedError(AirflowFailException):

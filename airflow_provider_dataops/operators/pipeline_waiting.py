@@ -42,12 +42,27 @@ else:
     _OperatorBase = object
 
 
+#: The constructor arguments every waiting operator takes, kept by
+#: :meth:`PipelineWaitMixin._set_wait_arguments`.
+WAIT_ARGUMENTS = (
+    "wait_for_completion",
+    "poll_interval",
+    "timeout",
+    "deferrable",
+    "cancel_on_kill",
+    "manual_policy",
+    "failure_log_lines",
+    "stream_job_logs",
+    "max_job_log_bytes",
+)
+
+
 class PipelineWaitMixin(_OperatorBase):
     """Wait for ``_pipeline_id`` on the worker or in the triggerer, cancel it on a kill or a timeout.
 
     The operator sets the attributes below in its constructor (:meth:`_set_wait_arguments`) and
-    ``_pipeline_id`` once it knows the pipeline; it calls :meth:`_wait_until_done`, and
-    :meth:`_complete` from ``execute_complete``.
+    ``_pipeline_id`` once it knows the pipeline (the private state starts from the class defaults);
+    it calls :meth:`_wait_until_done`, and :meth:`_complete` from ``execute_complete``.
     """
 
     project: int | str
@@ -63,47 +78,35 @@ class PipelineWaitMixin(_OperatorBase):
     stream_job_logs: bool
     max_job_log_bytes: int
     execution_timeout: timedelta | None
-    _pipeline_id: int | None
-    _cancelled: bool  # the cancel request was sent (or deliberately skipped)
-    _killed: bool  # Airflow called on_kill: stop waiting
-    _borrowed: bool  # the pipeline is someone else's (on_running="reuse"): never cancel it
-    _takeover: Takeover | None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
-    _job_logs: TaskLogStream | None  # streams the jobs' logs into the task log (stream_job_logs)
+    _pipeline_id: int | None = None
+    _cancelled: bool = False  # the cancel request was sent (or deliberately skipped)
+    _killed: bool = False  # Airflow called on_kill: stop waiting
+    _borrowed: bool = False  # the pipeline is someone else's (on_running="reuse"): never cancel it
+    _takeover: Takeover | None = None  # how on_kill asks whether a newer try watches the pipeline (Airflow 3.3)
+    _job_logs: TaskLogStream | None = None  # streams the jobs' logs into the task log (stream_job_logs)
     #: Stream the jobs that finished before the first look too: the operator started the pipeline.
     _logs_from_start: bool = True
 
     if TYPE_CHECKING:
         hook: DataOpsHook
 
-    def _set_wait_arguments(
-        self,
-        *,
-        wait_for_completion: Any,
-        poll_interval: Any,
-        timeout: Any,
-        deferrable: Any,
-        cancel_on_kill: Any,
-        manual_policy: Any,
-        failure_log_lines: Any,
-        stream_job_logs: Any = False,
-        max_job_log_bytes: Any = None,
-    ) -> None:
-        """Check and keep the arguments every waiting operator takes, naming the bad one."""
-        self.wait_for_completion = check_bool(wait_for_completion, "wait_for_completion")
-        self.poll_interval = check_seconds(poll_interval, "poll_interval", maximum=MAX_POLL_INTERVAL)
+    def _set_wait_arguments(self, arguments: Mapping[str, Any]) -> None:
+        """Check and keep the arguments every waiting operator takes, naming the bad one.
+
+        :param arguments: The constructor's ``locals()``: only the names in :data:`WAIT_ARGUMENTS` are
+            read, so each operator declares them in its signature and passes them on in one line.
+        """
+        given = {name: arguments[name] for name in WAIT_ARGUMENTS}
+        self.wait_for_completion = check_bool(given["wait_for_completion"], "wait_for_completion")
+        self.poll_interval = check_seconds(given["poll_interval"], "poll_interval", maximum=MAX_POLL_INTERVAL)
+        timeout = given["timeout"]
         self.timeout = None if timeout is None else check_seconds(timeout, "timeout", maximum=MAX_WAIT)
-        self.deferrable = check_bool(deferrable, "deferrable")
-        self.cancel_on_kill = check_bool(cancel_on_kill, "cancel_on_kill")
-        self.manual_policy = ManualPolicy.parse(manual_policy, "manual_policy")
-        self.failure_log_lines = check_count(failure_log_lines, "failure_log_lines", maximum=MAX_LOG_LINES)
-        self._pipeline_id = None
-        self._cancelled = False
-        self._killed = False
-        self._borrowed = False
-        self._takeover = None
-        self.stream_job_logs = check_bool(stream_job_logs, "stream_job_logs")
-        self.max_job_log_bytes = check_max_job_log_bytes(max_job_log_bytes)
-        self._job_logs = None
+        self.deferrable = check_bool(given["deferrable"], "deferrable")
+        self.cancel_on_kill = check_bool(given["cancel_on_kill"], "cancel_on_kill")
+        self.manual_policy = ManualPolicy.parse(given["manual_policy"])
+        self.failure_log_lines = check_count(given["failure_log_lines"], "failure_log_lines", maximum=MAX_LOG_LINES)
+        self.stream_job_logs = check_bool(given["stream_job_logs"], "stream_job_logs")
+        self.max_job_log_bytes = check_max_job_log_bytes(given["max_job_log_bytes"])
 
     def _wait_until_done(self, pipeline: dict[str, Any], context: Context, **resume_kwargs: Any) -> None:
         """Wait for the pipeline here, or defer to the triggerer (resuming in ``execute_complete``).

@@ -17,7 +17,7 @@ from airflow_provider_dataops.follow import project_poll
 from airflow_provider_dataops.follow.job_watch import SharedJobReads, job_end, settled
 from airflow_provider_dataops.follow.wait_outcome import JOB_EVENT_STATUSES as JOB_EVENT_STATUSES
 from airflow_provider_dataops.follow.wait_outcome import check_job_event as check_job_event
-from airflow_provider_dataops.triggers.one_event import ON_KILL_RETRY_POLICY, OneEventTrigger
+from airflow_provider_dataops.triggers.one_event import OneEventTrigger
 
 
 class DataOpsJobTrigger(OneEventTrigger):
@@ -62,15 +62,7 @@ class DataOpsJobTrigger(OneEventTrigger):
         self.pipeline_id = numeric_id(pipeline_id, "pipeline_id")
         self.job_name = check_job_name(job_name)
         self.wait_for_manual = bool(wait_for_manual)
-        self._set_reading(
-            dataops_conn_id=dataops_conn_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            deadline_name=deadline_name,
-            cancel_on_kill=cancel_on_kill,
-            retry_policy=retry_policy,
-            timeout=timeout,
-        )
+        self._set_reading(locals())
         self._job_id: int | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -145,15 +137,5 @@ class DataOpsJobTrigger(OneEventTrigger):
                 elif item is not None and item.pipeline_id == self.pipeline_id:
                     version = (item.pipeline.get("updated_at"), item.pipeline.get("status"))
 
-    async def on_kill(self) -> None:
-        """A user killed the deferred task (Airflow 3.3+): cancel the job, best effort.
-
-        Not done in ``cleanup()``, which also runs when the triggerer restarts.
-        """
-        if not self.cancel_on_kill or self._job_id is None:
-            return
-        try:
-            job = await self._hook(ON_KILL_RETRY_POLICY).cancel_job(self.project, self._job_id)
-            self.log.info("Canceled job %s (now %s).", self._job_id, job.get("status"))
-        except DataOpsError as error:
-            self.log.warning("Could not cancel job %s: %s", self._job_id, error)
+    def _kill_target(self) -> tuple[str, int] | None:
+        return None if self._job_id is None else ("job", self._job_id)

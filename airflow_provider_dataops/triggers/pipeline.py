@@ -97,15 +97,7 @@ class DataOpsPipelineTrigger(OneEventTrigger):
         self.pipeline_id = pipeline_id
         self.ref = ref
         self.manual_policy = ManualPolicy.parse(manual_policy).value
-        self._set_reading(
-            dataops_conn_id=dataops_conn_id,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            deadline_name=deadline_name,
-            cancel_on_kill=cancel_on_kill,
-            retry_policy=retry_policy,
-            timeout=timeout,
-        )
+        self._set_reading(locals())
         self.known_state = handover_state(known_state)
         if job_logs is not None:
             if not isinstance(job_logs, Mapping) or pipeline_id is None:
@@ -234,16 +226,5 @@ class DataOpsPipelineTrigger(OneEventTrigger):
                         self.log.info("Pipeline %s is %s.", self.pipeline_id, item.pipeline["status"])
                     pipeline = item.pipeline
 
-    async def on_kill(self) -> None:
-        """A user killed the deferred task (Airflow 3.3+): cancel the pipeline, best effort.
-
-        Not done in ``cleanup()``, which also runs when the triggerer restarts: a restart must
-        leave the pipeline running for the next triggerer to pick up.
-        """
-        if not self.cancel_on_kill or self.pipeline_id is None:
-            return
-        try:
-            pipeline = await self._hook(ON_KILL_RETRY_POLICY).cancel_pipeline(self.project, self.pipeline_id)
-            self.log.info("Canceled pipeline %s (now %s).", self.pipeline_id, pipeline.get("status"))
-        except DataOpsError as error:
-            self.log.warning("Could not cancel pipeline %s: %s", self.pipeline_id, error)
+    def _kill_target(self) -> tuple[str, int] | None:
+        return None if self.pipeline_id is None else ("pipeline", self.pipeline_id)

@@ -76,7 +76,7 @@ def test_task_ids_are_made_unique() -> None:
         ({"ref": ""}, "ref"),
         ({"pipeline_file": "full.yml"}, "-ci.yml"),
         ({"on_running": "maybe"}, "on_running"),
-        ({"manual_job": "ignore"}, "manual_job must be 'wait' or 'play'"),
+        ({"manual_job": "ignore"}, "manual_job must be one of 'wait', 'play'"),
         ({"poll_interval": -1}, "poll_interval"),
         ({"timeout": float("nan")}, "timeout"),
         ({"jobs": "Build"}, "jobs must be a list"),

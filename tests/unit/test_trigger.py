@@ -220,6 +220,18 @@ async def test_on_kill_cancels_only_when_asked(transport) -> None:
     assert [(r.method, r.url.raw_path) for r in seen] == [("POST", b"/api/v4/projects/demo%2Fp/pipelines/7/cancel")]
 
 
+async def test_the_job_trigger_cancels_its_job_on_kill_once_it_is_known(transport) -> None:
+    from airflow_provider_dataops.triggers.job import DataOpsJobTrigger
+
+    seen = transport(lambda request: httpx.Response(200, json={"id": 44, "status": "canceled"}))
+    trigger = DataOpsJobTrigger(project="demo/p", pipeline_id=7, job_name="Build", deadline=2e9, poll_interval=5)
+    await trigger.on_kill()  # the job is not found yet: nothing to cancel
+    assert seen == []
+    trigger._job_id = 44
+    await trigger.on_kill()
+    assert [(r.method, r.url.raw_path) for r in seen] == [("POST", b"/api/v4/projects/demo%2Fp/jobs/44/cancel")]
+
+
 async def test_cleanup_never_cancels(transport) -> None:
     seen = transport(statuses("running"))
     await make_trigger().cleanup()

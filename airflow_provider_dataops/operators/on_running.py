@@ -12,7 +12,6 @@ pipeline and both start one. See the operator docs for what is guaranteed.
 
 from __future__ import annotations
 
-import enum
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
+from airflow_provider_dataops.api.choices import Choice
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.reconcile import look_for
 
@@ -32,7 +32,7 @@ PIPELINES_CHECKED = 100
 CANCEL_PATIENCE = 60.0
 
 
-class OnRunning(str, enum.Enum):
+class OnRunning(Choice):
     """What to do when another pipeline runs on the ref as the task starts.
 
     * ``allow``: start ours alongside it (the default; no extra requests).
@@ -47,15 +47,6 @@ class OnRunning(str, enum.Enum):
     REUSE = "reuse"
     CANCEL = "cancel"
     SKIP = "skip"
-
-    @classmethod
-    def parse(cls, value: Any, parameter: str = "on_running") -> OnRunning:
-        """Validate a user-supplied policy, naming the parameter on error."""
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(policy.value) for policy in cls)
-            raise DataOpsConfigError(f"{parameter} must be one of {choices}, got {value!r}") from None
 
 
 @dataclass(frozen=True)

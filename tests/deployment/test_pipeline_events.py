@@ -27,7 +27,8 @@ import pytest
 from tests.deployment._deployment import Deployment
 from tests.deployment._processes import wait_for
 
-pytestmark = pytest.mark.deployment
+# It restarts Airflow's processes: the scenarios started with the session must have ended.
+pytestmark = [pytest.mark.deployment, pytest.mark.usefixtures("deployment_alone")]
 
 DAG_ID = "dataops_pipeline_events"
 ASSET = "dataops_ingestion_succeeded"

@@ -100,13 +100,17 @@ test-airflow2: $(VENV_AF2)/.installed
 # The deployment suite mostly waits on real time (its pipelines take tens of seconds), so everything
 # else runs beside it at the lowest CPU and I/O priority: the deployment's processes still get the
 # CPU at once when they need it (a busy Airflow can fail a task that resumes within seconds of
-# deferring; docs/deployment-tests.rst). Every part runs even when one fails, so one CI run reports
-# every failure; the output of the parts beside comes after the deployment suite's.
+# deferring; docs/deployment-tests.rst). Once the suite ends, what is left of the checks gets the
+# normal priority back where the user may raise it (root, as in CI); otherwise it would wait for
+# any other work of the machine. Every part runs even when one fails, so one CI run reports every
+# failure; the output of the parts beside comes after the deployment suite's.
 BESIDE := nice -n 19 $(shell command -v ionice >/dev/null 2>&1 && echo "ionice -c 3")
 test: system-deps $(VENV)/.installed $(VENV_AF2)/.installed | $(UV)
 	@status=0; beside_log=$$(mktemp); \
 	( $(BESIDE) $(MAKE) --no-print-directory checks >"$$beside_log" 2>&1; echo $$? >"$$beside_log.status" ) & \
+	beside=$$!; \
 	$(MAKE) --no-print-directory deployment || status=1; \
+	$(PYTHON) scripts/normal_priority.py "$$beside"; \
 	wait; cat "$$beside_log"; \
 	[ "$$(cat "$$beside_log.status")" = 0 ] || status=1; \
 	rm -f "$$beside_log" "$$beside_log.status"; exit $$status

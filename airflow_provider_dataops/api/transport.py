@@ -206,6 +206,16 @@ def local_leaf(exc: BaseException) -> bool:
     return isinstance(exc, OverflowError | ValueError | ImportError)
 
 
+def check_hook_options(
+    *, timeout: float | None = None, retry_policy: RetryPolicy | Mapping[str, Any] | None = None
+) -> tuple[float | None, RetryPolicy]:
+    """Check a hook's ``timeout`` and ``retry_policy``; both hooks and a task's ``hook_params`` use it.
+
+    :raises DataOpsConfigError: for a timeout out of range or a malformed retry policy.
+    """
+    return (None if timeout is None else check_read_timeout(timeout)), RetryPolicy.of(retry_policy)
+
+
 class TransportCore:
     """The policy half of both hooks; subclasses add a send loop and typed API methods.
 
@@ -224,8 +234,7 @@ class TransportCore:
     ) -> None:
         super().__init__()
         self.dataops_conn_id = check_conn_id(dataops_conn_id)
-        self.timeout_override = None if timeout is None else check_read_timeout(timeout)
-        self.retry_policy = RetryPolicy.of(retry_policy)
+        self.timeout_override, self.retry_policy = check_hook_options(timeout=timeout, retry_policy=retry_policy)
         self._not_before = 0.0
 
     # -- connection -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.statuses import FAILURE_STATUSES
@@ -15,7 +15,9 @@ from airflow_provider_dataops.api.test_results import (
 )
 from airflow_provider_dataops.errors import DataOpsError
 from airflow_provider_dataops.follow.downstream import downstream_pipelines
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: Failed jobs described in full; a pipeline with more lists only their names.
 MAX_JOBS_WITH_LOGS = 5

@@ -8,7 +8,7 @@ wait loop, the deferred operators' resume and the sensor all end here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api.paths import pipeline_path
 from airflow_provider_dataops.api.redaction import redact_value
@@ -21,7 +21,9 @@ from airflow_provider_dataops.api.test_results import (
 )
 from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineFailedError, DataOpsTestsFailedError
 from airflow_provider_dataops.follow.failure_report import failure_report
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: Hands the test counts of a finished pipeline to the task (its XCom).
 PublishTests = Callable[[PipelineTestSummary], None]

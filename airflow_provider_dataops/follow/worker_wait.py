@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 _Read = TypeVar("_Read")
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api.connection import check_conn_id
 from airflow_provider_dataops.api.paths import check_job_name, numeric_id, resource_id
+from airflow_provider_dataops.api.transport import check_hook_options
 from airflow_provider_dataops.errors import DataOpsConfigError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: The DataOpsHook options a task may pass through ``hook_params``.
 HOOK_PARAMS = ("timeout", "retry_policy")
@@ -52,9 +55,10 @@ def validate_job_arguments(project: Any, pipeline_id: Any, job_name: Any) -> Non
 def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate ``dataops_conn_id`` and ``hook_params`` at DAG parse time, each error naming its argument.
 
-    ``hook_params`` are checked by building (and dropping) a hook with them, which reads no connection.
+    ``hook_params`` are checked as the hook checks them
+    (:func:`~airflow_provider_dataops.api.transport.check_hook_options`), without building one.
     """
-    conn_id = check_conn_id(dataops_conn_id)
+    check_conn_id(dataops_conn_id)
     if hook_params is not None and not isinstance(hook_params, Mapping):
         raise DataOpsConfigError(f"hook_params must be a mapping, got {type(hook_params).__name__}")
     params = dict(hook_params or {})
@@ -62,7 +66,7 @@ def check_hook_params(dataops_conn_id: Any, hook_params: Mapping[str, Any] | Non
     if unknown:
         raise DataOpsConfigError(f"hook_params accepts {', '.join(HOOK_PARAMS)}; unknown: {', '.join(unknown)}")
     try:
-        DataOpsHook(conn_id, **params)
+        check_hook_options(**params)
     except DataOpsConfigError as error:
         raise DataOpsConfigError(f"hook_params: {error}") from None
     return params
@@ -82,4 +86,6 @@ class DataOpsHookMixin:
     @cached_property
     def hook(self) -> DataOpsHook:
         """The operator's DataOpsHook."""
+        from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
         return DataOpsHook(self.dataops_conn_id, **self.hook_params)

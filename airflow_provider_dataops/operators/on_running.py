@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
@@ -23,8 +23,10 @@ from airflow_provider_dataops.api.choices import Choice
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status, worth_waiting_for
 from airflow_provider_dataops.api.variables import PIPELINE_FILE_VARIABLE
 from airflow_provider_dataops.errors import DataOpsError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.reconcile import look_for
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: The newest pipelines of the ref that are checked (one page): an older one still running is missed.
 PIPELINES_CHECKED = 100

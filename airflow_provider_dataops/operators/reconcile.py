@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_dataops.api import retry
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
+if TYPE_CHECKING:  # the hook's module loads only when a task runs (python -m benchmarks imports)
+    from airflow_provider_dataops.hooks.dataops import DataOpsHook
 
 #: After a write whose answer was lost, look for its effect every RECONCILE_DELAY seconds for the
 #: read timeout plus RECONCILE_MARGIN: a server that did not answer in time may still be committing.

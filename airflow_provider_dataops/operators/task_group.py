@@ -37,7 +37,6 @@ from airflow_provider_dataops.api.limits import MAX_WAIT, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators._job_graph_cache import cached_job_graph
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
 from airflow_provider_dataops.operators.pipeline_job import DataOpsPipelineJobOperator
@@ -190,6 +189,8 @@ def _read_graph(
     }
 
     def read() -> list[JobSpec]:
+        from airflow_provider_dataops.hooks.dataops import DataOpsHook
+
         hook = DataOpsHook(conn_id, retry_policy=PARSE_RETRY_POLICY, timeout=PARSE_READ_TIMEOUT)
         if source == "lint":
             assert pipeline_file is not None  # checked by the group

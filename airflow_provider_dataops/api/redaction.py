@@ -9,6 +9,7 @@ exception text, XCom values, lineage, asset extras and event payloads are clean 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,14 +23,29 @@ def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
 
     Other values (numbers, None, booleans) are returned as they are. Mappings come back as dicts,
     sequences as lists (tuples stay tuples), so the result is JSON-serialisable when the input was.
+    A JSON value in which no secret occurs comes back as it is (the same object).
 
     :param value: A decoded JSON body, an XCom value, an event payload, an asset extra.
     :param secrets: The values to hide.
     """
     known = tuple(secret for secret in secrets if secret)
-    if not known:
+    if not known or not _may_hold(value, known):
         return value
     return _redact(value, known)
+
+
+def _may_hold(value: Any, secrets: tuple[str, ...]) -> bool:
+    """False only when no string in ``value`` holds a secret, found with one ``json.dumps``.
+
+    Walking every string of a 100-row page in Python cost more than reading it. JSON escapes each
+    character on its own, so a string that holds a secret holds the secret's escaped form once
+    dumped; a match across two strings only costs the walk.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON (other types, a cycle): walk it
+        return True
+    return any(json.dumps(secret, ensure_ascii=False)[1:-1] in text for secret in secrets)
 
 
 def _redact(value: Any, secrets: tuple[str, ...]) -> Any:

@@ -37,6 +37,24 @@ def test_redact_value_reaches_every_string() -> None:
     assert redact_value(value, ()) is value
 
 
+@pytest.mark.parametrize("secret", ["glpat-plain", 'glpat-"quoted"', "glpat-back\\slash", "glpat-\u00e9t\u00e9"])
+def test_the_quick_check_finds_a_secret_however_json_escaped_it(secret: str) -> None:
+    # A hostile server may escape any character (\u0067 for "g"); the check reads the decoded value.
+    escaped = "".join(f"\\u{ord(char):04x}" for char in secret)
+    body = json.loads(f'{{"rows": [{{"name": "clean"}}, {{"web_url": "x{escaped}y"}}], "n": 3}}')
+    assert body["rows"][1]["web_url"] == f"x{secret}y"
+    assert redact_value(body, (secret,)) == {"rows": [{"name": "clean"}, {"web_url": "x***y"}], "n": 3}
+    assert redact_value({secret: 1, "t": ("a", secret)}, (secret,)) == {"***": 1, "t": ("a", "***")}
+
+
+def test_a_value_without_a_secret_comes_back_as_it_is() -> None:
+    body = {"rows": [{"name": "clean", "id": 1}] * 3, "next": None}
+    assert redact_value(body, (ACCESS_TOKEN,)) is body
+    # Not JSON (a set, an object): walked, and what holds no secret is kept.
+    odd = {"when": object(), "tags": {"a"}, "s": f"-{ACCESS_TOKEN}-"}
+    assert redact_value(odd, (ACCESS_TOKEN,)) == {"when": odd["when"], "tags": {"a"}, "s": "-***-"}
+
+
 def test_every_decoded_answer_is_redacted(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:
     requests_mock.get(f"{PROJECT}/pipelines/7", json={"id": 7, "web_url": ECHO, "detail": {"x": [ACCESS_TOKEN]}})
     pipeline = hook.get_pipeline("demo/p", 7)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -133,6 +134,9 @@ def browse_hint(keep: bool, page: str) -> str:
 
 def serve_until_interrupted() -> None:
     """Wait for Ctrl-C while the emulator's thread serves."""
+    # A shell starts a background command with SIGINT ignored (as `make test` runs its checks), and
+    # Python then turns no SIGINT into KeyboardInterrupt: Ctrl-C works however the demo started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)

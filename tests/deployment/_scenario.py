@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psutil
@@ -39,38 +39,6 @@ def run_concurrently(scenarios: Mapping[str, Callable[[], Any]]) -> dict[str, Fu
     }
     pool.shutdown(wait=False)
     return futures
-
-
-#: Scenario sets that touch nothing but their own DAG runs, by the test module that checks them. The
-#: session starts them with the deployment, so they run beside the modules before them instead of
-#: after; a module that restarts Airflow's processes first waits for them (``settle_early``).
-_EARLY: dict[str, Callable[[Any], dict[str, Future[Any]]]] = {}
-_STARTED: dict[str, dict[str, Future[Any]]] = {}
-
-
-def starts_early(module: str, start: Callable[[Any], dict[str, Future[Any]]]) -> None:
-    """Register ``module``'s scenarios (``start(deployment)`` returns ``run_concurrently``'s futures)."""
-    _EARLY[module] = start
-
-
-def start_early(modules: Iterable[str], deployment: Any) -> None:
-    """Start the registered scenarios of those ``modules`` that have tests in this session."""
-    for module in modules:
-        if module in _EARLY:
-            early_runs(module, deployment)
-
-
-def early_runs(module: str, deployment: Any) -> dict[str, Future[Any]]:
-    """``module``'s scenario futures, started now if the session has not started them yet."""
-    if module not in _STARTED:
-        _STARTED[module] = _EARLY[module](deployment)
-    return _STARTED[module]
-
-
-def settle_early() -> None:
-    """Wait until every started early scenario has ended (its test reads how)."""
-    for futures in _STARTED.values():
-        wait(futures.values())
 
 
 def wait_pipelines(

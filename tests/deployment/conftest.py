@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.deployment._deployment import Deployment
-from tests.deployment._scenario import settle_early, start_early
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +36,6 @@ def deployment() -> Iterator[Deployment]:
             print(f"deployment files kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def early_scenarios(request: pytest.FixtureRequest, deployment: Deployment) -> None:
-    """Start the scenarios that disturb nothing else with the session (``_scenario.starts_early``)."""
-    start_early({item.module.__name__ for item in request.session.items if item.module}, deployment)
-
-
-@pytest.fixture(scope="module")
-def deployment_alone() -> None:
-    """For a module that restarts Airflow's processes: no early scenario is still running."""
-    settle_early()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,7 +1,4 @@
-"""Streamed job logs in a real deployment: the trigger writes them into the task log, read through /api/v2.
-
-The scenario starts with the session (``_scenario.starts_early``): it touches only its own DAG run.
-"""
+"""Streamed job logs in a real deployment: the trigger writes them into the task log, read through /api/v2."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import time
 import pytest
 
 from tests.deployment._deployment import Deployment
-from tests.deployment._scenario import early_runs, run_concurrently, starts_early, wait_waiting
+from tests.deployment._scenario import wait_waiting
 
 pytestmark = pytest.mark.deployment
 
@@ -19,7 +16,7 @@ DAG_ID = "deploy_deferred_job_logs"
 _STREAMED = re.compile(r"^\[info\] (\[(?:pipeline \d+: )?[^\]]+\] .*)$")
 
 
-def _stream_job_logs(deployment: Deployment) -> None:
+def test_the_task_log_shows_job_lines_while_the_pipeline_runs(deployment: Deployment) -> None:
     api, emulator = deployment.api, deployment.emulator
     run_id = api.trigger(DAG_ID, conf={"seconds": 90}, prefix="job_logs")
     ti, pipeline = wait_waiting(api, emulator, DAG_ID, run_id, "deferred")
@@ -43,10 +40,3 @@ def _stream_job_logs(deployment: Deployment) -> None:
     links = api.links(DAG_ID, run_id, "run")
     assert links["DataOps.live downstream pipeline 1"] == child["web_url"]
     assert parent["status"] == "success"
-
-
-starts_early(__name__, lambda deployment: run_concurrently({"job-logs": lambda: _stream_job_logs(deployment)}))
-
-
-def test_the_task_log_shows_job_lines_while_the_pipeline_runs(deployment: Deployment) -> None:
-    early_runs(__name__, deployment)["job-logs"].result()

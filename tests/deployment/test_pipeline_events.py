@@ -27,8 +27,7 @@ import pytest
 from tests.deployment._deployment import Deployment
 from tests.deployment._processes import wait_for
 
-# It restarts Airflow's processes: the scenarios started with the session must have ended.
-pytestmark = [pytest.mark.deployment, pytest.mark.usefixtures("deployment_alone")]
+pytestmark = pytest.mark.deployment
 
 DAG_ID = "dataops_pipeline_events"
 ASSET = "dataops_ingestion_succeeded"

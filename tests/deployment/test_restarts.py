@@ -15,8 +15,7 @@ import pytest
 from tests.deployment._deployment import Deployment
 from tests.deployment._scenario import assert_pipelines, cancel_count, wait_waiting
 
-# It restarts Airflow's processes: the scenarios started with the session must have ended.
-pytestmark = [pytest.mark.deployment, pytest.mark.usefixtures("deployment_alone")]
+pytestmark = pytest.mark.deployment
 
 
 def _ti_processes(ti_id: str) -> list[psutil.Process]:

@@ -1,8 +1,7 @@
 """The pipeline task group in a real deployment: repair by clearing a failed job task, and its contract rows.
 
-Each scenario drives its own DAG run of ``dags/deployment_task_group.py`` (scenarios run at once,
-started with the session: see ``_scenario.starts_early``); each asserts the run's pipelines in the
-emulator: exactly one, whatever the user did.
+Each scenario drives its own DAG run of ``dags/deployment_task_group.py`` (scenarios run at once);
+each asserts the run's pipelines in the emulator: exactly one, whatever the user did.
 """
 
 from __future__ import annotations
@@ -14,13 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.deployment._deployment import Deployment
-from tests.deployment._scenario import (
-    early_runs,
-    run_concurrently,
-    settled_pipelines,
-    starts_early,
-    wait_waiting_ti,
-)
+from tests.deployment._scenario import run_concurrently, settled_pipelines, wait_waiting_ti
 
 pytestmark = pytest.mark.deployment
 
@@ -98,21 +91,15 @@ def _mark_failed_while_deferred_then_clear(d: Deployment) -> None:
     assert len(d.emulator.pipelines_of(dag_id, run_id)) == 1
 
 
-starts_early(
-    __name__,
-    lambda deployment: run_concurrently(
+@pytest.fixture(scope="module")
+def group_runs(deployment: Deployment) -> dict[str, Future[Any]]:
+    return run_concurrently(
         {
             "repair-deferred": lambda: _repair(deployment, "deploy_group_deferred"),
             "repair-worker": lambda: _repair(deployment, "deploy_group_worker"),
             "mark-failed-deferred": lambda: _mark_failed_while_deferred_then_clear(deployment),
         }
-    ),
-)
-
-
-@pytest.fixture(scope="module")
-def group_runs(deployment: Deployment) -> dict[str, Future[Any]]:
-    return early_runs(__name__, deployment)
+    )
 
 
 @pytest.mark.parametrize("mode", ["deferred", "worker"])

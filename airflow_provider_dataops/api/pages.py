@@ -11,7 +11,6 @@ listing is then bounded by pages x ``per_page``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
 from typing import Any
 
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
@@ -23,11 +22,14 @@ class PageRepeatError(DataOpsMalformedResponseError):
     """The server sent a page already read: it ignores the paging parameters."""
 
 
-def _row_key(row: Any) -> Hashable:
-    """What identifies a row for spotting a repeated page: id and update time (the row if no id)."""
+def _row_key(row: Any) -> Any:
+    """What identifies a row for spotting a repeated page: id and update time (the row if no id).
+
+    Only compared for equality with the previous page's keys, never hashed, so any row will do.
+    """
     if isinstance(row, dict) and "id" in row:
-        return repr((row.get("id"), row.get("updated_at")))
-    return repr(row)
+        return (row["id"], row.get("updated_at"))
+    return row
 
 
 class PageGuard:
@@ -42,7 +44,7 @@ class PageGuard:
         self.per_page = per_page
         self.pages = 0
         self._markers: set[str] = set()
-        self._last: tuple[Hashable, ...] | None = None
+        self._last: list[Any] | None = None
 
     def _repeat(self, what: str) -> PageRepeatError:
         return PageRepeatError(
@@ -73,7 +75,7 @@ class PageGuard:
                 self.per_page,
             )
             rows = rows[: self.per_page]
-        keys = tuple(_row_key(row) for row in rows)
+        keys = [_row_key(row) for row in rows]
         if keys and keys == self._last:
             raise self._repeat("the same rows")
         self._last = keys

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_provider_dataops.errors import MASK, redact
 
-__all__ = ["MASK", "redact", "redact_value"]
+__all__ = ["MASK", "redact", "redact_body", "redact_value"]
 
 
 def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
@@ -32,6 +32,31 @@ def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
     if not known or not _may_hold(value, known):
         return value
     return _redact(value, known)
+
+
+def redact_body(content: bytes, value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value``, decoded from the JSON ``content``, with every secret redacted (see :func:`redact_value`).
+
+    Every answer of the server comes through here, so the common case is found on the raw bytes:
+    a UTF-8 body with no backslash has no escape in any string, so each decoded string stands in
+    it letter for letter, and a secret that is not in the bytes is in no string. Any other body
+    takes :func:`redact_value`.
+
+    :param content: The body as received.
+    :param value: ``json.loads(content)``.
+    :param secrets: The values to hide.
+    """
+    known = tuple(secret for secret in secrets if secret)
+    if not known:
+        return value
+    # JSON in UTF-16 or UTF-32 has a NUL byte in its first four (its first character is ASCII).
+    if b"\\" not in content and b"\x00" not in content[:4]:
+        try:
+            if not any(secret.encode() in content for secret in known):
+                return value
+        except UnicodeEncodeError:  # a secret no UTF-8 body can hold as it is: look properly
+            pass
+    return redact_value(value, known)
 
 
 def _may_hold(value: Any, secrets: tuple[str, ...]) -> bool:

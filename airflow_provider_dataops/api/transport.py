@@ -37,7 +37,7 @@ from airflow_provider_dataops.api.connection import (
     is_loopback,
 )
 from airflow_provider_dataops.api.paths import api_path, check_endpoint, check_ref, resource_id
-from airflow_provider_dataops.api.redaction import redact, redact_value
+from airflow_provider_dataops.api.redaction import redact, redact_body
 from airflow_provider_dataops.api.retry import RetryPolicy, guard_write, retry_after_from_headers, throttle_delay
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
@@ -371,7 +371,7 @@ class TransportCore:
         if not content:
             return None
         try:
-            return redact_value(json.loads(content), secrets)
+            return redact_body(content, json.loads(content), secrets)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
             error = DataOpsMalformedResponseError(
                 f"{request.method} {request.path} -> HTTP {status}: expected a JSON body, got "

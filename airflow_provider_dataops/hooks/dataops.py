@@ -387,13 +387,11 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
                     method="GET",
                     path=endpoint,
                 )
-            for item in guard.check(items, marker=response.url):
-                key = item.get("id") if seen is not None and isinstance(item, dict) else None
-                if key is not None and seen is not None:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                yield item
+            rows = guard.check(items, marker=response.url)
+            if seen is None:
+                yield from rows
+            else:
+                yield from _unseen(rows, seen)
             url = self._next_page_url(response)
             if url is None:
                 return
@@ -739,6 +737,20 @@ class DataOpsHook(JobArtifactMethods, JobLogMethods, PipelineScheduleMethods, Ci
     @staticmethod
     def _job_path(project: int | str, job_id: int | str, *rest: str) -> str:
         return job_path(project, job_id, *rest)
+
+
+def _unseen(rows: list[Any], seen: set[Any]) -> Iterator[Any]:
+    """The rows whose id is not in ``seen`` (rows without a hashable id always), adding theirs."""
+    for row in rows:
+        key = row.get("id") if isinstance(row, dict) else None
+        if key is not None:
+            try:
+                if key in seen:
+                    continue
+                seen.add(key)
+            except TypeError:  # an id the server made a list or an object: not one to remember
+                pass
+        yield row
 
 
 def _log_lines(chunks: Iterator[str]) -> Iterator[str]:

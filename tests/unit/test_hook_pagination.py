@@ -141,3 +141,13 @@ def test_list_pipelines_filters(hook: DataOpsHook, requests_mock: rm.Mocker) -> 
     list(hook.list_pipelines("g/p", ref="main", status="running", updated_after=when))
     query = _query(requests_mock.last_request)
     assert (query["ref"], query["status"], query["updated_after"]) == ("main", "running", "2026-11-28T08:00:00+00:00")
+
+
+def test_an_offset_listing_keeps_rows_whose_id_cannot_be_remembered(
+    hook: DataOpsHook, requests_mock: rm.Mocker
+) -> None:
+    # Offset walks remember ids to drop repeats; an id the server made a list or an object is kept
+    # (the caller's row checks judge it), and the rows after it still arrive.
+    rows = [{"id": [1]}, {"id": {"x": 1}}, {"name": "no id"}, {"id": 4}, {"id": 4}, "text"]
+    requests_mock.get(f"{API}/projects", json=rows)
+    assert list(hook.paginate("/projects")) == [rows[0], rows[1], rows[2], rows[3], "text"]

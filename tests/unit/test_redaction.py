@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests_mock as rm
 
-from airflow_provider_dataops.api.redaction import redact, redact_value
+from airflow_provider_dataops.api.redaction import redact, redact_body, redact_value
 from airflow_provider_dataops.errors import DataOpsPipelineFailedError
 from airflow_provider_dataops.hooks.dataops import DataOpsHook
 from airflow_provider_dataops.operators.artifacts import DataOpsJobArtifactOperator
@@ -53,6 +53,28 @@ def test_a_value_without_a_secret_comes_back_as_it_is() -> None:
     # Not JSON (a set, an object): walked, and what holds no secret is kept.
     odd = {"when": object(), "tags": {"a"}, "s": f"-{ACCESS_TOKEN}-"}
     assert redact_value(odd, (ACCESS_TOKEN,)) == {"when": odd["when"], "tags": {"a"}, "s": "-***-"}
+
+
+@pytest.mark.parametrize(
+    "secret", ["glpat-plain", 'glpat-"quoted"', "glpat-back\\slash", "glpat-\u00e9t\u00e9", "\ud800"]
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-32-be"])
+@pytest.mark.parametrize("escape", [False, True])
+def test_a_body_is_redacted_whatever_its_encoding_and_escapes(secret: str, encoding: str, escape: bool) -> None:
+    # The quick look at the raw bytes may only say "no secret" when no decoded string can hold one.
+    text = "".join(f"\\u{ord(char):04x}" for char in secret) if escape else json.dumps(secret)[1:-1]
+    raw = f'[{{"id": 1, "web_url": "x{text}y"}}, {{"id": 2, "name": "clean"}}]'
+    content = raw.encode(encoding, "surrogatepass")
+    value = json.loads(content)
+    assert redact_body(content, value, (None, secret)) == [{"id": 1, "web_url": "x***y"}, {"id": 2, "name": "clean"}]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_body_without_a_secret_comes_back_as_it_is(encoding: str) -> None:
+    content = json.dumps([{"id": 1, "name": "caf\u00e9 \\ back"}], ensure_ascii=False).encode(encoding)
+    value = json.loads(content)
+    assert redact_body(content, value, (ACCESS_TOKEN,)) is value
+    assert redact_body(content, value, ()) is value
 
 
 def test_every_decoded_answer_is_redacted(hook: DataOpsHook, requests_mock: rm.Mocker) -> None:

@@ -86,8 +86,9 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m integration
 
+# Two deployments side by side, each running half of the modules (tests/deployment/conftest.py).
 deployment: system-deps $(VENV)/.installed
-	$(VENV)/bin/pytest -q $(PYTEST_REPORT) -m deployment
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup $(PYTEST_REPORT) -m deployment
 
 test-airflow3: $(VENV)/.installed
 	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) $(PYTEST_REPORT) -m "not deployment"
@@ -102,15 +103,17 @@ test-airflow2: $(VENV_AF2)/.installed
 # CPU at once when they need it (a busy Airflow can fail a task that resumes within seconds of
 # deferring; docs/deployment-tests.rst). Once the suite ends, what is left of the checks gets the
 # normal priority back where the user may raise it (root, as in CI); otherwise it would wait for
-# any other work of the machine. Every part runs even when one fails, so one CI run reports every
-# failure; the output of the parts beside comes after the deployment suite's.
+# any other work of the machine. Ctrl-C stops the checks too: as a background command they ignore
+# it. Every part runs even when one fails, so one CI run reports every failure; the output of the
+# parts beside comes after the deployment suite's.
 BESIDE := nice -n 19 $(shell command -v ionice >/dev/null 2>&1 && echo "ionice -c 3")
 test: system-deps $(VENV)/.installed $(VENV_AF2)/.installed | $(UV)
 	@status=0; beside_log=$$(mktemp); \
 	( $(BESIDE) $(MAKE) --no-print-directory checks >"$$beside_log" 2>&1; echo $$? >"$$beside_log.status" ) & \
 	beside=$$!; \
+	trap '$(PYTHON) scripts/beside.py stop "$$beside"; rm -f "$$beside_log" "$$beside_log.status"; exit 130' INT TERM; \
 	$(MAKE) --no-print-directory deployment || status=1; \
-	$(PYTHON) scripts/normal_priority.py "$$beside"; \
+	$(PYTHON) scripts/beside.py normal "$$beside"; \
 	wait; cat "$$beside_log"; \
 	[ "$$(cat "$$beside_log.status")" = 0 ] || status=1; \
 	rm -f "$$beside_log" "$$beside_log.status"; exit $$status

@@ -1,14 +1,18 @@
-"""Give a process and everything below it the normal CPU and I/O priority again.
+"""What ``make test`` does to the checks it runs beside the deployment suite, given their process id.
 
-``make test`` runs the checks at the lowest priority beside the deployment suite, then calls this
-with the checks' process id once the suite has ended. Raising a priority needs root (as in CI); for
-anyone else this changes nothing, and the checks go on at the lowest priority.
+``normal PID``: once the suite has ended, the checks still running get the normal CPU and I/O
+priority back. Raising a priority needs root (as in CI); for anyone else this changes nothing, and
+the checks go on at the lowest priority.
+
+``stop PID``: on Ctrl-C. A shell starts a background command with SIGINT ignored, so the checks
+would not see the Ctrl-C and would run on to their end; this ends them and everything they started.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +44,7 @@ def tree(root: int) -> list[int]:
     return found
 
 
-def main(root: int) -> None:
+def normal(root: int) -> None:
     ionice = shutil.which("ionice")
     for pid in tree(root):
         try:
@@ -53,5 +57,25 @@ def main(root: int) -> None:
             subprocess.run([ionice, "-c", "2", "-n", "4", "-p", str(pid)], capture_output=True, check=False)
 
 
+def stop(root: int) -> None:
+    # Frozen first, so that no make or shell among them starts its next step as its child ends.
+    processes = _signal(tree(root), signal.SIGSTOP)
+    processes += _signal([pid for pid in tree(root) if pid not in processes], signal.SIGSTOP)
+    _signal(processes, signal.SIGTERM)
+    _signal(processes, signal.SIGCONT)
+
+
+def _signal(pids: list[int], signum: signal.Signals) -> list[int]:
+    """Send ``signum`` to each of ``pids``; returns those that were there to get it."""
+    sent = []
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            continue
+        sent.append(pid)
+    return sent
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    {"normal": normal, "stop": stop}[sys.argv[1]](int(sys.argv[2]))

@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from airflow_provider_dataops.api.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
+from airflow_provider_dataops.api.timestamps import MAX_AHEAD_SECONDS, http_date
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -85,15 +86,26 @@ def _wait_from_headers(headers: Mapping[str, str], now: float) -> float | None:
 def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds the server asked the client to wait before the next request, or None.
 
-    A wait of zero, a negative one, or a reset time already past (clock skew, a proxy's stale
-    header) becomes :data:`MIN_SERVER_WAIT`: an immediate retry against a throttling server would
-    only be refused again.
+    A reset time (``RateLimit-Reset``, an HTTP-date ``Retry-After``) is a time on the server's
+    clock, so it is measured from the answer's ``Date`` when that is plausible: a server clock
+    behind this machine's would otherwise make the client knock before the reset and be refused.
+    ``Date`` counts whole seconds, so this errs by at most a second on the side of waiting.
+    A wait of zero, a negative one, or a reset time already past (a proxy's stale header) becomes
+    :data:`MIN_SERVER_WAIT`: an immediate retry against a throttling server would only be refused
+    again.
 
     :param headers: Response headers (case-insensitive mapping).
-    :param now: Current epoch time; defaults to ``time.time()``.
+    :param now: Current epoch time; defaults to the answer's ``Date``, else ``time.time()``.
     """
-    delay = _wait_from_headers(headers, time.time() if now is None else now)
+    delay = _wait_from_headers(headers, _server_now(headers) if now is None else now)
     return None if delay is None else max(MIN_SERVER_WAIT, delay)
+
+
+def _server_now(headers: Mapping[str, str]) -> float:
+    """The server's time by its ``Date`` header; this machine's when absent or more than a day ahead."""
+    now = time.time()
+    date = http_date(headers.get("date"))
+    return date if date is not None and 0.0 <= date <= now + MAX_AHEAD_SECONDS else now
 
 
 def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -104,7 +116,8 @@ def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> floa
     """
     if headers.get("ratelimit-remaining", "").strip() != "0":
         return None
-    return retry_after_from_headers({"ratelimit-reset": headers.get("ratelimit-reset", "")}, now)
+    reset = {"ratelimit-reset": headers.get("ratelimit-reset", ""), "date": headers.get("date", "")}
+    return retry_after_from_headers(reset, now)
 
 
 def sleep(seconds: float) -> None:

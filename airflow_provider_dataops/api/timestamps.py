@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -47,6 +48,16 @@ def format_api_time(moment: datetime | float) -> str:
 #: headers) a time from the server may be; later ones are malformed. A day covers any real clock
 #: error and time zone mistake, and nothing that far ahead is ever saved or moves a bound.
 MAX_AHEAD_SECONDS = 24 * 3600.0
+
+
+def http_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP-date header value; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def wall_clock() -> float:

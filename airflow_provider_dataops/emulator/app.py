@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
+import functools
 from http import HTTPStatus
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_dataops.emulator.api_artifacts import ArtifactApi
 from airflow_provider_dataops.emulator.api_schedules import ApiWithSchedules
@@ -16,8 +18,39 @@ from airflow_provider_dataops.emulator.control import Control
 from airflow_provider_dataops.emulator.errors import ApiError
 from airflow_provider_dataops.emulator.faults import EmulatorMiddleware
 from airflow_provider_dataops.emulator.guards import BodyLimit, ControlGuard
+from airflow_provider_dataops.emulator.middleware import HttpMiddleware
 from airflow_provider_dataops.emulator.pages import Pages
 from airflow_provider_dataops.emulator.state import EmulatorState
+
+
+class ServerDate(HttpMiddleware):
+    """A ``Date`` header on every answer, by the emulator's clock, as GitLab dates by its own.
+
+    Clients measure a reset time (``RateLimit-Reset``) or a server's clock from ``Date``; the ASGI
+    server's own header would follow the wall clock, which the emulator's clock leaves behind once
+    a test moves it or a manual clock has stood still.
+
+    :param app: the application.
+    :param state: whose clock dates the answers.
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; date the answer as it starts."""
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = email.utils.formatdate(self.state.now(), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        # The drop fault reaches the server's connection through its send (faults.server_transport).
+        functools.update_wrapper(dated, send, assigned=(), updated=())
+        await self.app(scope, receive, dated)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -81,11 +114,12 @@ def create_app(state: EmulatorState, bind_host: str = "127.0.0.1") -> ASGIApp:
     :param state: the state it serves.
     :param bind_host: the interface it listens on, a ``Host`` the control API accepts.
     :returns: the HTML pages beside the API; the API wrapped in the fault, throttle and request-log
-        middleware; all of it behind the body limit and the control API's guard.
+        middleware; all of it behind the body limit and the control API's guard, every answer
+        dated by the emulator's clock.
     """
     api = Starlette(
         routes=[*ApiWithSchedules(state).routes(), *ArtifactApi(state).routes(), *Control(state).routes()],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app = PagesBesideApi(Pages(state).app(), EmulatorMiddleware(RawPathRouting(api), state))
-    return BodyLimit(ControlGuard(app, bind_host))
+    return ServerDate(BodyLimit(ControlGuard(app, bind_host)), state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import inspect
 import logging
 import time
 from contextlib import suppress
@@ -330,9 +331,9 @@ def server_transport(send: Send) -> Any:
     Uvicorn passes ``send`` as a bound method of its per-request cycle object, which holds the
     connection's ``transport`` (for both the httptools and the h11 protocol).
 
-    :param send: the server's ASGI send callable.
+    :param send: the server's ASGI send callable, or a wrapper of it that names it as ``__wrapped__``.
     """
-    owner = getattr(send, "__self__", None)
+    owner = getattr(inspect.unwrap(send), "__self__", None)
     transport = getattr(owner, "transport", None)
     return transport if callable(getattr(transport, "abort", None)) else None
 

@@ -97,6 +97,7 @@ class DataOpsEmulator:
             log_level=self._log_level,
             log_config=None,  # leave the host process's logging alone
             access_log=False,  # uvicorn's access log would show tokens passed in query strings
+            date_header=False,  # the app dates its answers by the emulator's clock
             backlog=BACKLOG,
             lifespan="off",
             timeout_graceful_shutdown=2,

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dataops.api import retry
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID, ConnectionSettings
 from airflow_provider_dataops.api.paths import api_path, job_path, pipeline_path, resource_id
 from airflow_provider_dataops.api.retry import RetryPolicy
-from airflow_provider_dataops.api.timestamps import ServerClock
+from airflow_provider_dataops.api.timestamps import ServerClock, http_date
 from airflow_provider_dataops.api.transport import (
     ApiRequest,
     Delivery,
@@ -117,16 +116,6 @@ async def shared_settings(conn_id: str) -> ConnectionSettings:
         cache[conn_id] = (now + SETTINGS_TTL, fetch)
     # shield: one waiter being cancelled must not cancel the read the others wait for
     return await asyncio.shield(fetch)
-
-
-def http_date(value: str | None) -> float | None:
-    """Epoch seconds of an HTTP-date header value; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def _delivery(exc: BaseException) -> Delivery | None:

@@ -150,3 +150,21 @@ def test_in_process_emulator_with_rate_limit_argument():
         headers = {"PRIVATE-TOKEN": emulator.access_token}
         assert requests.get(f"{emulator.api_url}/user", headers=headers, timeout=10).status_code == 200
         assert requests.get(f"{emulator.api_url}/user", headers=headers, timeout=10).status_code == 429
+
+
+def _date(response: requests.Response) -> float:
+    dates = [value for key, value in response.raw.headers.items() if key.lower() == "date"]
+    assert len(dates) == 1, dates
+    return email.utils.parsedate_to_datetime(dates[0]).timestamp()
+
+
+def test_answers_are_dated_by_the_emulators_clock(emu, auth):
+    # GitLab's Date and its RateLimit-Reset come from one clock; so do the emulator's, moved or not.
+    emu.set_rate_limit(100)
+    before = _date(requests.get(f"{emu.api_url}/user", headers=auth, timeout=10))
+    emu.advance(3600)
+    api = requests.get(f"{emu.api_url}/user", headers=auth, timeout=10)
+    control = requests.get(f"{emu.url}/-/emulator/requests", timeout=10)
+    for response in (api, control):
+        assert 3599 <= _date(response) - before <= 3602
+    assert 0 < int(api.headers["RateLimit-Reset"]) - _date(api) <= 60

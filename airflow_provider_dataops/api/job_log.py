@@ -15,13 +15,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.errors import DataOpsMalformedResponseError
+
+#: Default bytes of cleaned text logged per job.
+DEFAULT_MAX_JOB_LOG_BYTES = 1 << 20
+#: Largest ``max_job_log_bytes``: GitLab's runner stops a log at 4 MiB by default; allow far more.
+MAX_JOB_LOG_BYTES = 1 << 30
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 _SECTION = re.compile(r"section_(start|end):\d+:([\w.-]+)(?:\[[^\]]*\])?\r?")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def check_max_job_log_bytes(value: Any) -> int:
+    """``max_job_log_bytes`` checked: None for the default, else a whole number of bytes.
+
+    :raises DataOpsConfigError: naming the parameter and the accepted range.
+    """
+    if value is None:
+        return DEFAULT_MAX_JOB_LOG_BYTES
+    return check_count(value, "max_job_log_bytes", minimum=1, maximum=MAX_JOB_LOG_BYTES)
 
 
 def clean_line(line: str) -> str | None:

@@ -28,17 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_dataops.api.bridges import Downstream, MalformedBridgeError, downstream_of
-from airflow_provider_dataops.api.job_log import clean_line, complete_lines
-from airflow_provider_dataops.api.limits import check_count
+from airflow_provider_dataops.api.job_log import DEFAULT_MAX_JOB_LOG_BYTES, clean_line, complete_lines
 from airflow_provider_dataops.api.redaction import redact
 from airflow_provider_dataops.api.statuses import TERMINAL_STATUSES
 from airflow_provider_dataops.api.variables import masked_values
 from airflow_provider_dataops.errors import DataOpsError
 
-#: Default bytes of cleaned text logged per job.
-DEFAULT_MAX_JOB_LOG_BYTES = 1 << 20
-#: Largest ``max_job_log_bytes``: GitLab's runner stops a log at 4 MiB by default; allow far more.
-MAX_JOB_LOG_BYTES = 1 << 30
 #: Pipeline levels followed: the pipeline, its children and their children.
 MAX_LEVELS = 3
 #: Job statuses whose log is still growing.
@@ -53,16 +48,6 @@ _METHODS = {
 }
 
 _Request = tuple[Any, ...]
-
-
-def check_max_job_log_bytes(value: Any) -> int:
-    """``max_job_log_bytes`` checked: None for the default, else a whole number of bytes.
-
-    :raises DataOpsConfigError: naming the parameter and the accepted range.
-    """
-    if value is None:
-        return DEFAULT_MAX_JOB_LOG_BYTES
-    return check_count(value, "max_job_log_bytes", minimum=1, maximum=MAX_JOB_LOG_BYTES)
 
 
 _Walk = Generator[_Request, Any, None]

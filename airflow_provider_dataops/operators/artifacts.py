@@ -25,8 +25,13 @@ from airflow_provider_dataops.operators.arguments import (
     validate_when_rendered,
 )
 from airflow_provider_dataops.operators.jobs import newest_job_named
-from airflow_provider_dataops.outputs.archives import ExtractionLimits, check_extraction_limits, extract_zip
-from airflow_provider_dataops.outputs.budget import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, DownloadBudget
+from airflow_provider_dataops.outputs.budget import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    DownloadBudget,
+    ExtractionLimits,
+    check_extraction_limits,
+)
 from airflow_provider_dataops.outputs.destinations import LocalFile, check_local_target, destination_for
 
 if TYPE_CHECKING:
@@ -175,6 +180,8 @@ class DataOpsJobArtifactOperator(DataOpsHookMixin, BaseOperator):
         if self.extract and written["path"] is not None:
             archive = Path(written["path"])
             directory = self._extract_dir(archive)
+            from airflow_provider_dataops.outputs.archives import extract_zip
+
             files = extract_zip(archive, directory, self.extract_limits)
             self.log.info("Extracted %d file(s) of %s into %s.", len(files), archive.name, directory)
             result.update(extracted_to=str(directory.absolute()), files=files)

@@ -24,7 +24,6 @@ from airflow_provider_dataops.errors import (
     DataOpsError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import JOB_ID_KEY as JOB_ID_KEY  # XCom key of the played (or found) job's id
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
 from airflow_provider_dataops.operators.arguments import (
@@ -136,6 +135,8 @@ class DataOpsPlayJobOperator(PipelineWaitMixin, DataOpsHookMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None, job_id: int = 0) -> int:
         """Resume after the trigger's event; validates it before trusting it."""
+        from airflow_provider_dataops.follow.wait_outcome import check_event
+
         event = check_event(event)
         self._pipeline_id = int(event["pipeline_id"])
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring

@@ -44,21 +44,21 @@ from airflow_provider_dataops.errors import (
 from airflow_provider_dataops.errors import (
     DataOpsTestsFailedError as DataOpsTestsFailedError,
 )
-from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.lineage import PipelineLineageMixin, parent_run_variables
 from airflow_provider_dataops.links import PIPELINE_URL_KEY, begin_publishing, pipeline_links, publish_pipeline
-from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
     check_bool,
     validate_when_rendered,
 )
-from airflow_provider_dataops.operators.on_running import OnRunning, OtherPipelines, before_start
+from airflow_provider_dataops.operators.on_running import OnRunning
 from airflow_provider_dataops.operators.pipeline_waiting import PipelineWaitMixin
 from airflow_provider_dataops.operators.reconcile import dag_run_started, look_for, reconcile_patience
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_dataops.operators.other_pipelines import OtherPipelines
 
 #: The variable that ties a pipeline to the task instance that started it.
 MARKER_VARIABLE = "AIRFLOW_DATAOPS_TASK"
@@ -287,6 +287,8 @@ class DataOpsTriggerPipelineOperator(
                     self.log.info("Retrying the failed jobs of pipeline %s (%s).", earlier["id"], status)
                     return self.hook.retry_pipeline(self.project, earlier["id"])
                 self.log.info("The earlier try's pipeline %s ended as %s; starting a new one.", earlier["id"], status)
+        from airflow_provider_dataops.operators.other_pipelines import before_start
+
         reused = before_start(self.on_running, self._other_pipelines(context), self._waiter(context), self.log)
         if reused is not None:
             self._borrowed = True
@@ -296,6 +298,8 @@ class DataOpsTriggerPipelineOperator(
     def _other_pipelines(self, context: Context) -> OtherPipelines:
         own = task_marker(context).rsplit(" clear=", 1)[0] + " clear="
         file_name = pipeline_variables(self.variables, self.pipeline_file).get(PIPELINE_FILE_VARIABLE)
+        from airflow_provider_dataops.operators.other_pipelines import OtherPipelines
+
         return OtherPipelines(self.hook, self.project, self.ref, file_name, self.manual_policy, MARKER_VARIABLE, own)
 
     def _waiter(self, context: Context) -> Callable[[dict[str, Any]], None]:
@@ -318,6 +322,8 @@ class DataOpsTriggerPipelineOperator(
         self._pipeline_id = stored_pipeline_id(external_id)
         self._borrowed = isinstance(external_id, Mapping) and bool(external_id.get(STORED_REUSED))
         if (store := self._state_store(context)) is not None:  # the record is stored by now
+            from airflow_provider_dataops.operators._takeover import Takeover
+
             self._takeover = Takeover(store, context["ti"], self.external_id_key)
         pipeline = self.hook.get_pipeline(self.project, self._pipeline_id)
         self._publish(context, pipeline)
@@ -342,6 +348,8 @@ class DataOpsTriggerPipelineOperator(
 
         :param borrowed: The pipeline was reused (``on_running="reuse"``): a timeout does not cancel it.
         """
+        from airflow_provider_dataops.follow.wait_outcome import check_event
+
         event = check_event(event)
         self._pipeline_id, self._borrowed = int(event["pipeline_id"]), bool(borrowed)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})  # pushed before deferring
@@ -353,6 +361,8 @@ class DataOpsTriggerPipelineOperator(
 
         A deadline that passed fails the task; the other pipeline is left alone.
         """
+        from airflow_provider_dataops.follow.wait_outcome import check_event
+
         event = check_event(event)
         if event["status"] == "error":
             raise DataOpsError(str(event.get("message")))

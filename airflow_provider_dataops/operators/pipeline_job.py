@@ -33,10 +33,6 @@ from airflow_provider_dataops.errors import (
     DataOpsPermissionError,
     DataOpsRequestMaybeAppliedError,
 )
-from airflow_provider_dataops.follow.failure_report import job_lines
-from airflow_provider_dataops.follow.job_watch import job_end, settled, wait_for_job
-from airflow_provider_dataops.follow.wait_outcome import check_job_event
-from airflow_provider_dataops.follow.worker_wait import Deadline, WaitEnd, earliest_deadline
 from airflow_provider_dataops.links import JOB_URL_KEY, DataOpsJobLink, begin_publishing, publish_job
 from airflow_provider_dataops.operators.arguments import (
     DataOpsHookMixin,
@@ -48,6 +44,8 @@ from airflow_provider_dataops.operators.reconcile import look_for, reconcile_pat
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_dataops.follow.worker_wait import Deadline
 
 #: Job statuses a repair retries (GitLab retries finished jobs; a skipped one runs again by itself).
 REPAIRABLE = frozenset({"failed", "canceled"})
@@ -155,6 +153,8 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> int:
         """Resume after the trigger's event; validates it before trusting it."""
+        from airflow_provider_dataops.follow.wait_outcome import check_job_event
+
         event = check_job_event(event)
         job = event.get("job") if isinstance(event.get("job"), Mapping) else None
         begin_publishing(self, {JOB_URL_KEY: job.get("web_url") if job else None})
@@ -170,6 +170,9 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     def _follow(self, context: Context, pipeline_id: int, job: dict[str, Any]) -> int:
         """Play the job if asked, wait until it settles (deferring if asked), then end as it ended."""
+        from airflow_provider_dataops.follow.job_watch import job_end, settled, wait_for_job
+        from airflow_provider_dataops.follow.worker_wait import WaitEnd
+
         while True:
             self._job_id = int(job["id"])
             publish_job(context, job)
@@ -223,6 +226,9 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         )
 
     def _finish(self, pipeline_id: int, job: Mapping[str, Any]) -> int:
+        from airflow_provider_dataops.follow.failure_report import job_lines
+        from airflow_provider_dataops.follow.job_watch import job_end
+
         end = job_end(job)
         where = f"Job {self.job_name!r} ({job['id']}) of pipeline {pipeline_id}"
         if end is JobEnd.SUCCESS or end is JobEnd.MANUAL:
@@ -306,6 +312,8 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
 
     def _deadline(self, context: Context) -> Deadline:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
+        from airflow_provider_dataops.follow.worker_wait import earliest_deadline
+
         return earliest_deadline(self.timeout, self.execution_timeout, getattr(context["ti"], "start_date", None))
 
     def _raise_timeout(self, deadline_name: str, message: str) -> None:

@@ -4,6 +4,7 @@ Arguments, deferral to :class:`~airflow_provider_dataops.triggers.pipeline.DataO
 the cancel on a kill or a timeout, and the task's errors. Following the pipeline on the worker is
 :mod:`~airflow_provider_dataops.follow.worker_wait`; judging its end is
 :mod:`~airflow_provider_dataops.follow.verdict` (status semantics in :mod:`~airflow_provider_dataops.api.statuses`).
+Those are imported when a task waits, not when a DAG file imports an operator: parsing needs none.
 """
 
 from __future__ import annotations
@@ -15,27 +16,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTimeout
 
+from airflow_provider_dataops.api.job_log import check_max_job_log_bytes
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineTimeoutError
-from airflow_provider_dataops.follow.downstream import downstream_urls
-from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
-from airflow_provider_dataops.follow.verdict import settle
-from airflow_provider_dataops.follow.worker_wait import (
-    Deadline,
-    WaitEnd,
-    earliest_deadline,
-    state_after_stop,
-    wait_on_worker,
-)
 from airflow_provider_dataops.links import publish_downstream, publish_test_summary
-from airflow_provider_dataops.operators._takeover import Takeover
 from airflow_provider_dataops.operators.arguments import check_bool
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
 
+    from airflow_provider_dataops.follow.job_logs import TaskLogStream
+    from airflow_provider_dataops.follow.worker_wait import Deadline
     from airflow_provider_dataops.hooks.dataops import DataOpsHook
+    from airflow_provider_dataops.operators._takeover import Takeover
 
     _OperatorBase = BaseOperator  # what the mixin is mixed into, for the type checker
 else:
@@ -188,10 +182,14 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _deadline(self, context: Context) -> Deadline:
         """The earliest of ``timeout`` (from now) and ``execution_timeout`` (from the try's start)."""
+        from airflow_provider_dataops.follow.worker_wait import earliest_deadline
+
         return earliest_deadline(self.timeout, self.execution_timeout, getattr(context["ti"], "start_date", None))
 
     def _wait(self, pipeline: dict[str, Any], context: Context) -> dict[str, Any]:
         """Poll on the worker until the pipeline is no longer running; cancel and raise at the deadline or a kill."""
+        from airflow_provider_dataops.follow.worker_wait import WaitEnd, wait_on_worker
+
         deadline = self._deadline(context)
         pipeline, end = wait_on_worker(
             self.hook,
@@ -215,6 +213,8 @@ class PipelineWaitMixin(_OperatorBase):
         return pipeline
 
     def _log_stream(self) -> TaskLogStream:
+        from airflow_provider_dataops.follow.job_logs import TaskLogStream
+
         if self._job_logs is None:
             self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=self._logs_from_start)
         return self._job_logs
@@ -226,6 +226,9 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _finish(self, pipeline: Mapping[str, Any], context: Context) -> None:
         """Push the downstream pipelines' links and the test summary; succeed, or fail with a report."""
+        from airflow_provider_dataops.follow.downstream import downstream_urls
+        from airflow_provider_dataops.follow.verdict import settle
+
         publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
         settle(
             self.hook,
@@ -266,6 +269,8 @@ class PipelineWaitMixin(_OperatorBase):
 
     def _left_behind(self, pipeline_id: int | None = None) -> str:
         """One read, no waiting: the pipeline's state, for the last words of a task that stops."""
+        from airflow_provider_dataops.follow.worker_wait import state_after_stop
+
         pipeline_id = pipeline_id or self._pipeline_id
         if pipeline_id is None:
             return "no pipeline was started."

@@ -30,11 +30,10 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_dataops.api.limits import check_count
-from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
+from airflow_provider_dataops.errors import DataOpsError
+from airflow_provider_dataops.outputs.budget import ExtractionLimits as ExtractionLimits  # documented here too
 from airflow_provider_dataops.outputs.destinations import check_local_target
 
 _CHUNK = 1 << 20
@@ -46,25 +45,6 @@ RATIO_FLOOR = 1 << 20
 
 class UnsafeArchiveError(DataOpsError):
     """The archive was refused: an entry would escape the target, or its sizes are absurd."""
-
-
-@dataclass(frozen=True)
-class ExtractionLimits:
-    """What an archive may expand to.
-
-    :param max_total_bytes: Uncompressed bytes of all entries together.
-    :param max_entries: Entries (files and directories).
-    :param max_ratio: Uncompressed to compressed size of one entry (for entries over 1 MiB).
-    """
-
-    max_total_bytes: int = 1 << 30
-    max_entries: int = 10_000
-    max_ratio: int = 200
-
-    def __post_init__(self) -> None:
-        check_count(self.max_total_bytes, "max_total_bytes", minimum=1, maximum=1 << 50)
-        check_count(self.max_entries, "max_entries", minimum=1, maximum=10_000_000)
-        check_count(self.max_ratio, "max_ratio", minimum=1, maximum=100_000)
 
 
 def _refuse(name: str, why: str) -> UnsafeArchiveError:
@@ -253,20 +233,3 @@ def _extract_checked(archive_path: Path, directory: Path, staging: Path, limits:
             return files
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as error:
         raise DataOpsError(f"cannot extract {archive_path.name}: not a readable zip archive ({error})") from None
-
-
-def check_extraction_limits(value: object) -> ExtractionLimits:
-    """:class:`ExtractionLimits` from itself, a mapping of its fields, or None (the defaults)."""
-    if value is None:
-        return ExtractionLimits()
-    if isinstance(value, ExtractionLimits):
-        return value
-    if isinstance(value, dict):
-        try:
-            return ExtractionLimits(**value)
-        except TypeError:
-            pass
-    raise DataOpsConfigError(
-        "extract_limits must be None or a mapping of max_total_bytes, max_entries and max_ratio to integers, "
-        f"got {value!r}"
-    )

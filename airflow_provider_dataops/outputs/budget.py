@@ -1,17 +1,19 @@
-"""The byte cap and the overall deadline of one download, counted across its attempts.
+"""What a download may take: its bytes and time across attempts, and what its archive expands to.
 
 A server can send an endless body, or drip it a byte at a time under the read timeout: neither
 may fill the disk or hold the task. The defaults let a 10 GiB artifact through on a link of
-0.5 MB/s or faster.
+0.5 MB/s or faster. The archive's limits are checked by
+:mod:`~airflow_provider_dataops.outputs.archives`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_dataops.api.limits import HOUR, check_count, check_seconds, describe_seconds
-from airflow_provider_dataops.errors import DataOpsDownloadLimitError
+from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsDownloadLimitError
 
 #: 32 GiB: room for a 10 GiB artifact, and still a bound on the disk a download may take.
 DEFAULT_MAX_BYTES = 32 << 30
@@ -61,3 +63,39 @@ class DownloadBudget:
             f"{label}: not complete within download_timeout={describe_seconds(self.timeout)} seconds; the download "
             "was stopped and nothing was written to the destination"
         )
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What an archive may expand to.
+
+    :param max_total_bytes: Uncompressed bytes of all entries together.
+    :param max_entries: Entries (files and directories).
+    :param max_ratio: Uncompressed to compressed size of one entry (for entries over 1 MiB).
+    """
+
+    max_total_bytes: int = 1 << 30
+    max_entries: int = 10_000
+    max_ratio: int = 200
+
+    def __post_init__(self) -> None:
+        check_count(self.max_total_bytes, "max_total_bytes", minimum=1, maximum=1 << 50)
+        check_count(self.max_entries, "max_entries", minimum=1, maximum=10_000_000)
+        check_count(self.max_ratio, "max_ratio", minimum=1, maximum=100_000)
+
+
+def check_extraction_limits(value: object) -> ExtractionLimits:
+    """:class:`ExtractionLimits` from itself, a mapping of its fields, or None (the defaults)."""
+    if value is None:
+        return ExtractionLimits()
+    if isinstance(value, ExtractionLimits):
+        return value
+    if isinstance(value, dict):
+        try:
+            return ExtractionLimits(**value)
+        except TypeError:
+            pass
+    raise DataOpsConfigError(
+        "extract_limits must be None or a mapping of max_total_bytes, max_entries and max_ratio to integers, "
+        f"got {value!r}"
+    )

@@ -16,16 +16,13 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.job_log import check_max_job_log_bytes
 from airflow_provider_dataops.api.limits import MAX_LOG_LINES, MAX_POLL_INTERVAL, MAX_WAIT, check_count, check_seconds
 from airflow_provider_dataops.api.paths import check_ref, numeric_id, resource_id
 from airflow_provider_dataops.api.retry import is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.test_results import PipelineTestSummary, has_failures, tests_failed_message
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError, DataOpsTestsFailedError
-from airflow_provider_dataops.follow.downstream import downstream_urls
-from airflow_provider_dataops.follow.job_logs import TaskLogStream, check_max_job_log_bytes
-from airflow_provider_dataops.follow.verdict import log_failure_report, read_test_summary
-from airflow_provider_dataops.follow.wait_outcome import check_event
 from airflow_provider_dataops.links import (
     PIPELINE_URL_KEY,
     begin_publishing,
@@ -42,6 +39,8 @@ from airflow_provider_dataops.operators.arguments import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_dataops.follow.job_logs import TaskLogStream
 
 
 class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
@@ -200,6 +199,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
         """Resume after the trigger's event; validates it before trusting it."""
+        from airflow_provider_dataops.follow.wait_outcome import check_event
+
         event = check_event(event)
         begin_publishing(self, {PIPELINE_URL_KEY: event.get("web_url")})
         if self.stream_job_logs:
@@ -216,6 +217,8 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
         self._fail(self.hook.get_pipeline(self.project, event["pipeline_id"]), context)
 
     def _log_stream(self) -> TaskLogStream:
+        from airflow_provider_dataops.follow.job_logs import TaskLogStream
+
         if self._job_logs is None:
             # The pipeline was started elsewhere: jobs finished before the first poke are left out.
             self._job_logs = TaskLogStream(self.max_job_log_bytes, self.log, from_start=False)
@@ -235,13 +238,15 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             self._published = int(pipeline["id"])
 
     def _tests(self, pipeline_id: int, context: Context, *, required: bool) -> PipelineTestSummary | None:
+        from airflow_provider_dataops.follow.verdict import read_test_summary
+
         publish = partial(publish_test_summary, context)
         return read_test_summary(self.hook, self.project, pipeline_id, self.log, publish, required=required)
 
     def _succeed(self, context: Context) -> None:
         """After the pipeline succeeded: push its test summary; fail on failed tests when asked to."""
         pipeline_id = int(self._published or 0)
-        publish_downstream(context, downstream_urls(self.hook, self.project, pipeline_id, log=self.log))
+        self._publish_downstream(context, pipeline_id)
         tests = self._tests(pipeline_id, context, required=self.fail_on_test_failures)
         if not (self.fail_on_test_failures and tests is not None and has_failures(tests)):
             return
@@ -252,11 +257,18 @@ class DataOpsPipelineSensor(DataOpsHookMixin, BaseSensorOperator):
             raise AirflowSkipException(f"Skipping: {message}")
         raise DataOpsTestsFailedError(message)
 
+    def _publish_downstream(self, context: Context, pipeline_id: int) -> None:
+        from airflow_provider_dataops.follow.downstream import downstream_urls
+
+        publish_downstream(context, downstream_urls(self.hook, self.project, pipeline_id, log=self.log))
+
     def _report(self, pipeline: Mapping[str, Any], tests: PipelineTestSummary | None) -> None:
+        from airflow_provider_dataops.follow.verdict import log_failure_report
+
         log_failure_report(self.hook, self.project, pipeline, tests, log_lines=self.failure_log_lines, log=self.log)
 
     def _fail(self, pipeline: Mapping[str, Any], context: Context) -> None:
-        publish_downstream(context, downstream_urls(self.hook, self.project, int(pipeline["id"]), log=self.log))
+        self._publish_downstream(context, int(pipeline["id"]))
         self._report(pipeline, self._tests(int(pipeline["id"]), context, required=False))
         # AirflowFailException: retrying cannot change a finished pipeline; soft_fail makes it a skip.
         raise AirflowFailException(

@@ -9,13 +9,14 @@ from typing import Any
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_dataops.api.connection import DEFAULT_CONN_ID
+from airflow_provider_dataops.api.job_log import MAX_JOB_LOG_BYTES
 from airflow_provider_dataops.api.limits import check_count
 from airflow_provider_dataops.api.retry import RetryPolicy, is_retryable
 from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classify_pipeline_status
 from airflow_provider_dataops.api.timestamps import api_epoch, parse_api_time
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
 from airflow_provider_dataops.follow import project_poll
-from airflow_provider_dataops.follow.job_logs import MAX_JOB_LOG_BYTES, JobLogFollower
+from airflow_provider_dataops.follow.job_logs import JobLogFollower
 from airflow_provider_dataops.follow.wait_outcome import EVENT_STATUSES as EVENT_STATUSES
 from airflow_provider_dataops.follow.wait_outcome import check_event as check_event
 from airflow_provider_dataops.hooks.dataops_async import DataOpsAsyncHook

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_dataops.api.bridges import MalformedBridgeError, downstream_of
+from airflow_provider_dataops.api.job_log import check_max_job_log_bytes
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsNotFoundError
-from airflow_provider_dataops.follow.job_logs import JobLogFollower, check_max_job_log_bytes
+from airflow_provider_dataops.follow.job_logs import JobLogFollower
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
 from airflow_provider_dataops.sensors.pipeline import DataOpsPipelineSensor
 

@@ -10,7 +10,8 @@ import requests_mock as rm
 from airflow.providers.common.compat.sdk import AirflowSkipException, TaskDeferred
 
 from airflow_provider_dataops.errors import DataOpsConfigError, DataOpsError
-from airflow_provider_dataops.operators.on_running import CANCEL_PATIENCE, OnRunning
+from airflow_provider_dataops.operators.on_running import OnRunning
+from airflow_provider_dataops.operators.other_pipelines import CANCEL_PATIENCE
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, DataOpsPipelineTimeoutError
 
 from .test_pipeline_operator import (

@@ -38,15 +38,18 @@ def deployment() -> Iterator[Deployment]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-#: The modules of the second deployment: the ones whose scenarios wait longest on real time
-#: (about 7.5 of the suite's 14.5 minutes). Under pytest-xdist (``-n 2 --dist loadgroup``, as
-#: ``make deployment`` runs it) each half goes to a process, and so to a deployment, of its own;
-#: without ``-n`` one deployment runs every module, one after the other.
-SECOND_DEPLOYMENT = frozenset({"test_task_group", "test_pipeline_events", "test_job_logs"})
+#: The modules of the second deployment: the ones whose scenarios wait longest on real time, and
+#: the restarts (about half of the suite's 14.5 minutes when one deployment ran it all). Under
+#: pytest-xdist (``-n 2 --dist loadgroup``, as ``make deployment`` runs it) each half goes to a
+#: process, and so to a deployment, of its own; without ``-n`` one deployment runs every module.
+SECOND_DEPLOYMENT = frozenset({"test_task_group", "test_pipeline_events", "test_job_logs", "test_restarts"})
+#: Runs last in its deployment: it restarts the scheduler and the triggerer.
+LAST = "test_restarts"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each deployment test in its half's ``xdist_group``: one process, one deployment, per half."""
+    """Put each deployment test in its half's ``xdist_group`` (one process, one deployment), the restarts last."""
+    items.sort(key=lambda item: item.path.stem == LAST)  # stable: the rest keep their order
     for item in items:
         if item.get_closest_marker("deployment") is not None:
             half = "second" if item.path.stem in SECOND_DEPLOYMENT else "first"

@@ -38,13 +38,15 @@ $(LOCK_AF3) $(LOCK_AF2):
 	@echo "No lock of the dependencies for Python $(PYTHON_VERSION) ($@): run 'make lock' to resolve one." >&2
 	@exit 1
 
-# A stamp per environment: reinstall only when the project's dependencies or their lock change.
-$(VENV)/.installed: pyproject.toml $(LOCK_AF3) | $(UV)
+# A stamp per environment: reinstall only when the project's dependencies, their lock or the version
+# change (the editable install's metadata carries the version, which provider info reports).
+VERSION_FILE := airflow_provider_dataops/__init__.py
+$(VENV)/.installed: pyproject.toml $(LOCK_AF3) $(VERSION_FILE) | $(UV)
 	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(VENV)/bin/python --constraint $(LOCK_AF3) -e ".[dev]" "$(AIRFLOW3_SPEC)"
 	touch $@
 
-$(VENV_AF2)/.installed: pyproject.toml $(LOCK_AF2) | $(UV)
+$(VENV_AF2)/.installed: pyproject.toml $(LOCK_AF2) $(VERSION_FILE) | $(UV)
 	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV_AF2)
 	$(UV) pip install --quiet --python $(VENV_AF2)/bin/python --constraint $(LOCK_AF2) -e ".[dev]" "$(AIRFLOW2_SPEC)"
 	touch $@

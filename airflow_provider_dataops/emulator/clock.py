@@ -15,7 +15,7 @@ class Clock:
 
     In ``real`` mode it follows ``time.time()`` plus an offset, so :meth:`advance` still works.
     In ``manual`` mode it stands still until :meth:`advance` is called, so lifecycle tests need
-    no sleeping. Switching modes never moves the clock backwards.
+    no sleeping. Switching modes never moves the clock backwards; only :meth:`restart` does.
 
     :param mode: ``"real"`` or ``"manual"``.
     :param start: the starting time (epoch seconds); defaults to now.
@@ -25,9 +25,21 @@ class Clock:
         if mode not in ("real", "manual"):
             raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
         self._lock = threading.Lock()
-        self._frozen = time.time() if start is None else start
-        self._offset = 0.0 if start is None else start - time.time()
+        self._start = start
         self._mode: ClockMode = mode
+        self._frozen = self._offset = 0.0
+        self.restart()
+
+    def restart(self) -> None:
+        """Back to the time a new clock would show: now, or the ``start`` it was given.
+
+        For a new world (:meth:`~airflow_provider_dataops.emulator.state.EmulatorState.reset`):
+        otherwise every test of a session would add its waits to the clock, and past a day ahead
+        of this machine's clock a client rightly takes the server's times for broken.
+        """
+        with self._lock:
+            self._frozen = time.time() if self._start is None else self._start
+            self._offset = 0.0 if self._start is None else self._start - time.time()
 
     @property
     def mode(self) -> ClockMode:

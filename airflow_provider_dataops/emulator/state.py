@@ -147,10 +147,11 @@ class EmulatorState:
     def reset(self) -> None:
         """Restore the seeded state; clear faults, the request log and rate-limit counts.
 
-        The clock keeps its time (it never goes backwards) but returns to its initial mode.
+        The clock starts again (:meth:`Clock.restart`) in its initial mode: a new world's time.
         """
         with self.lock:
             self.clock.set_mode(self._default_clock_mode)
+            self.clock.restart()
             self.rate_limiter.limit = self._default_rate_limit
             self.rate_limiter.clear()
             self.faults: list[Fault] = []

@@ -77,6 +77,17 @@ def test_real_clock_advance_adds_an_offset_and_mode_switches_never_jump_back():
     assert clock.now() >= frozen
 
 
+def test_restart_brings_the_clock_back_to_a_new_clocks_time():
+    clock = Clock("real")
+    clock.advance(2 * 86400)
+    clock.restart()
+    assert abs(clock.now() - time.time()) < 5
+    fixed = Clock("manual", start=1000.0)
+    fixed.advance(86400)
+    fixed.restart()
+    assert fixed.now() == 1000.0
+
+
 def test_iso_has_milliseconds_and_z():
     assert iso(0.1234) == "1970-01-01T00:00:00.123Z"
     assert iso(None) is None
@@ -123,7 +134,9 @@ def test_reset_restores_the_seeded_state(state: EmulatorState, project):
     state.add_fault({"status": 500})
     state.record_request({"method": "GET"})
     state.set_clock_mode("real")
+    state.advance(3 * 86400)  # a session's waits, added up
     state.reset()
+    assert state.now() < time.time() + 86400
     assert [p.path_with_namespace for p in state.projects()] == [DEMO_PROJECT_PATH, INGESTION_PROJECT_PATH]
     assert state.pipeline_records() == []
     assert state.faults == []

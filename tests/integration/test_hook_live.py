@@ -180,9 +180,9 @@ def test_rate_limit_is_respected_in_virtual_time(
     statuses = [r["status"] for r in dataops_connection_env.requests()]
     assert statuses.count(200) == 12
     assert statuses.count(429) == 0  # the hook slowed down when RateLimit-Remaining reached 0
-    # Two pauses, each to the window's reset measured on the emulator's clock (its Date header),
-    # wherever earlier tests left that clock: ahead of this machine's, or behind after a manual one.
-    assert len(waits) == 2
+    # A pause each time a window's quota is used up, to the window's reset measured on the
+    # emulator's clock (its Date header): two, or one when the clock's own minute turned meanwhile.
+    assert 1 <= len(waits) <= 2, waits
     assert all(0 < wait <= 61 for wait in waits), waits
 
 

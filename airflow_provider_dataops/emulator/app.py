@@ -42,9 +42,10 @@ class ServerDate(HttpMiddleware):
         """Pass the request on; date the answer as it starts."""
 
         async def dated(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            headers = message.get("headers", [])
+            # A fault may set its own Date (a broken server's); the answer keeps it then.
+            if message["type"] == "http.response.start" and not any(k.lower() == b"date" for k, _ in headers):
                 date = email.utils.formatdate(self.state.now(), usegmt=True).encode()
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
                 message = {**message, "headers": [*headers, (b"date", date)]}
             await send(message)
 

@@ -168,3 +168,11 @@ def test_answers_are_dated_by_the_emulators_clock(emu, auth):
     for response in (api, control):
         assert 3599 <= _date(response) - before <= 3602
     assert 0 < int(api.headers["RateLimit-Reset"]) - _date(api) <= 60
+
+
+def test_a_faults_own_date_is_kept(emu, auth):
+    broken = "Thu, 01 Jan 2099 00:00:00 GMT"  # a broken server's clock, for the client to distrust
+    emu.inject_fault(status=503, headers={"Date": broken}, times=1)
+    response = requests.get(f"{emu.api_url}/user", headers=auth, timeout=10)
+    assert response.status_code == 503
+    assert _date(response) == email.utils.parsedate_to_datetime(broken).timestamp()

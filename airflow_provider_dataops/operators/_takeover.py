@@ -21,10 +21,11 @@ supervisor SIGKILLs 5 s after its SIGTERM), cancels as for any kill.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from airflow_provider_dataops.operators.beside_handler import within
 
 #: Task instance states in which a newer try of this clear runs, or will run and re-attach.
 SUCCESSOR_STATES = frozenset({None, "scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule"})
@@ -55,7 +56,7 @@ class Takeover:
         :param log: The task's logger.
         """
         try:
-            state = _within(PATIENCE, self._state_if_replaced)
+            state = within(PATIENCE, self._state_if_replaced, name="dataops-takeover-check")
         except Exception as error:  # any doubt: cancel, as for every kill
             log.warning("Could not tell whether a newer try took the pipeline over (%s); canceling it.", error)
             return False
@@ -81,24 +82,3 @@ class Takeover:
             raise LookupError(f"Airflow lists no state for task instance {name!r} of run {ti.run_id!r}")
         state = of_run[name]
         return None if state is None else str(state)
-
-
-def _within(seconds: float, ask: Callable[[], str | None]) -> str | None:
-    """``ask()``'s answer, or TimeoutError when it takes longer than ``seconds``."""
-    answer: list[str | None] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            answer.append(ask())
-        except BaseException as error:  # handed to the caller
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name="dataops-takeover-check", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if failure:
-        raise failure[0]
-    if not answer:
-        raise TimeoutError(f"Airflow did not answer within {seconds:.0f}s")
-    return answer[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator, conf
@@ -39,6 +40,7 @@ from airflow_provider_dataops.operators.arguments import (
     check_bool,
     validate_job_arguments,
 )
+from airflow_provider_dataops.operators.beside_handler import on_kill_beside
 from airflow_provider_dataops.operators.pipeline import MARKER_VARIABLE, marker_clear_number
 from airflow_provider_dataops.operators.reconcile import look_for, reconcile_patience
 
@@ -321,9 +323,12 @@ class DataOpsPipelineJobOperator(DataOpsHookMixin, BaseOperator):
         raise DataOpsJobTimeoutError(f"{message} Clear the task to retry the job.")
 
     def on_kill(self) -> None:
-        """Cancel the job (when ``cancel_on_kill``) and stop waiting for it."""
+        """Cancel the job (when ``cancel_on_kill``) and stop waiting for it.
+
+        Airflow 3 calls this from its SIGTERM handler: the cancel runs beside it (:mod:`.beside_handler`).
+        """
         self._killed = True
-        self._cancel("the task was killed")
+        on_kill_beside(partial(self._cancel, "the task was killed"))
 
     def _cancel(self, reason: str) -> None:
         """Cancel the job once, best effort; never waits."""

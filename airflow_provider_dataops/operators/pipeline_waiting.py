@@ -22,6 +22,7 @@ from airflow_provider_dataops.api.statuses import ManualPolicy, Outcome, classif
 from airflow_provider_dataops.errors import DataOpsError, DataOpsPipelineTimeoutError
 from airflow_provider_dataops.links import publish_downstream, publish_test_summary
 from airflow_provider_dataops.operators.arguments import check_bool
+from airflow_provider_dataops.operators.beside_handler import on_kill_beside
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
@@ -170,11 +171,15 @@ class PipelineWaitMixin(_OperatorBase):
         Airflow 3 calls this from its SIGTERM handler and lets ``execute`` run on, so the wait loop
         checks ``_killed`` to end within one poll instead of watching the cancel for ever. A try that
         Airflow already replaced (its worker was paused past the heartbeat timeout) leaves the
-        pipeline to the newer try that re-attached to it (:mod:`._takeover`).
+        pipeline to the newer try that re-attached to it (:mod:`._takeover`). The work runs beside the
+        signal handler (:mod:`.beside_handler`).
         """
         self._killed = True
         if self._pipeline_id is None or self._cancelled:
             return
+        on_kill_beside(self._stop_for_kill)
+
+    def _stop_for_kill(self) -> None:
         if self._takeover is not None and self._takeover.newer_try_watches(self.log):
             self.log.warning("Leaving pipeline %s running for the newer try.", self._pipeline_id)
             return

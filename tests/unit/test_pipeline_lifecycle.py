@@ -5,6 +5,9 @@ The same rows are proven end to end, on a real Airflow, in tests/deployment/.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 from unittest import mock
 
@@ -14,6 +17,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTim
 
 from airflow_provider_dataops.links import DataOpsPipelineLink, DataOpsProjectLink
 from airflow_provider_dataops.operators.pipeline import DataOpsTriggerPipelineOperator
+from airflow_provider_dataops.operators.pipeline_job import DataOpsPipelineJobOperator
 
 from .test_pipeline_operator import (
     MARKER,
@@ -163,6 +167,69 @@ def test_cancel_reports_what_it_left_behind(hook, requests_mock: rm.Mocker, capl
     out, err = capfd.readouterr()
     assert "it is still canceling; DataOps.live finishes canceling it on its own" in caplog.text + out + err
     assert requests_mock.call_count == 2  # one cancel, one read: no waiting
+
+
+class NotReentrantLog(logging.Handler):
+    """A task log that, like structlog's writer, holds a lock that is not re-entrant while it writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Lock()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.writing:
+            self.lines.append(record.getMessage())
+
+
+def _job_operator() -> DataOpsPipelineJobOperator:
+    op = DataOpsPipelineJobOperator(task_id="job", project="demo/p", pipeline_id=7, job_name="build")
+    op._job_id = 71
+    return op
+
+
+def _pipeline_operator() -> DataOpsTriggerPipelineOperator:
+    op = operator()
+    op._pipeline_id = 7
+    return op
+
+
+@pytest.mark.parametrize(
+    ("make_operator", "cancel_path", "canceled"),
+    [
+        (_pipeline_operator, "pipelines/7/cancel", "Canceled pipeline 7 because the task was killed"),
+        (_job_operator, "jobs/71/cancel", "Canceled job 71 because the task was killed"),
+    ],
+)
+def test_a_kill_that_interrupts_a_log_write_still_cancels_and_logs(
+    hook, requests_mock: rm.Mocker, monkeypatch, make_operator: Any, cancel_path: str, canceled: str
+) -> None:
+    """Airflow runs on_kill in the interrupted main thread: if that held the log's lock, on_kill's own
+    log line would wait for ever (until the supervisor's SIGKILL). The work runs beside the handler."""
+    requests_mock.post(f"{PROJECT}/{cancel_path}", json={"id": int(cancel_path.split("/")[1]), "status": "canceling"})
+    reads(requests_mock, 7, "canceling")
+    monkeypatch.setattr("airflow_provider_dataops.operators.beside_handler.KILL_PATIENCE", 0.2)
+    task_log = NotReentrantLog()
+    logger = logging.getLogger(f"test.not_reentrant.{cancel_path}")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(task_log)
+    op = make_operator()
+    monkeypatch.setattr(type(op), "log", property(lambda self: logger))
+    handler_returned = threading.Event()
+
+    def sigterm_during_a_write() -> None:
+        with task_log.writing:  # the main thread was writing a log line when the signal came
+            op.on_kill()
+        handler_returned.set()
+
+    threading.Thread(target=sigterm_during_a_write, daemon=True).start()
+    assert handler_returned.wait(10), "on_kill waited on a lock its own thread holds"
+    for _ in range(100):  # the kill's thread logs once the interrupted write lets go
+        if task_log.lines:
+            break
+        time.sleep(0.05)
+    assert [line for line in task_log.lines if line.startswith(canceled)], task_log.lines
+    assert [r.url for r in requests_mock.request_history if r.method == "POST"] == [f"{PROJECT}/{cancel_path}"]
 
 
 # -- extra links --------------------------------------------------------------------------------

@@ -142,13 +142,14 @@ def test_a_kill_before_the_record_is_stored_cancels(hook, requests_mock: rm.Mock
     airflow_says(context, "running", replaced=False)()
     op = operator()
 
-    def trigger_then_sigterm(request: Any, answer: Any) -> dict[str, Any]:
-        answer.status_code = 201
-        op._pipeline_id = 7  # what _post sets as the answer arrives
-        op.on_kill()
-        return pipeline(7, "created")
+    class SigtermBeforeTheWrite(TryStore):
+        def set(self, key: str, value: Any) -> None:
+            assert op._pipeline_id == 7
+            assert key not in self
+            op.on_kill()
+            super().set(key, value)
 
-    requests_mock.post(f"{PROJECT}/pipeline", json=trigger_then_sigterm)
+    context["task_state_store"] = SigtermBeforeTheWrite()
     with pytest.raises(AirflowException, match="killed while waiting"):
         op.execute(context)
     assert len(cancels(requests_mock)) == 1

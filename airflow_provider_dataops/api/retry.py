@@ -27,7 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from airflow_provider_dataops.api.limits import MAX_ATTEMPTS, MAX_RETRY_WAIT, check_count, check_seconds
-from airflow_provider_dataops.api.timestamps import MAX_AHEAD_SECONDS, http_date
+from airflow_provider_dataops.api.timestamps import http_date, plausible_date
 from airflow_provider_dataops.errors import (
     DataOpsConfigError,
     DataOpsError,
@@ -104,8 +104,8 @@ def retry_after_from_headers(headers: Mapping[str, str], now: float | None = Non
 def _server_now(headers: Mapping[str, str]) -> float:
     """The server's time by its ``Date`` header; this machine's when absent or more than a day ahead."""
     now = time.time()
-    date = http_date(headers.get("date"))
-    return date if date is not None and 0.0 <= date <= now + MAX_AHEAD_SECONDS else now
+    date = plausible_date(http_date(headers.get("date")), now)
+    return now if date is None else date
 
 
 def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -65,6 +65,16 @@ def wall_clock() -> float:
     return time.time()
 
 
+def plausible_date(epoch: float | None, now: float) -> float | None:
+    """A ``Date`` header's time (epoch seconds) if plausible against ``now`` alone, else None.
+
+    Plausible: finite, not before 1970, and at most :data:`MAX_AHEAD_SECONDS` after ``now``.
+    """
+    if epoch is None or not (math.isfinite(epoch) and 0.0 <= epoch <= now + MAX_AHEAD_SECONDS):
+        return None
+    return epoch
+
+
 class ServerClock:
     """Which times from one server are plausible: at most :data:`MAX_AHEAD_SECONDS` past this clock.
 
@@ -89,13 +99,11 @@ class ServerClock:
 
     def note_date(self, epoch: float | None) -> float | None:
         """A ``Date`` header's time if plausible (measuring the skew from it), else None."""
-        if epoch is None:
-            return None
         now = wall_clock()
-        if not (math.isfinite(epoch) and 0.0 <= epoch <= now + MAX_AHEAD_SECONDS):
+        if (date := plausible_date(epoch, now)) is None:
             return None
-        self.skew = max(self.skew, epoch - now)
-        return epoch
+        self.skew = max(self.skew, date - now)
+        return date
 
     def read(self, value: Any) -> float:
         """Epoch seconds of an API timestamp from this server.

@@ -372,7 +372,7 @@ class TransportCore:
             return None
         try:
             return redact_body(content, json.loads(content), secrets)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        except (ValueError, RecursionError):  # not JSON, not text, or nested deeper than Python goes
             error = DataOpsMalformedResponseError(
                 f"{request.method} {request.path} -> HTTP {status}: expected a JSON body, got "
                 f"{headers.get('content-type', 'no content type')}",

@@ -532,6 +532,13 @@ def test_an_unreadable_2xx_to_a_write_may_have_been_applied(driver: Driver) -> N
     assert isinstance(raised.value.cause, DataOpsMalformedResponseError)
 
 
+def test_an_answer_nested_deeper_than_python_goes_is_malformed(driver: Driver) -> None:
+    nested = Reply(200, body=b"[" * 100_000 + b"]" * 100_000, headers={"Content-Type": "application/json"})
+    driver.serve(answers(nested))
+    with pytest.raises(DataOpsMalformedResponseError, match="expected a JSON body"):
+        driver.call(driver.hook(retry_policy=RetryPolicy(max_attempts=1)), "get_pipeline", 1, 7)
+
+
 def test_an_empty_2xx_body_is_none(driver: Driver) -> None:
     driver.serve(answers(Reply(204)))
     assert driver.request(driver.hook(), "GET", "/projects/1/pipelines/7") is None

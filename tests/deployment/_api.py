@@ -96,6 +96,26 @@ class AirflowAPI:
         """The UI's Mark run as failed / success."""
         self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}", json={"state": state})
 
+    def settle_earlier_runs(self, timeout: float) -> None:
+        """Mark every unfinished DAG run failed, then wait until no task instance runs or is queued.
+
+        A graceful scheduler stop waits for LocalExecutor's running tasks, so a task an earlier module
+        left running (a job task following a long pipeline) would hold the stop for as long as it runs.
+        """
+        runs = self.get("/api/v2/dags/~/dagRuns", params={"state": ["queued", "running"], "limit": 100})
+        for run in runs["dag_runs"]:
+            self.mark_run(run["dag_id"], run["dag_run_id"], "failed")
+        deadline = time.monotonic() + timeout
+        busy: list[str] = []
+        while time.monotonic() < deadline:
+            params = {"state": ["running", "queued", "restarting"], "limit": 100}
+            rows = self.get("/api/v2/dags/~/dagRuns/~/taskInstances", params=params)["task_instances"]
+            busy = [f"{row['dag_id']}/{row['dag_run_id']}/{row['task_id']}: {row['state']}" for row in rows]
+            if not busy:
+                return
+            time.sleep(2)
+        raise AssertionError(f"task instances still busy after {timeout:.0f}s: {busy}")
+
     # -- task instances --------------------------------------------------------------------------
 
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:

@@ -41,6 +41,7 @@ def test_triggerer_restart_keeps_the_pipeline(deployment: Deployment) -> None:
 def test_scheduler_restart_changes_nothing(deployment: Deployment) -> None:
     """A graceful scheduler stop waits for LocalExecutor's running tasks; a deferred one is not touched."""
     api, emulator = deployment.api, deployment.emulator
+    api.settle_earlier_runs(120)  # the stop would wait for another module's task as well
     runs = {
         "deploy_worker": api.trigger("deploy_worker", conf={"seconds": 25}, prefix="scheduler_restart"),
         "deploy_deferred": api.trigger("deploy_deferred", conf={"seconds": 40}, prefix="scheduler_restart"),

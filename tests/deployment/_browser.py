@@ -11,12 +11,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from selenium import webdriver
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     ElementNotInteractableException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -46,6 +48,25 @@ FLAGS = (
 WAIT_SECONDS = 60
 
 
+class NavigationTolerantWait(WebDriverWait):
+    """A wait that tries its condition again when the page navigated away while it looked.
+
+    Opening the UI's root redirects to the sign-in page; a look that lands during the redirect is
+    answered "aborted by navigation", which says nothing about the condition.
+    """
+
+    def until(self, method: Any, message: str = "") -> Any:
+        def tolerant(driver: Any) -> Any:
+            try:
+                return method(driver)
+            except WebDriverException as error:
+                if "aborted by navigation" in str(error):
+                    return False
+                raise
+
+        return super().until(tolerant, message)
+
+
 class Browser:
     """One Chromium session; :meth:`step` saves a screenshot and the page source when a step fails.
 
@@ -66,7 +87,7 @@ class Browser:
         service = Service(executable_path=str(CHROMEDRIVER), log_output=str(artifacts / "chromedriver.log"))
         self.driver: WebDriver = webdriver.Chrome(service=service, options=options)
         self.driver.set_page_load_timeout(WAIT_SECONDS)
-        self.wait = WebDriverWait(self.driver, WAIT_SECONDS)
+        self.wait = NavigationTolerantWait(self.driver, WAIT_SECONDS)
 
     def click(self, by: str, value: str) -> WebElement:
         """Click an element once it takes the click: scrolled into view, and not covered while the UI animates."""

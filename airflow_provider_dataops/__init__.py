@@ -3,6 +3,6 @@
 Kept import-light on purpose: Airflow imports this package during provider discovery.
 """
 
-__version__ = "0.2.2"
+__version__ = "0.2.3"
 
 __all__ = ["__version__"]

@@ -169,7 +169,7 @@ def filter_pipelines(
     checks = {
         "created_after": ("_created", lambda value, bound: value >= bound),
         "created_before": ("_created", lambda value, bound: value <= bound),
-        "updated_after": ("_updated", lambda value, bound: value >= bound),
+        "updated_after": ("_updated", lambda value, bound: value > bound),  # exclusive, as on GitLab.com
         "updated_before": ("_updated", lambda value, bound: value <= bound),
     }
     for name, (field, keep) in checks.items():

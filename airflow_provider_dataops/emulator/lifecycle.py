@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from airflow_provider_dataops.emulator.model import Job, JUnitCase
 
@@ -145,10 +145,21 @@ def _fail_at(jobs: list[Job], name: str, *, ref: str, sha: str, pipeline_file: s
     failing.log_lines = job_log(failing.stage, failing.name, ref=ref, sha=sha, pipeline_file=pipeline_file, failed=True)
     if failing.name == REPORTING_JOB:
         failing.test_cases = junit_cases(failed=True)
-    for later in jobs[index + 1 :]:
-        later.pending_at = later.started_at = None
-        later.end_at, later.final_status, later.when = slot_end, "skipped", "on_success"
-        later.log_lines, later.test_cases = (), ()
+    skip_jobs(jobs[index + 1 :], at=slot_end)
+
+
+def skip_jobs(jobs: Iterable[Job], *, at: float) -> None:
+    """Skip ``jobs`` at ``at``, as GitLab skips the later stages' jobs once one job failed or was canceled.
+
+    A manual job is skipped too.
+
+    :param jobs: jobs that have not started.
+    :param at: when the job before them ended.
+    """
+    for job in jobs:
+        job.pending_at = job.started_at = None
+        job.end_at, job.final_status, job.when = at, "skipped", "on_success"
+        job.log_lines, job.test_cases = (), ()
 
 
 def replan_after(

@@ -216,6 +216,17 @@ class Pipeline:
         """The jobs that count (bridges included): retried jobs are replaced by their re-runs."""
         return [job for job in self.jobs if not job.retried]
 
+    def jobs_after(self, job: Job, now: float) -> list[Job]:
+        """The jobs that count in the stages after ``job``'s, and that have not started by ``now``."""
+        ranks: dict[str, int] = {}
+        for each in self.jobs:  # planned in stage order; a re-run comes later but keeps its stage
+            ranks.setdefault(each.stage, len(ranks))
+        return [
+            later
+            for later in self.current_jobs()
+            if ranks[later.stage] > ranks[job.stage] and later.status(now) in ("created", "manual")
+        ]
+
     def bridges(self) -> list[Job]:
         """The trigger jobs that start child pipelines."""
         return [job for job in self.jobs if job.downstream is not None]

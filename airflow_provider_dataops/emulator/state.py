@@ -33,6 +33,7 @@ from airflow_provider_dataops.emulator.lifecycle import (
     plan_jobs,
     plan_play,
     replan_after,
+    skip_jobs,
     stage_slot,
     stages_for,
 )
@@ -731,6 +732,9 @@ class EmulatorState:
     def cancel_job(self, job: Job, pipeline: Pipeline) -> None:
         """Cancel a job that GitLab can cancel (created, pending or running); others stay as they are.
 
+        The later stages' jobs that have not started are skipped once it is ``canceled``, as GitLab
+        skips ``on_success`` jobs after a stage that did not succeed.
+
         :param job: the job.
         :param pipeline: its pipeline.
         """
@@ -738,6 +742,7 @@ class EmulatorState:
             now = self.now()
             if job.status(now) in CANCELABLE:
                 job.cancel_at, job.cancel_delay = now, cancel_delay(pipeline.seconds)
+                skip_jobs(pipeline.jobs_after(job, now), at=now + job.cancel_delay)
                 self._reindex(pipeline)
 
     def retry_job(self, job: Job, pipeline: Pipeline) -> Job:

@@ -106,6 +106,35 @@ def test_cancel_job_stops_a_running_job_and_leaves_a_finished_one(emu, auth):
     assert call(emu, "POST", f"/projects/1/jobs/{first['id']}/cancel", auth).json()["status"] == "success"
 
 
+def test_a_canceled_job_skips_the_later_stages_and_a_retry_runs_them(emu, auth):
+    pid = start(emu, auth, "success")
+    emu.advance(5)
+    running = next(job for job in jobs(emu, auth, pid) if job["status"] == "running")
+    later = [job["name"] for job in jobs(emu, auth, pid) if job["status"] == "created"]
+    assert later  # the stages after the running one
+    call(emu, "POST", f"/projects/1/jobs/{running['id']}/cancel", auth)
+    emu.advance(20)  # well past the pipeline's planned end
+    by_name = {job["name"]: job for job in jobs(emu, auth, pid)}
+    assert by_name[running["name"]]["status"] == "canceled"
+    assert {name: by_name[name]["status"] for name in later} == dict.fromkeys(later, "skipped")
+    assert all(by_name[name]["started_at"] is None for name in later)
+    assert status(emu, auth, pid) == "canceled"
+    call(emu, "POST", f"/projects/1/jobs/{running['id']}/retry", auth)
+    emu.advance(20)
+    assert {job["name"]: job["status"] for job in jobs(emu, auth, pid)} == dict.fromkeys(by_name, "success")
+    assert status(emu, auth, pid) == "success"
+
+
+def test_a_canceled_job_skips_a_later_manual_job(emu, auth):
+    pid = start(emu, auth)  # ends in a manual deploy stage
+    emu.advance(5)
+    running = next(job for job in jobs(emu, auth, pid) if job["status"] == "running")
+    call(emu, "POST", f"/projects/1/jobs/{running['id']}/cancel", auth)
+    emu.advance(20)
+    assert deploy_job(emu, auth, pid)["status"] == "skipped"
+    assert status(emu, auth, pid) == "canceled"
+
+
 def test_retry_job_makes_a_new_job_that_replaces_the_old_one(emu, auth):
     pid = start(emu, auth, "failed")
     emu.advance(10)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import re
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -216,6 +217,30 @@ def check_hook_options(
     return (None if timeout is None else check_read_timeout(timeout)), RetryPolicy.of(retry_policy)
 
 
+@functools.cache
+def _fast_decoder() -> Callable[[bytes], Any]:
+    import msgspec  # here, not at import: a DAG file loads this module and decodes nothing
+
+    return msgspec.json.Decoder().decode
+
+
+def decode_json(content: bytes) -> Any:
+    """``json.loads(content)``, found about three times faster by ``msgspec`` where it can.
+
+    Every answer is decoded here, listings' pages of 100 rows among them. ``msgspec`` gives the same
+    value for every body it accepts; what it refuses (``NaN``, ``1e400``, a lone surrogate, UTF-16
+    or UTF-32, a byte order mark, anything that is not JSON) goes to ``json.loads``, which decides.
+
+    :param content: The body as received.
+    :raises ValueError: when the body is not JSON (``JSONDecodeError``, ``UnicodeDecodeError``).
+    :raises RecursionError: when it nests deeper than Python's recursion limit.
+    """
+    try:
+        return _fast_decoder()(content)
+    except Exception:  # json.loads gives the verdict, and the error
+        return json.loads(content)
+
+
 class TransportCore:
     """The policy half of both hooks; subclasses add a send loop and typed API methods.
 
@@ -371,7 +396,7 @@ class TransportCore:
         if not content:
             return None
         try:
-            return redact_body(content, json.loads(content), secrets)
+            return redact_body(content, decode_json(content), secrets)
         except (ValueError, RecursionError):  # not JSON, not text, or nested deeper than Python goes
             error = DataOpsMalformedResponseError(
                 f"{request.method} {request.path} -> HTTP {status}: expected a JSON body, got "

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
@@ -28,6 +28,7 @@ from airflow_provider_dataops.emulator.filters import (
     truthy,
     variable_list,
 )
+from airflow_provider_dataops.emulator.json_response import JSONResponse
 from airflow_provider_dataops.emulator.lint import included_file, lint_result
 from airflow_provider_dataops.emulator.model import Job, Namespace, Pipeline, Project, User
 from airflow_provider_dataops.emulator.pagination import (

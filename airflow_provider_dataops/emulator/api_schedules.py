@@ -8,12 +8,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 import airflow_provider_dataops.emulator.routing  # noqa: F401  (registers {name:id})
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.api import Api, base_url
 from airflow_provider_dataops.emulator.filters import truthy
+from airflow_provider_dataops.emulator.json_response import JSONResponse
 from airflow_provider_dataops.emulator.pagination import offset_page
 from airflow_provider_dataops.emulator.params import request_params
 from airflow_provider_dataops.emulator.schedules import Schedule

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_dataops.emulator.api_artifacts import ArtifactApi
@@ -18,6 +18,7 @@ from airflow_provider_dataops.emulator.control import Control
 from airflow_provider_dataops.emulator.errors import ApiError
 from airflow_provider_dataops.emulator.faults import EmulatorMiddleware
 from airflow_provider_dataops.emulator.guards import BodyLimit, ControlGuard
+from airflow_provider_dataops.emulator.json_response import JSONResponse
 from airflow_provider_dataops.emulator.middleware import HttpMiddleware
 from airflow_provider_dataops.emulator.pages import Pages
 from airflow_provider_dataops.emulator.state import EmulatorState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import datetime, timezone
@@ -91,8 +92,14 @@ def iso(timestamp: float | None) -> str | None:
     """
     if timestamp is None:
         return None
+    return _iso(timestamp)
+
+
+# Remembered: a listing's page formats 300 times, mostly the same ones as the page before it.
+@functools.lru_cache(maxsize=1 << 16)
+def _iso(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def parse_iso(value: str) -> float:

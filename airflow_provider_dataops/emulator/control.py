@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_dataops.emulator import errors
 from airflow_provider_dataops.emulator.clock import iso
+from airflow_provider_dataops.emulator.json_response import JSONResponse
 from airflow_provider_dataops.emulator.params import json_object
 from airflow_provider_dataops.emulator.state import DEMO_GROUP, EmulatorState
 

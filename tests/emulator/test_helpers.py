@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 from starlette.datastructures import URL
+from starlette.responses import JSONResponse as StarletteJSON
 
+from airflow_provider_dataops.emulator.clock import iso
 from airflow_provider_dataops.emulator.errors import ApiError
 from airflow_provider_dataops.emulator.faults import ConnectionDropped, drop_connection, redact_query
+from airflow_provider_dataops.emulator.filters import filter_pipelines
+from airflow_provider_dataops.emulator.json_response import JSONResponse
 from airflow_provider_dataops.emulator.pagination import check_offset_limit, keyset_next_link, offset_page
 from airflow_provider_dataops.emulator.params import decode_pairs
 from airflow_provider_dataops.emulator.ratelimit import RateLimiter
+from airflow_provider_dataops.emulator.serializers import project_json
+from airflow_provider_dataops.emulator.state import EmulatorState
 
 
 @pytest.mark.parametrize(
@@ -137,3 +144,41 @@ def test_missing_extra_names_the_pip_command():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'airflow-provider-dataops[emulator]'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [0.0, 1.0005, 1.9999, 1_000_000_000.9995, 1_767_225_599.999999, 4_102_444_800.25, -86_400.5],
+)
+def test_iso_writes_gitlab_times_with_milliseconds(timestamp):
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert iso(timestamp) == expected
+    assert iso(None) is None
+
+
+def test_a_json_answer_is_starlettes_json():
+    state = EmulatorState()
+    state.seed_projects(100)
+    page = [project_json(project, "http://127.0.0.1:8080") for project in state.projects()[:100]]
+    assert JSONResponse(page).body == StarletteJSON(page).body  # byte for byte: a listing's page
+    other = {"name": "caf\u00e9 \U0001f600", "line": 'a\nb\x00"', "big": 2**70, "ids": (1, 2), "none": None}
+    assert JSONResponse(other).body == StarletteJSON(other).body
+
+
+@pytest.mark.parametrize("content", [{"bad": object()}, {(1, 2): "tuple key"}, ["\ud800"]])
+def test_what_msgspec_refuses_starlette_decides(content):
+    with pytest.raises((TypeError, ValueError)) as starlette_error:
+        StarletteJSON(content)
+    with pytest.raises(starlette_error.type):
+        JSONResponse(content)
+
+
+def test_updated_after_is_exclusive_as_on_gitlab_com():
+    rows = [
+        {"id": n, "source": "api", "_updated": updated, "_created": 50.0} for n, updated in ((1, 100.0), (2, 100.001))
+    ]
+    bounds = {"created_after": None, "created_before": None, "updated_after": 100.0, "updated_before": None}
+    assert [row["id"] for row in filter_pipelines(rows, {}, None, bounds)] == [2]
+    bounds["updated_after"] = 99.999
+    assert [row["id"] for row in filter_pipelines(rows, {}, None, bounds)] == [1, 2]

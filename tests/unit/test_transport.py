@@ -28,6 +28,7 @@ from airflow_provider_dataops import __version__
 from airflow_provider_dataops.api import transport
 from airflow_provider_dataops.api.connection import ConnectionSettings
 from airflow_provider_dataops.api.retry import RetryPolicy
+from airflow_provider_dataops.api.transport import decode_json
 from airflow_provider_dataops.errors import (
     DataOpsAPIError,
     DataOpsConfigError,
@@ -537,6 +538,42 @@ def test_an_answer_nested_deeper_than_python_goes_is_malformed(driver: Driver) -
     driver.serve(answers(nested))
     with pytest.raises(DataOpsMalformedResponseError, match="expected a JSON body"):
         driver.call(driver.hook(retry_policy=RetryPolicy(max_attempts=1)), "get_pipeline", 1, 7)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"id": 7, "name": "caf\u00e9 \ud83d\ude00", "ratio": 0.1, "neg": -0, "tiny": 1.5e-7}',
+        b'{"a": 1, "a": 2}',  # the last duplicate wins
+        b"[123456789012345678901234567890, 18446744073709551616]",
+        b" [1] ",
+        b"[NaN, Infinity, 1e400]",  # json.loads accepts what strict JSON does not
+        rb'["\ud800"]',  # a lone surrogate
+        b"\xef\xbb\xbf[1]",  # UTF-8 with a byte order mark
+        '{"k": "v"}'.encode("utf-16"),
+        '{"k": "v"}'.encode("utf-32-le"),
+    ],
+)
+def test_the_fast_decode_gives_what_json_loads_gives(body: bytes) -> None:
+    expected = json.loads(body)
+    decoded = decode_json(body)
+    assert repr(decoded) == repr(expected)  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[1] x", json.JSONDecodeError),
+        (b'{"id": 7, "sta', json.JSONDecodeError),
+        (b"<html>", json.JSONDecodeError),
+        (b'{"a": "\xff"}', UnicodeDecodeError),
+    ],
+)
+def test_the_fast_decode_raises_what_json_loads_raises(body: bytes, error: type[ValueError]) -> None:
+    with pytest.raises(error):
+        json.loads(body)
+    with pytest.raises(error):
+        decode_json(body)
 
 
 def test_an_empty_2xx_body_is_none(driver: Driver) -> None:

@@ -106,10 +106,18 @@ def wait_trigger_started(
     api: AirflowAPI, dag_id: str, run_id: str, task_id: str, try_number: int, timeout: float
 ) -> None:
     """Wait until the triggerer runs the task's trigger (only then can a kill reach it)."""
+    pattern = r"trigger \S+ \(ID \d+\) starting"
+    wait_for_log(api, dag_id, run_id, task_id, try_number, pattern, timeout, "the triggerer never started the trigger")
+
+
+def wait_for_log(
+    api: AirflowAPI, dag_id: str, run_id: str, task_id: str, try_number: int, pattern: str, timeout: float, what: str
+) -> None:
+    """Wait until the try's log matches ``pattern``; fail saying ``what`` went wrong."""
     deadline = time.monotonic() + timeout
-    while not re.search(r"trigger \S+ \(ID \d+\) starting", api.log(dag_id, run_id, task_id, try_number)):
+    while not re.search(pattern, api.log(dag_id, run_id, task_id, try_number)):
         if time.monotonic() > deadline:
-            raise AssertionError(f"{dag_id}/{run_id}: the triggerer never started the trigger")
+            raise AssertionError(f"{dag_id}/{run_id}: {what}")
         time.sleep(3)
 
 

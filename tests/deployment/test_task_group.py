@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.deployment._deployment import Deployment
-from tests.deployment._scenario import run_concurrently, settled_pipelines, wait_waiting_ti
+from tests.deployment._scenario import run_concurrently, settled_pipelines, wait_for_log, wait_waiting_ti
 
 pytestmark = pytest.mark.deployment
 
@@ -21,6 +21,7 @@ GROUP = "pipeline"
 BUILD = f"{GROUP}.build_all_models"
 INIT = f"{GROUP}.initialise_pipeline"
 DOWNSTREAM_OF_BUILD = [BUILD, f"{GROUP}.generate_docs"]
+LATER_THAN_INIT = [f"{GROUP}.ingest_source_data", BUILD, f"{GROUP}.generate_docs"]
 RUN_TIMEOUT = 300
 
 
@@ -91,6 +92,26 @@ def _mark_failed_while_deferred_then_clear(d: Deployment) -> None:
     assert len(d.emulator.pipelines_of(dag_id, run_id)) == 1
 
 
+def _mark_success_on_worker_skips_the_later_jobs(d: Deployment) -> None:
+    """Mark success kills the waiting job task, which cancels its job: GitLab skips the later jobs, and their tasks."""
+    api, dag_id = d.api, "deploy_group_worker"
+    run_id = api.trigger(dag_id, conf={"seconds": 200}, prefix="mark_success")
+    wait_waiting_ti(d, dag_id, run_id, INIT, "running")
+    following = r"Job 'Initialise Pipeline' \(\d+\) of pipeline \d+ is running"
+    wait_for_log(api, dag_id, run_id, INIT, 1, following, RUN_TIMEOUT, "the job task never followed its job")
+    api.mark(dag_id, run_id, INIT, "success")
+    run = api.wait_run(dag_id, run_id, RUN_TIMEOUT)
+    states = _states(d, dag_id, run_id)
+    assert run["state"] == "success", _logs(d, dag_id, run_id)
+    later = {task: state for task, state in states.items() if task in LATER_THAN_INIT}
+    assert (states[INIT], later) == ("success", dict.fromkeys(LATER_THAN_INIT, "skipped")), states
+    (pipeline,) = settled_pipelines(d.emulator, dag_id, run_id)
+    jobs = {job["name"]: job["status"] for job in _jobs(d, pipeline["id"])}
+    assert (pipeline["status"], jobs.pop("Initialise Pipeline")) == ("canceled", "canceled"), jobs
+    assert set(jobs.values()) == {"skipped"}, jobs
+    assert "Canceled job" in api.log(dag_id, run_id, INIT, 1)
+
+
 @pytest.fixture(scope="module")
 def group_runs(deployment: Deployment) -> dict[str, Future[Any]]:
     return run_concurrently(
@@ -98,6 +119,7 @@ def group_runs(deployment: Deployment) -> dict[str, Future[Any]]:
             "repair-deferred": lambda: _repair(deployment, "deploy_group_deferred"),
             "repair-worker": lambda: _repair(deployment, "deploy_group_worker"),
             "mark-failed-deferred": lambda: _mark_failed_while_deferred_then_clear(deployment),
+            "mark-success-worker": lambda: _mark_success_on_worker_skips_the_later_jobs(deployment),
         }
     )
 
@@ -111,3 +133,9 @@ def test_clearing_a_failed_job_task_repairs_the_run_in_one_pipeline(
 
 def test_mark_failed_cancels_the_deferred_job_and_a_clear_retries_it(group_runs: dict[str, Future[Any]]) -> None:
     group_runs["mark-failed-deferred"].result()
+
+
+def test_mark_success_on_worker_cancels_the_job_and_the_later_tasks_end_skipped(
+    group_runs: dict[str, Future[Any]],
+) -> None:
+    group_runs["mark-success-worker"].result()

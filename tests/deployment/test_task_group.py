@@ -95,7 +95,8 @@ def _mark_failed_while_deferred_then_clear(d: Deployment) -> None:
 def _mark_success_on_worker_skips_the_later_jobs(d: Deployment) -> None:
     """Mark success kills the waiting job task, which cancels its job: GitLab skips the later jobs, and their tasks."""
     api, dag_id = d.api, "deploy_group_worker"
-    run_id = api.trigger(dag_id, conf={"seconds": 200}, prefix="mark_success")
+    # 300 s: the first job runs from 60 s to 120 s, time enough to see it running on a busy machine.
+    run_id = api.trigger(dag_id, conf={"seconds": 300}, prefix="mark_success")
     wait_waiting_ti(d, dag_id, run_id, INIT, "running")
     following = r"Job 'Initialise Pipeline' \(\d+\) of pipeline \d+ is running"
     wait_for_log(api, dag_id, run_id, INIT, 1, following, RUN_TIMEOUT, "the job task never followed its job")

@@ -18,10 +18,10 @@ _encode = msgspec.json.Encoder().encode
 class JSONResponse(responses.JSONResponse):
     """Starlette's ``JSONResponse``, the same compact UTF-8 JSON, encoded by ``msgspec``.
 
-    Whatever ``msgspec`` refuses (a type it knows no JSON for, a lone surrogate) goes to Starlette's
-    encoder, which decides. Two values differ, and the emulator writes neither: a float that is not a
-    number is ``null`` here where Starlette raises, and ``bytes`` are base64 where it raises. Floats
-    may be spelled otherwise (``1e16`` for ``1e+16``), with the same value.
+    Whatever ``msgspec`` refuses (a type it knows no JSON for, a ``None`` key, a lone surrogate) goes
+    to Starlette's encoder, which decides. ``msgspec`` encodes a few values that Starlette refuses,
+    and the emulator writes none of them: NaN and infinity (``null``), ``bytes`` (base64), sets and
+    datetimes. Floats may be spelled otherwise (``1e16`` for ``1e+16``), with the same value.
     """
 
     def render(self, content: Any) -> bytes:

@@ -164,6 +164,8 @@ def test_a_json_answer_is_starlettes_json():
     assert JSONResponse(page).body == StarletteJSON(page).body  # byte for byte: a listing's page
     other = {"name": "caf\u00e9 \U0001f600", "line": 'a\nb\x00"', "big": 2**70, "ids": (1, 2), "none": None}
     assert JSONResponse(other).body == StarletteJSON(other).body
+    refused_by_msgspec = {None: "a None key"}  # Starlette's encoder writes it as "null"
+    assert JSONResponse(refused_by_msgspec).body == StarletteJSON(refused_by_msgspec).body == b'{"null":"a None key"}'
 
 
 @pytest.mark.parametrize("content", [{"bad": object()}, {(1, 2): "tuple key"}, ["\ud800"]])

@@ -113,11 +113,11 @@ def wait_trigger_started(
 def wait_for_log(
     api: AirflowAPI, dag_id: str, run_id: str, task_id: str, try_number: int, pattern: str, timeout: float, what: str
 ) -> None:
-    """Wait until the try's log matches ``pattern``; fail saying ``what`` went wrong."""
+    """Wait until the try's log matches ``pattern``; fail saying ``what`` went wrong, with the log."""
     deadline = time.monotonic() + timeout
-    while not re.search(pattern, api.log(dag_id, run_id, task_id, try_number)):
+    while not re.search(pattern, log := api.log(dag_id, run_id, task_id, try_number)):
         if time.monotonic() > deadline:
-            raise AssertionError(f"{dag_id}/{run_id}: {what}")
+            raise AssertionError(f"{dag_id}/{run_id}: {what}:\n{log}")
         time.sleep(3)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from tests.deployment._deployment import Deployment
-from tests.deployment._scenario import wait_waiting
+from tests.deployment._scenario import wait_for_log, wait_waiting
 
 pytestmark = pytest.mark.deployment
 
@@ -21,10 +20,8 @@ def test_the_task_log_shows_job_lines_while_the_pipeline_runs(deployment: Deploy
     run_id = api.trigger(DAG_ID, conf={"seconds": 90}, prefix="job_logs")
     ti, pipeline = wait_waiting(api, emulator, DAG_ID, run_id, "deferred")
     try_number = int(ti["try_number"])
-    deadline = time.monotonic() + 120
-    while "[Initialise Pipeline] " not in (log := api.log(DAG_ID, run_id, "run", try_number)):
-        assert time.monotonic() < deadline, f"no streamed line in the task log:\n{log}"
-        time.sleep(3)
+    first_line = re.escape("[Initialise Pipeline] ")
+    wait_for_log(api, DAG_ID, run_id, "run", try_number, first_line, 120, "no streamed line in the task log")
     status = {row["id"]: row["status"] for row in emulator.pipelines()}[pipeline["id"]]
     assert status == "running", "the lines must be readable before the pipeline finishes"
 
